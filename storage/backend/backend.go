@@ -1,0 +1,437 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Defaults, as etcd's.
+const (
+	DefaultBatchInterval = 100 * time.Millisecond
+	DefaultBatchLimit    = 10000
+	// DefaultMmapSize is the initial memory map: large, so that bbolt
+	// rarely remaps (a remap waits for every reader).
+	DefaultMmapSize = 10 * 1024 * 1024 * 1024
+)
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("backend: closed")
+
+// Config of a backend.
+type Config struct {
+	// Path of the bbolt file.
+	Path string
+	// BatchInterval is the longest an applied write waits to be committed.
+	BatchInterval time.Duration
+	// BatchLimit is the number of write operations that forces a commit.
+	BatchLimit int
+	// MmapSize is bbolt's initial memory map size.
+	MmapSize int
+	// OnCommit, if set, is told how long each commit took (for metrics).
+	OnCommit func(time.Duration)
+}
+
+// Backend is a bbolt database with batched writes and read views that see
+// uncommitted writes; see the package documentation.
+type Backend struct {
+	cfg Config
+
+	// mu is the batch: held by a writer between BatchTx Lock and Unlock,
+	// and by commit and defrag.
+	mu      sync.Mutex
+	db      *bolt.DB
+	tx      *bolt.Tx
+	pending int // write operations since the last commit
+	closed  bool
+
+	// readMu guards the state read views are made from.
+	readMu sync.RWMutex
+	// buf holds the batch's writes; view is an immutable clone of it
+	// published for readers after every write transaction.
+	buf    writeBuffer
+	view   writeBuffer
+	readTx *bolt.Tx
+	// readers counts the views of readTx still open: readTx may be rolled
+	// back only when they end.
+	readers *sync.WaitGroup
+
+	batchTx BatchTx
+
+	commits int64
+	stopc   chan struct{}
+	donec   chan struct{}
+}
+
+// Open opens (creating if needed) the backend at cfg.Path and starts its
+// commit timer.
+func Open(cfg Config) (*Backend, error) {
+	if cfg.BatchInterval <= 0 {
+		cfg.BatchInterval = DefaultBatchInterval
+	}
+	if cfg.BatchLimit <= 0 {
+		cfg.BatchLimit = DefaultBatchLimit
+	}
+	if cfg.MmapSize <= 0 {
+		cfg.MmapSize = DefaultMmapSize
+	}
+	b := &Backend{cfg: cfg, stopc: make(chan struct{}), donec: make(chan struct{})}
+	b.batchTx.b = b
+	if err := b.openDB(); err != nil {
+		return nil, err
+	}
+	go b.run()
+	return b, nil
+}
+
+func (b *Backend) openDB() error {
+	db, err := bolt.Open(b.cfg.Path, 0o600, &bolt.Options{
+		Timeout:         10 * time.Second, // another process holds the file
+		InitialMmapSize: b.cfg.MmapSize,
+		FreelistType:    bolt.FreelistMapType,
+		NoFreelistSync:  true,
+	})
+	if err != nil {
+		return fmt.Errorf("open backend %s: %w", b.cfg.Path, err)
+	}
+	b.db = db
+	if err := b.beginLocked(); err != nil {
+		db.Close()
+		return err
+	}
+	return nil
+}
+
+// beginLocked starts a new batch and read transaction after a commit.
+// Callers hold mu (and readMu when the backend is live).
+func (b *Backend) beginLocked() error {
+	rtx, err := b.db.Begin(false)
+	if err != nil {
+		return fmt.Errorf("backend %s: begin read tx: %w", b.cfg.Path, err)
+	}
+	tx, err := b.db.Begin(true)
+	if err != nil {
+		rtx.Rollback()
+		return fmt.Errorf("backend %s: begin batch tx: %w", b.cfg.Path, err)
+	}
+	b.readTx = rtx
+	b.readers = &sync.WaitGroup{}
+	b.buf = writeBuffer{}
+	b.view = writeBuffer{}
+	b.tx = tx
+	b.pending = 0
+	return nil
+}
+
+func (b *Backend) run() {
+	defer close(b.donec)
+	t := time.NewTicker(b.cfg.BatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-b.stopc:
+			return
+		}
+		b.mu.Lock()
+		if b.pending > 0 && !b.closed {
+			if err := b.commitLocked(); err != nil {
+				// A failed commit leaves bbolt unusable; the member's next
+				// write reports it.
+				b.closed = true
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// BatchTx returns the batch for writing; see BatchTx.
+func (b *Backend) BatchTx() *BatchTx { return &b.batchTx }
+
+// ForceCommit commits the batch now.
+func (b *Backend) ForceCommit() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	return b.commitLocked()
+}
+
+// commitLocked commits the batch and starts the next. mu is held.
+func (b *Backend) commitLocked() error {
+	start := time.Now()
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
+	// The old read transaction ends once its last view does; it must end
+	// before bbolt can remap, which the commit may need, so release it
+	// before committing rather than after.
+	oldTx, oldReaders := b.readTx, b.readers
+	go func() {
+		oldReaders.Wait()
+		oldTx.Rollback()
+	}()
+	if err := b.tx.Commit(); err != nil {
+		return fmt.Errorf("backend %s: commit: %w", b.cfg.Path, err)
+	}
+	b.commits++
+	if err := b.beginLocked(); err != nil {
+		return err
+	}
+	if b.cfg.OnCommit != nil {
+		b.cfg.OnCommit(time.Since(start))
+	}
+	return nil
+}
+
+// Commits is the number of batch commits so far.
+func (b *Backend) Commits() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.commits
+}
+
+// ReadTx returns a read view of everything written so far, committed or
+// not. End it when done.
+func (b *Backend) ReadTx() *ReadTx {
+	b.readMu.RLock()
+	defer b.readMu.RUnlock()
+	b.readers.Add(1)
+	return &ReadTx{tx: b.readTx, buf: b.view, done: b.readers}
+}
+
+// Size is the size of the database file in bytes.
+func (b *Backend) Size() int64 {
+	v := b.ReadTx()
+	defer v.End()
+	return v.tx.Size()
+}
+
+// SizeInUse is the size of the pages holding data: Size less free pages.
+func (b *Backend) SizeInUse() int64 {
+	st := b.db.Stats()
+	v := b.ReadTx()
+	defer v.End()
+	free := int64(st.FreePageN+st.PendingPageN) * int64(b.db.Info().PageSize)
+	return v.tx.Size() - free
+}
+
+// Hash returns a CRC32-Castagnoli over every bucket's name, keys and
+// values, in order, skipping buckets for which ignore returns true.
+func (b *Backend) Hash(ignore func(bucket []byte) bool) (uint32, error) {
+	if err := b.ForceCommit(); err != nil {
+		return 0, err
+	}
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, bkt *bolt.Bucket) error {
+			if ignore != nil && ignore(name) {
+				return nil
+			}
+			h.Write(name)
+			return bkt.ForEach(func(k, v []byte) error {
+				h.Write(k)
+				h.Write(v)
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("backend %s: hash: %w", b.cfg.Path, err)
+	}
+	return h.Sum32(), nil
+}
+
+// Snapshot is a consistent copy of the database, streamed on demand.
+type Snapshot struct {
+	tx *bolt.Tx
+}
+
+// Snapshot commits the batch and returns a consistent snapshot of the
+// database. Close it when done: it holds a bbolt read transaction.
+func (b *Backend) Snapshot() (*Snapshot, error) {
+	if err := b.ForceCommit(); err != nil {
+		return nil, err
+	}
+	tx, err := b.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: begin snapshot tx: %w", b.cfg.Path, err)
+	}
+	return &Snapshot{tx: tx}, nil
+}
+
+// Size is the snapshot's size in bytes.
+func (s *Snapshot) Size() int64 { return s.tx.Size() }
+
+// WriteTo writes the whole database file to w.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) }
+
+// Close releases the snapshot.
+func (s *Snapshot) Close() error { return s.tx.Rollback() }
+
+// Close commits the batch and closes the database.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	close(b.stopc)
+	b.mu.Unlock()
+	<-b.donec
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
+	b.closed = true
+	err := b.tx.Commit()
+	b.readers.Wait()
+	b.readTx.Rollback()
+	if cerr := b.db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("backend %s: close: %w", b.cfg.Path, err)
+	}
+	return nil
+}
+
+// Path is the database file's path.
+func (b *Backend) Path() string { return b.cfg.Path }
+
+// DefragResult reports a defragmentation.
+type DefragResult struct {
+	SizeBefore, SizeAfter int64
+	// WritesBlocked is how long writers waited for the defragmentation.
+	WritesBlocked time.Duration
+}
+
+// Defrag rewrites the database compactly into a new file and swaps it in.
+// Writes and new read views wait while it runs.
+func (b *Backend) Defrag() (DefragResult, error) {
+	start := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return DefragResult{}, ErrClosed
+	}
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
+	var res DefragResult
+	if err := b.tx.Commit(); err != nil {
+		return res, fmt.Errorf("backend %s: commit before defrag: %w", b.cfg.Path, err)
+	}
+	b.readers.Wait()
+	b.readTx.Rollback()
+	res.SizeBefore = fileSize(b.cfg.Path)
+
+	tmpPath := b.cfg.Path + ".defrag"
+	err := defragTo(b.db, tmpPath)
+	if cerr := b.db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close before swap: %w", cerr)
+	}
+	if err == nil {
+		err = os.Rename(tmpPath, b.cfg.Path)
+	}
+	if err != nil {
+		os.Remove(tmpPath)
+		// Reopen whatever is at Path so the backend stays usable.
+		if oerr := b.reopenLocked(); oerr != nil {
+			b.closed = true
+			return res, fmt.Errorf("backend %s: defrag: %v; reopen: %w", b.cfg.Path, err, oerr)
+		}
+		return res, fmt.Errorf("backend %s: defrag: %w", b.cfg.Path, err)
+	}
+	if err := b.reopenLocked(); err != nil {
+		b.closed = true
+		return res, err
+	}
+	res.SizeAfter = fileSize(b.cfg.Path)
+	res.WritesBlocked = time.Since(start)
+	return res, nil
+}
+
+func (b *Backend) reopenLocked() error {
+	db, err := bolt.Open(b.cfg.Path, 0o600, &bolt.Options{
+		Timeout:         10 * time.Second,
+		InitialMmapSize: b.cfg.MmapSize,
+		FreelistType:    bolt.FreelistMapType,
+		NoFreelistSync:  true,
+	})
+	if err != nil {
+		return fmt.Errorf("reopen backend %s: %w", b.cfg.Path, err)
+	}
+	b.db = db
+	return b.beginLocked()
+}
+
+// defragTo copies every bucket of src into a new compact file at path.
+func defragTo(src *bolt.DB, path string) error {
+	os.Remove(path)
+	dst, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	const perTx = 10000
+	err = src.View(func(stx *bolt.Tx) error {
+		dtx, err := dst.Begin(true)
+		if err != nil {
+			return err
+		}
+		n := 0
+		ferr := stx.ForEach(func(name []byte, sb *bolt.Bucket) error {
+			db, err := dtx.CreateBucketIfNotExists(name)
+			if err != nil {
+				return err
+			}
+			db.FillPercent = 0.9 // keys go in in order
+			c := sb.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if err := db.Put(k, v); err != nil {
+					return err
+				}
+				if n++; n%perTx == 0 {
+					if err := dtx.Commit(); err != nil {
+						return err
+					}
+					if dtx, err = dst.Begin(true); err != nil {
+						return err
+					}
+					if db = dtx.Bucket(name); db == nil {
+						return fmt.Errorf("bucket %q vanished", name)
+					}
+					db.FillPercent = 0.9
+				}
+			}
+			return nil
+		})
+		if ferr != nil {
+			dtx.Rollback()
+			return ferr
+		}
+		return dtx.Commit()
+	})
+	if err != nil {
+		dst.Close()
+		return fmt.Errorf("copy into %s: %w", path, err)
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return dst.Close()
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}

@@ -1,0 +1,35 @@
+// Package backend is basalt's durable key-value storage: one bbolt file
+// (by default member/snap/db under the data dir) with named buckets.
+//
+// # Writes
+//
+// All writes go through one long-lived bbolt read-write transaction, the
+// batch. A caller takes the batch with BatchTx().Lock(), writes, and
+// Unlock()s; the batch commits to disk every BatchInterval, after
+// BatchLimit write operations, or on ForceCommit, whichever comes first.
+// A crash loses the writes of the uncommitted batch — which is why the
+// server stores the consistent index (the last raft index applied) in the
+// same batch as the data it covers: on restart it re-applies, from the
+// WAL, exactly the entries whose effects were lost.
+//
+// # Reads
+//
+// Readers must see every write a caller has Unlock()ed, committed or not.
+// Each bucket's uncommitted writes are mirrored in a B-tree buffer; a read
+// view (ReadTx) pairs a copy-on-write clone of those buffers with the
+// bbolt read transaction of the last commit, and merges the two. Taking a
+// view is O(buckets) and never waits for a commit; a commit never waits
+// for a reader, except when bbolt must grow its memory map, which waits
+// for read transactions opened before it to end.
+//
+// # On disk
+//
+// The file is a plain bbolt database; its format is bbolt's. Bucket
+// contents belong to their owners (mvcc, lease, auth, membership), which
+// document them. Defrag rewrites the file compactly into a temporary file
+// next to it and renames it over the original.
+//
+// Caveats: a caller must not keep slices returned by reads after the read
+// view ends (they may point into the memory map); values passed to writes
+// must not be modified after the call.
+package backend
