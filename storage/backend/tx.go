@@ -24,26 +24,36 @@ type BatchTx struct {
 // Lock takes the batch.
 func (t *BatchTx) Lock() { t.b.mu.Lock() }
 
+// Publish makes the writes so far visible to new read views, at once; the
+// batch stays locked. Unlock publishes too: Publish is for callers that
+// must make the writes visible together with state of their own, under a
+// lock of theirs, without holding that lock through a commit.
+func (t *BatchTx) Publish() {
+	if len(t.ops) == 0 {
+		return
+	}
+	b := t.b
+	b.readMu.Lock()
+	for _, op := range t.ops {
+		if op.deleted {
+			b.buf.delete(op.bucket, op.key)
+		} else {
+			b.buf.put(op.bucket, op.key, op.val)
+		}
+	}
+	b.view = b.buf.clone()
+	b.readMu.Unlock()
+	b.pending += len(t.ops)
+	t.ops = t.ops[:0]
+}
+
 // Unlock publishes the writes to readers, commits if the batch is full,
 // and releases the batch. It returns the commit's error, if one ran and
 // failed.
 func (t *BatchTx) Unlock() error {
 	b := t.b
 	defer b.mu.Unlock()
-	if len(t.ops) > 0 {
-		b.readMu.Lock()
-		for _, op := range t.ops {
-			if op.deleted {
-				b.buf.delete(op.bucket, op.key)
-			} else {
-				b.buf.put(op.bucket, op.key, op.val)
-			}
-		}
-		b.view = b.buf.clone()
-		b.readMu.Unlock()
-		b.pending += len(t.ops)
-		t.ops = t.ops[:0]
-	}
+	t.Publish()
 	if b.pending >= b.cfg.BatchLimit && !b.closed {
 		return b.commitLocked()
 	}

@@ -1,0 +1,39 @@
+// Package mvcc is basalt's multi-version key-value store: every write
+// creates a new revision, older revisions stay readable until compacted,
+// and watchers receive every change in revision order.
+//
+// # Revisions
+//
+// A revision is {main, sub}: main grows by one per write transaction that
+// changes something, sub numbers the changes inside it. A key's history is
+// a list of generations; a generation runs from the put that creates the
+// key to the delete (tombstone) that ends it. The in-memory key index (a
+// B-tree of key → generations) maps a key and a revision to the revision
+// holding its value; the values live in the backend.
+//
+// # On disk
+//
+// The layout is etcd's, so that a database snapshot taken from basalt is
+// read by etcd's tools and the other way around:
+//
+//   - bucket "key": key = 8-byte big-endian main, '_', 8-byte big-endian
+//     sub, and a trailing 't' for a tombstone (17 or 18 bytes); value = the
+//     protobuf encoding of mvccpb.KeyValue (a tombstone's holds only the
+//     key). Keys are written in ascending order.
+//   - bucket "meta": "consistent_index" and "term" (8-byte big-endian: the
+//     last raft entry applied, written in the same batch as its effects),
+//     "scheduledCompactRev" and "finishedCompactRev" (a revision key, as in
+//     bucket "key": a compaction is recorded before it starts and after it
+//     ends, so an interrupted one resumes on restart).
+//
+// # Compaction
+//
+// Compact(rev) removes history at or below rev from the index at once, and
+// from the backend in batches, yielding between them so that reads and
+// writes never wait long. The latest value of each live key at rev is kept.
+//
+// # Caveats
+//
+// Write transactions are serialized by the backend's batch; a read view
+// never blocks a writer. KeyValues returned by a Range are the caller's.
+package mvcc

@@ -1,0 +1,187 @@
+package mvcc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrRevisionNotFound: the key has no revision at or below the one asked.
+var ErrRevisionNotFound = errors.New("mvcc: revision not found")
+
+// keyIndex is the history of one key: its generations, oldest first. The
+// last generation is the live one (empty if the key is deleted now).
+type keyIndex struct {
+	key         []byte
+	modified    Revision
+	generations []generation
+}
+
+// generation is one life of a key: created by a put, ended by a tombstone
+// (the last revision of every generation but the last).
+type generation struct {
+	ver     int64
+	created Revision
+	revs    []Revision
+}
+
+func (g *generation) isEmpty() bool { return g == nil || len(g.revs) == 0 }
+
+// walk visits revisions newest first until f returns false, and returns
+// the index where it stopped, or -1.
+func (g *generation) walk(f func(rev Revision) bool) int {
+	for i := len(g.revs) - 1; i >= 0; i-- {
+		if !f(g.revs[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (ki *keyIndex) put(main, sub int64) {
+	rev := Revision{Main: main, Sub: sub}
+	if !rev.GreaterThan(ki.modified) {
+		panic(fmt.Sprintf("mvcc: put of %q at %+v is not after %+v", ki.key, rev, ki.modified))
+	}
+	if len(ki.generations) == 0 {
+		ki.generations = append(ki.generations, generation{})
+	}
+	g := &ki.generations[len(ki.generations)-1]
+	if len(g.revs) == 0 {
+		g.created = rev
+	}
+	g.revs = append(g.revs, rev)
+	g.ver++
+	ki.modified = rev
+}
+
+// restore sets up a key read from the backend whose history starts at
+// created and was last modified at modified.
+func (ki *keyIndex) restore(created, modified Revision, ver int64) {
+	ki.modified = modified
+	ki.generations = append(ki.generations, generation{ver: ver, created: created, revs: []Revision{modified}})
+}
+
+// tombstone ends the live generation.
+func (ki *keyIndex) tombstone(main, sub int64) error {
+	if ki.isEmpty() || ki.generations[len(ki.generations)-1].isEmpty() {
+		return ErrRevisionNotFound
+	}
+	ki.put(main, sub)
+	ki.generations = append(ki.generations, generation{})
+	return nil
+}
+
+// get returns, at atRev, the revision holding the key's value, the
+// revision that created it and its version.
+func (ki *keyIndex) get(atRev int64) (modified, created Revision, ver int64, err error) {
+	g := ki.findGeneration(atRev)
+	if g.isEmpty() {
+		return Revision{}, Revision{}, 0, ErrRevisionNotFound
+	}
+	n := g.walk(func(rev Revision) bool { return rev.Main > atRev })
+	if n == -1 {
+		return Revision{}, Revision{}, 0, ErrRevisionNotFound
+	}
+	return g.revs[n], g.created, g.ver - int64(len(g.revs)-n-1), nil
+}
+
+// since returns the revisions after rev, at most one per main revision.
+func (ki *keyIndex) since(rev int64) []Revision {
+	var out []Revision
+	var last int64
+	for gi := range ki.generations {
+		for _, r := range ki.generations[gi].revs {
+			if r.Main < rev {
+				continue
+			}
+			if r.Main == last && len(out) > 0 {
+				out[len(out)-1] = r // the latest change of a transaction wins
+				continue
+			}
+			out = append(out, r)
+			last = r.Main
+		}
+	}
+	return out
+}
+
+// findGeneration returns the generation live at rev, or nil if the key
+// did not exist at rev.
+func (ki *keyIndex) findGeneration(rev int64) *generation {
+	last := len(ki.generations) - 1
+	for gi := last; gi >= 0; gi-- {
+		g := &ki.generations[gi]
+		if len(g.revs) == 0 {
+			continue
+		}
+		if gi != last {
+			// An ended generation: its last revision is the tombstone.
+			if tomb := g.revs[len(g.revs)-1].Main; tomb <= rev {
+				return nil
+			}
+		}
+		if g.revs[0].Main <= rev {
+			return g
+		}
+	}
+	return nil
+}
+
+// compact drops history at or below atRev, keeping the latest revision at
+// or below it when the key is live at atRev; available collects the
+// revisions kept, which compaction must not delete from the backend.
+func (ki *keyIndex) compact(atRev int64, available map[Revision]struct{}) {
+	if ki.isEmpty() {
+		return
+	}
+	genIdx, revIndex := ki.doCompact(atRev, available)
+	g := &ki.generations[genIdx]
+	if !g.isEmpty() {
+		if revIndex != -1 {
+			g.revs = g.revs[revIndex:]
+		}
+		// A generation reduced to its tombstone is over.
+		if len(g.revs) == 1 && genIdx != len(ki.generations)-1 {
+			delete(available, g.revs[0])
+			genIdx++
+		}
+	}
+	ki.generations = ki.generations[genIdx:]
+}
+
+// keep marks what compact(atRev) would keep, changing nothing.
+func (ki *keyIndex) keep(atRev int64, available map[Revision]struct{}) {
+	if ki.isEmpty() {
+		return
+	}
+	genIdx, revIndex := ki.doCompact(atRev, available)
+	g := &ki.generations[genIdx]
+	if !g.isEmpty() && revIndex == len(g.revs)-1 && genIdx != len(ki.generations)-1 {
+		// Only the tombstone remains: nothing to keep.
+		delete(available, g.revs[revIndex])
+	}
+}
+
+func (ki *keyIndex) doCompact(atRev int64, available map[Revision]struct{}) (genIdx, revIndex int) {
+	// Skip generations that ended before atRev.
+	for genIdx < len(ki.generations)-1 {
+		g := &ki.generations[genIdx]
+		if tomb := g.revs[len(g.revs)-1].Main; tomb >= atRev {
+			break
+		}
+		genIdx++
+	}
+	g := &ki.generations[genIdx]
+	revIndex = g.walk(func(rev Revision) bool {
+		if rev.Main <= atRev {
+			available[rev] = struct{}{}
+			return false
+		}
+		return true
+	})
+	return genIdx, revIndex
+}
+
+func (ki *keyIndex) isEmpty() bool {
+	return len(ki.generations) == 1 && ki.generations[0].isEmpty()
+}

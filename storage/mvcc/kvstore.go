@@ -1,0 +1,262 @@
+package mvcc
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/basaltkv/basalt/storage/backend"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
+
+// Bucket and meta key names; see doc.go.
+var (
+	KeyBucket  = []byte("key")
+	MetaBucket = []byte("meta")
+
+	consistentIndexKey  = []byte("consistent_index")
+	termKey             = []byte("term")
+	scheduledCompactKey = []byte("scheduledCompactRev")
+	finishedCompactKey  = []byte("finishedCompactRev")
+)
+
+// Leases is how the store keeps the lessor told which keys each lease
+// holds. LeaseOf returns 0 for a key without a lease.
+type Leases interface {
+	LeaseOf(key []byte) int64
+	Attach(lease int64, key []byte)
+	Detach(lease int64, key []byte)
+}
+
+// Config tunes the store.
+type Config struct {
+	// CompactionBatchLimit is the number of revisions deleted from the
+	// backend per compaction batch.
+	CompactionBatchLimit int
+	// CompactionSleepInterval is the pause between compaction batches.
+	CompactionSleepInterval time.Duration
+	// SyncWatchersInterval is how often lagging watchers catch up.
+	SyncWatchersInterval time.Duration
+}
+
+// Store is the multi-version store over a backend.
+type Store struct {
+	cfg     Config
+	b       *backend.Backend
+	kvindex *treeIndex
+	leases  Leases
+
+	// revMu guards the revisions readers pair with a backend view. Writers
+	// change them only while holding the backend's batch.
+	revMu          sync.RWMutex
+	currentRev     int64
+	compactMainRev int64
+
+	// compactMu serializes compactions.
+	compactMu sync.Mutex
+
+	watch *watchState
+
+	stopc chan struct{}
+	wg    sync.WaitGroup
+}
+
+// NewStore opens the store kept in b, rebuilding the key index from it.
+// leases may be nil.
+func NewStore(b *backend.Backend, leases Leases, cfg Config) (*Store, error) {
+	if cfg.CompactionBatchLimit <= 0 {
+		cfg.CompactionBatchLimit = 1000
+	}
+	if cfg.CompactionSleepInterval <= 0 {
+		cfg.CompactionSleepInterval = 10 * time.Millisecond
+	}
+	if cfg.SyncWatchersInterval <= 0 {
+		cfg.SyncWatchersInterval = 100 * time.Millisecond
+	}
+	s := &Store{
+		cfg:     cfg,
+		b:       b,
+		kvindex: newTreeIndex(),
+		leases:  leases,
+		stopc:   make(chan struct{}),
+	}
+	s.watch = newWatchState(s)
+	tx := b.BatchTx()
+	tx.Lock()
+	err := tx.UnsafeCreateBucket(KeyBucket)
+	if err == nil {
+		err = tx.UnsafeCreateBucket(MetaBucket)
+	}
+	if uerr := tx.Unlock(); err == nil {
+		err = uerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mvcc: create buckets: %w", err)
+	}
+	if err := s.restore(); err != nil {
+		return nil, err
+	}
+	s.watch.notifiedRev = s.currentRev
+	s.wg.Add(1)
+	go s.watch.run()
+	return s, nil
+}
+
+// restore rebuilds the key index and revisions from the backend, and
+// finishes a compaction a crash interrupted.
+func (s *Store) restore() error {
+	view := s.b.ReadTx()
+	finished, scheduled := int64(0), int64(0)
+	if v, ok := view.Get(MetaBucket, finishedCompactKey); ok {
+		if r, ok := bytesToRev(v); ok {
+			finished = r.Main
+		}
+	}
+	if v, ok := view.Get(MetaBucket, scheduledCompactKey); ok {
+		if r, ok := bytesToRev(v); ok {
+			scheduled = r.Main
+		}
+	}
+	// A new store is at revision 1 and has never been compacted (-1), as
+	// etcd's: the first write is revision 2.
+	s.compactMainRev = -1
+	s.currentRev = 1
+	if finished > 0 {
+		s.compactMainRev = finished
+		s.currentRev = finished
+	}
+	idx := s.kvindex.tree
+	err := view.ForEach(KeyBucket, func(k, v []byte) error {
+		rev, ok := bytesToRev(k)
+		if !ok {
+			return fmt.Errorf("mvcc: restore: bad revision key %x", k)
+		}
+		var rec mvccpb.KeyValue
+		if err := decodeMeta(v, &rec); err != nil {
+			return fmt.Errorf("mvcc: restore: revision %d_%d: %w", rev.Main, rev.Sub, err)
+		}
+		key, lease := rec.Key, rec.Lease
+		ki, found := idx.Get(&keyIndex{key: key})
+		if !found {
+			ki = &keyIndex{key: key}
+			idx.ReplaceOrInsert(ki)
+			if !isTombstone(k) {
+				// The oldest record left may follow compacted ones: its
+				// creation and version come from the record, not from
+				// counting.
+				ki.restore(Revision{Main: rec.CreateRevision}, rev, rec.Version)
+				if s.leases != nil && lease != 0 {
+					s.leases.Attach(lease, key)
+				}
+				if rev.Main > s.currentRev {
+					s.currentRev = rev.Main
+				}
+				return nil
+			}
+		}
+		if isTombstone(k) {
+			if err := ki.tombstone(rev.Main, rev.Sub); err != nil {
+				// A tombstone whose put was compacted away: the key is gone.
+				ki.generations = append(ki.generations, generation{})
+			}
+			if s.leases != nil {
+				if old := s.leases.LeaseOf(key); old != 0 {
+					s.leases.Detach(old, key)
+				}
+			}
+		} else {
+			ki.put(rev.Main, rev.Sub)
+			if s.leases != nil {
+				if old := s.leases.LeaseOf(key); old != lease {
+					if old != 0 {
+						s.leases.Detach(old, key)
+					}
+					if lease != 0 {
+						s.leases.Attach(lease, key)
+					}
+				}
+			}
+		}
+		if rev.Main > s.currentRev {
+			s.currentRev = rev.Main
+		}
+		return nil
+	})
+	view.End()
+	if err != nil {
+		return err
+	}
+	// Drop keys whose every generation is gone.
+	var empty []*keyIndex
+	idx.Ascend(func(ki *keyIndex) bool {
+		if ki.isEmpty() {
+			empty = append(empty, ki)
+		}
+		return true
+	})
+	for _, ki := range empty {
+		idx.Delete(ki)
+	}
+	if scheduled > finished {
+		if _, err := s.compact(scheduled); err != nil {
+			return fmt.Errorf("mvcc: resume compaction at %d: %w", scheduled, err)
+		}
+	}
+	return nil
+}
+
+// Rev is the current revision.
+func (s *Store) Rev() int64 {
+	s.revMu.RLock()
+	defer s.revMu.RUnlock()
+	return s.currentRev
+}
+
+// CompactRev is the revision of the last compaction.
+func (s *Store) CompactRev() int64 {
+	s.revMu.RLock()
+	defer s.revMu.RUnlock()
+	return s.compactMainRev
+}
+
+// ConsistentIndex returns the last raft entry applied, as persisted.
+func (s *Store) ConsistentIndex() (index, term uint64) {
+	view := s.b.ReadTx()
+	defer view.End()
+	if v, ok := view.Get(MetaBucket, consistentIndexKey); ok && len(v) == 8 {
+		index = binary.BigEndian.Uint64(v)
+	}
+	if v, ok := view.Get(MetaBucket, termKey); ok && len(v) == 8 {
+		term = binary.BigEndian.Uint64(v)
+	}
+	return index, term
+}
+
+// Backend is the store's backend.
+func (s *Store) Backend() *backend.Backend { return s.b }
+
+// Close stops the store's goroutines. The backend stays open.
+func (s *Store) Close() {
+	select {
+	case <-s.stopc:
+		return
+	default:
+	}
+	close(s.stopc)
+	s.wg.Wait()
+	s.watch.closeAll()
+}
+
+// readKV reads the record of rev through get.
+func readKV(get func(bucket, key []byte) ([]byte, bool), rev Revision) (*mvccpb.KeyValue, error) {
+	v, ok := get(KeyBucket, revToBytes(rev, false))
+	if !ok {
+		return nil, fmt.Errorf("mvcc: revision %d_%d is in the index but not in the backend", rev.Main, rev.Sub)
+	}
+	kv := &mvccpb.KeyValue{}
+	if err := decodeKV(v, kv); err != nil {
+		return nil, fmt.Errorf("mvcc: revision %d_%d: %w", rev.Main, rev.Sub, err)
+	}
+	return kv, nil
+}

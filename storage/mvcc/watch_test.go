@@ -1,0 +1,224 @@
+package mvcc
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
+)
+
+type watchSpec struct {
+	key, end string // end "" = one key
+	startRev int64
+	noPut    bool
+}
+
+func (ws watchSpec) wants(e *mvccpb.Event) bool {
+	if ws.noPut && e.Type == mvccpb.Event_PUT {
+		return false
+	}
+	k := string(e.Kv.Key)
+	if ws.end == "" {
+		return k == ws.key
+	}
+	return k >= ws.key && k < ws.end
+}
+
+// TestWatchRandomized drives random writes while watchers of every kind
+// (caught up, behind, with slow receivers that become victims) follow,
+// and checks that each receives exactly its events, once, in order.
+func TestWatchRandomized(t *testing.T) {
+	s, _ := newTestStore(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	m := newModel()
+	// Some history first, so watchers can start in the past.
+	for i := 0; i < 50; i++ {
+		ops := randomOps(rng, i)
+		applyOps(s, ops)
+		m.apply(ops)
+	}
+	type live struct {
+		spec   watchSpec
+		stream *WatchStream
+		id     WatchID
+		got    []*mvccpb.Event
+		slow   bool
+	}
+	var watchers []*live
+	for i := 0; i < 40; i++ {
+		spec := watchSpec{key: fmt.Sprintf("k%02d", rng.IntN(30))}
+		if rng.IntN(2) == 0 {
+			spec.end = fmt.Sprintf("k%02d", 30+rng.IntN(10))
+		}
+		if rng.IntN(2) == 0 {
+			spec.startRev = 1 + rng.Int64N(m.rev())
+		}
+		spec.noPut = rng.IntN(8) == 0
+		st := s.NewWatchStream()
+		var filters []FilterFunc
+		if spec.noPut {
+			filters = append(filters, FilterNoPut)
+		}
+		end := []byte(nil)
+		if spec.end != "" {
+			end = []byte(spec.end)
+		}
+		id, err := st.Watch(AutoWatchID, []byte(spec.key), end, spec.startRev, filters...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spec.startRev == 0 {
+			spec.startRev = m.rev() + 1
+		}
+		watchers = append(watchers, &live{spec: spec, stream: st, id: id, slow: i%5 == 0})
+	}
+	// Receivers: slow ones drain rarely, so their channels fill.
+	drain := func(w *live) {
+		for {
+			select {
+			case wr := <-w.stream.Chan():
+				if wr.WatchID != w.id {
+					t.Errorf("response for watch %d on stream of %d", wr.WatchID, w.id)
+				}
+				if wr.CompactRevision != 0 {
+					t.Errorf("unexpected compaction response %+v", wr)
+				}
+				w.got = append(w.got, wr.Events...)
+			default:
+				return
+			}
+		}
+	}
+	for i := 50; i < 1500; i++ {
+		ops := randomOps(rng, i)
+		applyOps(s, ops)
+		m.apply(ops)
+		for _, w := range watchers {
+			if !w.slow || i%300 == 0 {
+				drain(w)
+			}
+		}
+	}
+	final := m.rev()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, w := range watchers {
+		var want []*mvccpb.Event
+		for rev := w.spec.startRev; rev <= final; rev++ {
+			for _, e := range m.events[rev] {
+				if w.spec.wants(e) {
+					want = append(want, e)
+				}
+			}
+		}
+		for len(w.got) < len(want) && time.Now().Before(deadline) {
+			drain(w)
+			time.Sleep(time.Millisecond)
+		}
+		if len(w.got) != len(want) {
+			t.Fatalf("watcher %+v: got %d events, want %d", w.spec, len(w.got), len(want))
+		}
+		for i := range want {
+			g, e := w.got[i], want[i]
+			if g.Type != e.Type || !proto.Equal(g.Kv, e.Kv) {
+				t.Fatalf("watcher %+v event %d: got %v %v, want %v %v", w.spec, i, g.Type, g.Kv, e.Type, e.Kv)
+			}
+		}
+		w.stream.Close()
+	}
+}
+
+func TestWatchCompactedAndErrors(t *testing.T) {
+	s, _ := newTestStore(t)
+	for i := 0; i < 10; i++ {
+		applyOps(s, []op{{key: "a", val: fmt.Sprint(i)}})
+	}
+	done, err := s.Compact(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	st := s.NewWatchStream()
+	defer st.Close()
+	id, err := st.Watch(AutoWatchID, []byte("a"), nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case wr := <-st.Chan():
+		if wr.WatchID != id || wr.CompactRevision != 5 {
+			t.Fatalf("got %+v, want compacted at 5", wr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no compaction response")
+	}
+	if _, err := st.Watch(AutoWatchID, []byte("b"), []byte("a"), 0); err != ErrEmptyWatcherRange {
+		t.Fatalf("empty range: %v", err)
+	}
+	if _, err := st.Watch(7, []byte("b"), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Watch(7, []byte("b"), nil, 0); err != ErrWatcherDuplicateID {
+		t.Fatalf("duplicate id: %v", err)
+	}
+	if err := st.Cancel(99); err != ErrWatcherNotExist {
+		t.Fatalf("cancel unknown: %v", err)
+	}
+	if err := st.Cancel(7); err != nil {
+		t.Fatal(err)
+	}
+	// Progress: a synced watcher gets an empty response at the current revision.
+	pid, _ := st.Watch(AutoWatchID, []byte("p"), nil, 0)
+	st.RequestProgress(pid)
+	select {
+	case wr := <-st.Chan():
+		if wr.WatchID != pid || len(wr.Events) != 0 || wr.Revision != s.Rev() {
+			t.Fatalf("progress: %+v (rev %d)", wr, s.Rev())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress response")
+	}
+}
+
+func BenchmarkWatchFanout(b *testing.B) {
+	s, _ := newTestStore(b)
+	const watchers = 10000
+	streams := make([]*WatchStream, 100)
+	for i := range streams {
+		streams[i] = s.NewWatchStream()
+		for j := 0; j < watchers/len(streams); j++ {
+			if _, err := streams[i].Watch(AutoWatchID, []byte("hot"), nil, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	stop := make(chan struct{})
+	received := make(chan int, len(streams))
+	for _, st := range streams {
+		go func(st *WatchStream) {
+			n := 0
+			for {
+				select {
+				case wr := <-st.Chan():
+					n += len(wr.Events)
+				case <-stop:
+					received <- n
+					return
+				}
+			}
+		}(st)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		applyOps(s, []op{{key: "hot", val: "v"}})
+	}
+	b.StopTimer()
+	close(stop)
+	total := 0
+	for range streams {
+		total += <-received
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+}
