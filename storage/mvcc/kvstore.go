@@ -82,6 +82,68 @@ func NewStore(b *backend.Backend, leases Leases, cfg Config) (*Store, error) {
 		stopc:   make(chan struct{}),
 	}
 	s.watch = newWatchState(s)
+	if err := s.restore(); err != nil {
+		return nil, err
+	}
+	s.watch.notifiedRev = s.currentRev
+	s.wg.Add(1)
+	go s.watch.run()
+	return s, nil
+}
+
+// restored is the state rebuilt from a backend.
+type restored struct {
+	index                  *treeIndex
+	currentRev, compactRev int64
+	scheduledCompact       int64
+}
+
+// restore rebuilds the key index and revisions from the backend, and
+// finishes a compaction a crash interrupted.
+func (s *Store) restore() error {
+	st, err := s.rebuild(s.b)
+	if err != nil {
+		return err
+	}
+	s.kvindex, s.currentRev, s.compactMainRev = st.index, st.currentRev, st.compactRev
+	if st.scheduledCompact > st.compactRev {
+		if _, err := s.compact(st.scheduledCompact); err != nil {
+			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.scheduledCompact, err)
+		}
+	}
+	return nil
+}
+
+// Restore replaces the store's backend with b (a database received from
+// the leader) and rebuilds everything from it. Watchers stay: they catch
+// up from the new backend, or learn that their history was compacted.
+// The caller must not write meanwhile.
+func (s *Store) Restore(b *backend.Backend) error {
+	// Stop the background work that holds the old backend.
+	close(s.stopc)
+	s.wg.Wait()
+	st, err := s.rebuild(b)
+	if err != nil {
+		return err
+	}
+	s.revMu.Lock()
+	s.b = b
+	s.kvindex, s.currentRev, s.compactMainRev = st.index, st.currentRev, st.compactRev
+	s.revMu.Unlock()
+	s.stopc = make(chan struct{})
+	s.watch.restart(st.currentRev)
+	s.wg.Add(1)
+	go s.watch.run()
+	if st.scheduledCompact > st.compactRev {
+		if _, err := s.compact(st.scheduledCompact); err != nil {
+			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.scheduledCompact, err)
+		}
+	}
+	return nil
+}
+
+// rebuild reads a backend's key bucket into a new index.
+func (s *Store) rebuild(b *backend.Backend) (restored, error) {
 	tx := b.BatchTx()
 	tx.Lock()
 	err := tx.UnsafeCreateBucket(KeyBucket)
@@ -92,21 +154,10 @@ func NewStore(b *backend.Backend, leases Leases, cfg Config) (*Store, error) {
 		err = uerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: create buckets: %w", err)
+		return restored{}, fmt.Errorf("mvcc: create buckets: %w", err)
 	}
-	if err := s.restore(); err != nil {
-		return nil, err
-	}
-	s.watch.notifiedRev = s.currentRev
-	s.wg.Add(1)
-	go s.watch.run()
-	return s, nil
-}
-
-// restore rebuilds the key index and revisions from the backend, and
-// finishes a compaction a crash interrupted.
-func (s *Store) restore() error {
-	view := s.b.ReadTx()
+	view := b.ReadTx()
+	defer view.End()
 	finished, scheduled := int64(0), int64(0)
 	if v, ok := view.Get(MetaBucket, finishedCompactKey); ok {
 		if r, ok := bytesToRev(v); ok {
@@ -120,14 +171,13 @@ func (s *Store) restore() error {
 	}
 	// A new store is at revision 1 and has never been compacted (-1), as
 	// etcd's: the first write is revision 2.
-	s.compactMainRev = -1
-	s.currentRev = 1
+	st := restored{index: newTreeIndex(), compactRev: -1, currentRev: 1, scheduledCompact: scheduled}
 	if finished > 0 {
-		s.compactMainRev = finished
-		s.currentRev = finished
+		st.compactRev = finished
+		st.currentRev = finished
 	}
-	idx := s.kvindex.tree
-	err := view.ForEach(KeyBucket, func(k, v []byte) error {
+	idx := st.index.tree
+	err = view.ForEach(KeyBucket, func(k, v []byte) error {
 		rev, ok := bytesToRev(k)
 		if !ok {
 			return fmt.Errorf("mvcc: restore: bad revision key %x", k)
@@ -137,6 +187,9 @@ func (s *Store) restore() error {
 			return fmt.Errorf("mvcc: restore: revision %d_%d: %w", rev.Main, rev.Sub, err)
 		}
 		key, lease := rec.Key, rec.Lease
+		if rev.Main > st.currentRev {
+			st.currentRev = rev.Main
+		}
 		ki, found := idx.Get(&keyIndex{key: key})
 		if !found {
 			ki = &keyIndex{key: key}
@@ -148,9 +201,6 @@ func (s *Store) restore() error {
 				ki.restore(Revision{Main: rec.CreateRevision}, rev, rec.Version)
 				if s.leases != nil && lease != 0 {
 					s.leases.Attach(lease, key)
-				}
-				if rev.Main > s.currentRev {
-					s.currentRev = rev.Main
 				}
 				return nil
 			}
@@ -165,27 +215,23 @@ func (s *Store) restore() error {
 					s.leases.Detach(old, key)
 				}
 			}
-		} else {
-			ki.put(rev.Main, rev.Sub)
-			if s.leases != nil {
-				if old := s.leases.LeaseOf(key); old != lease {
-					if old != 0 {
-						s.leases.Detach(old, key)
-					}
-					if lease != 0 {
-						s.leases.Attach(lease, key)
-					}
+			return nil
+		}
+		ki.put(rev.Main, rev.Sub)
+		if s.leases != nil {
+			if old := s.leases.LeaseOf(key); old != lease {
+				if old != 0 {
+					s.leases.Detach(old, key)
+				}
+				if lease != 0 {
+					s.leases.Attach(lease, key)
 				}
 			}
 		}
-		if rev.Main > s.currentRev {
-			s.currentRev = rev.Main
-		}
 		return nil
 	})
-	view.End()
 	if err != nil {
-		return err
+		return restored{}, err
 	}
 	// Drop keys whose every generation is gone.
 	var empty []*keyIndex
@@ -198,12 +244,7 @@ func (s *Store) restore() error {
 	for _, ki := range empty {
 		idx.Delete(ki)
 	}
-	if scheduled > finished {
-		if _, err := s.compact(scheduled); err != nil {
-			return fmt.Errorf("mvcc: resume compaction at %d: %w", scheduled, err)
-		}
-	}
-	return nil
+	return st, nil
 }
 
 // Rev is the current revision.

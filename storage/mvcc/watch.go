@@ -278,6 +278,19 @@ func (ws *watchState) removeLocked(w *watcher) bool {
 // compacted wakes the catch-up loop so that watchers behind rev learn it.
 func (ws *watchState) compacted(int64) { ws.wake() }
 
+// restart puts every watcher behind after the store's backend was
+// replaced: each catches up from the new backend from where it was.
+func (ws *watchState) restart(rev int64) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	ws.notifiedRev = rev
+	for _, w := range ws.synced.all() {
+		ws.synced.delete(w)
+		ws.unsynced.add(w)
+	}
+	ws.wake()
+}
+
 func (ws *watchState) closeAll() {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
