@@ -55,7 +55,9 @@
 //	metadata record  the caller's opaque metadata (identical in every segment)
 //	hard state       the last raftpb.HardState saved (possibly empty)
 //
-// so each segment can be read on its own. Data of the other records:
+// so each segment can be read on its own. Save writes entries before the
+// hard state, so a torn save never leaves a commit index past the log.
+// Data of the other records:
 // hard state and entry hold raftpb.HardState and raftpb.Entry in protobuf;
 // a snapshot marker holds uint64 index and uint64 term.
 //

@@ -121,6 +121,11 @@ func TestTornTailRepaired(t *testing.T) {
 		if len(got) < 20 || len(got) > 25 || !entsEqual(got, mkEnts(1, uint64(len(got)), 1, 100)) {
 			t.Fatalf("seed %d: after torn write read %s, want 1..n for 20 <= n <= 25 (the cut may fall in the last record's padding)", seed, describe(got))
 		}
+		// The repair zeroed everything after the last valid record.
+		seg := segmentFiles(t, fs)[len(segmentFiles(t, fs))-1]
+		if buf, _ := vfs.ReadFile(fs, filepath.Join(walDir, seg)); !isZero(buf[endOfValid(t, fs, seg):]) {
+			t.Fatalf("seed %d: torn bytes left after repair", seed)
+		}
 		// The repaired tail takes new records, which survive.
 		next := uint64(len(got)) + 1
 		if err := w.Save(st, mkEnts(next, next+4, 2, 10)); err != nil {
@@ -252,7 +257,7 @@ func flip(t *testing.T, fs vfs.FS, segs []string, seg, rec, at int) struct{ seg,
 	return struct{ seg, rec int }{seg, rec}
 }
 
-func endOfValid(t *testing.T, fs vfs.FS, seg string) int {
+func endOfValid(t testing.TB, fs vfs.FS, seg string) int {
 	offs, _ := recordOffsets(t, fs, seg)
 	buf, _ := vfs.ReadFile(fs, filepath.Join(walDir, seg))
 	last := offs[len(offs)-1]

@@ -1,7 +1,9 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
@@ -15,7 +17,7 @@ func mustSync(st, prev raftpb.HardState, entries int) bool {
 
 func isEmptyHardState(st raftpb.HardState) bool { return st == raftpb.HardState{} }
 
-// Save appends st (unless empty) and ents, and returns once they are
+// Save appends ents and then st (unless empty), and returns once they are
 // durable if raft requires it (entries, or a term or vote change);
 // otherwise they are written but not yet synced.
 //
@@ -129,7 +131,7 @@ func (w *WAL) syncTo(pos uint64) error {
 	}
 	w.mu.retired = nil
 	if err != nil {
-		w.mu.err = fmt.Errorf("sync wal segment %s: %w", w.tailPathLocked(), err)
+		w.mu.err = fmt.Errorf("sync wal segment %s: %w", w.tailPathLocked(), cause(err))
 		return w.mu.err
 	}
 	w.mu.synced = max(w.mu.synced, target)
@@ -162,15 +164,8 @@ func (w *WAL) appendLocked(st raftpb.HardState, ents []raftpb.Entry) error {
 		buf = buf[:0]
 		return w.cutLocked()
 	}
-	if !isEmptyHardState(st) {
-		if err := fits(st.Size()); err != nil {
-			return err
-		}
-		if buf, w.mu.crc, err = appendFrame(buf, hardStateType, w.mu.crc, st.Size(), marshalTo(&st)); err != nil {
-			return fmt.Errorf("encode hard state: %w", err)
-		}
-		w.mu.state = st
-	}
+	// Entries go first: a torn save then leaves entries without the hard
+	// state that might commit them, never a commit index past the log.
 	for i := range ents {
 		e := &ents[i]
 		if err := fits(e.Size()); err != nil {
@@ -180,6 +175,15 @@ func (w *WAL) appendLocked(st raftpb.HardState, ents []raftpb.Entry) error {
 			return fmt.Errorf("encode entry %d: %w", e.Index, err)
 		}
 		w.mu.lastIndex = e.Index
+	}
+	if !isEmptyHardState(st) {
+		if err := fits(st.Size()); err != nil {
+			return err
+		}
+		if buf, w.mu.crc, err = appendFrame(buf, hardStateType, w.mu.crc, st.Size(), marshalTo(&st)); err != nil {
+			return fmt.Errorf("encode hard state: %w", err)
+		}
+		w.mu.state = st
 	}
 	return w.writeLocked(buf)
 }
@@ -207,7 +211,7 @@ func (w *WAL) writeLocked(buf []byte) error {
 		w.checkFramesLocked(buf)
 	}
 	if _, err := w.mu.tail.WriteAt(buf, w.mu.tailOff); err != nil {
-		w.mu.err = fmt.Errorf("write wal segment %s at offset %d: %w", w.tailPathLocked(), w.mu.tailOff, err)
+		w.mu.err = fmt.Errorf("write wal segment %s at offset %d: %w", w.tailPathLocked(), w.mu.tailOff, cause(err))
 		return w.mu.err
 	}
 	w.mu.tailOff += int64(len(buf))
@@ -225,7 +229,7 @@ func (w *WAL) tailPathLocked() string {
 func (w *WAL) cutLocked() error {
 	old, path := w.mu.tail, w.tailPathLocked()
 	fail := func(what string, err error) error {
-		w.mu.err = fmt.Errorf("cut wal segment %s: %s: %w", path, what, err)
+		w.mu.err = fmt.Errorf("cut wal segment %s: %s: %w", path, what, cause(err))
 		return w.mu.err
 	}
 	if err := old.Truncate(w.mu.tailOff); err != nil {
@@ -296,4 +300,14 @@ func (w *WAL) newSegmentLocked(name segmentName) error {
 	w.mu.written += uint64(len(buf))
 	w.mu.synced = w.mu.written
 	return nil
+}
+
+// cause strips the path from a file error: a segment's File may carry the
+// temporary name it was created under, and callers name the segment.
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
