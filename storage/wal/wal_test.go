@@ -148,15 +148,21 @@ func TestZeroedTail(t *testing.T) {
 	}
 	w.Close()
 	seg := segmentFiles(t, fs)[0]
-	offs, _ := recordOffsets(t, fs, seg)
+	offs, types := recordOffsets(t, fs, seg)
 	path := filepath.Join(walDir, seg)
 	fi, _ := fs.Stat(path)
 	if fi.Size() != 1<<20 {
 		t.Fatalf("segment size %d, want preallocated %d", fi.Size(), 1<<20)
 	}
-	// Zero the last two entries, as if their blocks were never written.
-	last2 := offs[len(offs)-2]
-	patchFile(t, fs, path, int64(last2), make([]byte, 512))
+	// Zero entries 4 and 5 and the hard state after them, as if their
+	// blocks were never written.
+	var entryOffs []int
+	for i, typ := range types {
+		if typ == entryType {
+			entryOffs = append(entryOffs, offs[i])
+		}
+	}
+	patchFile(t, fs, path, int64(entryOffs[3]), make([]byte, 512))
 	w, _, got := mustReopen(t, fs, Marker{})
 	defer w.Close()
 	mustEnts(t, got, mkEnts(1, 3, 1, 20))
