@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/basaltkv/basalt/server/serverr"
+	"github.com/basaltkv/basalt/storage/backend"
+	"github.com/basaltkv/basalt/storage/mvcc"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+)
+
+// Alarms are persisted as etcd persists them: bucket "alarm", key the
+// protobuf-encoded AlarmMember, empty value.
+var (
+	alarmBucket       = []byte("alarm")
+	clusterBucket     = []byte("cluster")
+	clusterVersionKey = []byte("clusterVersion")
+)
+
+// DefaultQuotaBytes is etcd's default backend quota (2 GiB).
+const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024
+
+type alarmStore struct {
+	mu sync.RWMutex
+	// types[alarm][member]
+	types map[pb.AlarmType]map[uint64]*pb.AlarmMember
+}
+
+func loadAlarms(be *backend.Backend) (*alarmStore, error) {
+	as := &alarmStore{types: map[pb.AlarmType]map[uint64]*pb.AlarmMember{}}
+	view := be.ReadTx()
+	defer view.End()
+	err := view.ForEach(alarmBucket, func(k, _ []byte) error {
+		var a pb.AlarmMember
+		if err := proto.Unmarshal(k, &a); err != nil {
+			return err
+		}
+		as.addLocked(&a)
+		return nil
+	})
+	return as, err
+}
+
+func (as *alarmStore) addLocked(a *pb.AlarmMember) {
+	byMember := as.types[a.Alarm]
+	if byMember == nil {
+		byMember = map[uint64]*pb.AlarmMember{}
+		as.types[a.Alarm] = byMember
+	}
+	byMember[a.MemberID] = a
+}
+
+func (as *alarmStore) active(t pb.AlarmType) bool {
+	as.mu.RLock()
+	defer as.mu.RUnlock()
+	return len(as.types[t]) > 0
+}
+
+// list returns the active alarms ordered by member and type.
+func (as *alarmStore) list() []*pb.AlarmMember {
+	as.mu.RLock()
+	defer as.mu.RUnlock()
+	var out []*pb.AlarmMember
+	for _, byMember := range as.types {
+		for _, a := range byMember {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b *pb.AlarmMember) int {
+		if c := cmpUint64(a.MemberID, b.MemberID); c != 0 {
+			return c
+		}
+		return int(a.Alarm) - int(b.Alarm)
+	})
+	return out
+}
+
+// applyAlarm activates or deactivates an alarm on every member alike.
+func (m *Member) applyAlarm(tw *mvcc.WriteTxn, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	resp := &pb.AlarmResponse{Header: &pb.ResponseHeader{}}
+	as := m.alarms
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	switch r.Action {
+	case pb.AlarmRequest_GET:
+		for _, byMember := range as.types {
+			for _, a := range byMember {
+				resp.Alarms = append(resp.Alarms, a)
+			}
+		}
+	case pb.AlarmRequest_ACTIVATE:
+		if r.Alarm == pb.AlarmType_NONE {
+			return resp, nil
+		}
+		a := &pb.AlarmMember{MemberID: r.MemberID, Alarm: r.Alarm}
+		if _, ok := as.types[a.Alarm][a.MemberID]; !ok {
+			key, err := proto.Marshal(a)
+			if err != nil {
+				return nil, err
+			}
+			if err := tw.UnsafePut(alarmBucket, key, nil); err != nil {
+				return nil, err
+			}
+			as.addLocked(a)
+			m.lg.Warn("alarm raised", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
+		}
+		resp.Alarms = append(resp.Alarms, a)
+	case pb.AlarmRequest_DEACTIVATE:
+		for t, byMember := range as.types {
+			if r.Alarm != pb.AlarmType_NONE && r.Alarm != t {
+				continue
+			}
+			for id, a := range byMember {
+				if r.MemberID != 0 && r.MemberID != id {
+					continue
+				}
+				key, err := proto.Marshal(a)
+				if err != nil {
+					return nil, err
+				}
+				if err := tw.UnsafeDelete(alarmBucket, key); err != nil {
+					return nil, err
+				}
+				delete(byMember, id)
+				resp.Alarms = append(resp.Alarms, a)
+				m.lg.Warn("alarm disarmed", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
+			}
+		}
+	}
+	return resp, nil
+}
+
+// Alarm gets, raises or disarms alarms. Raising and disarming go through
+// raft so every member agrees.
+func (m *Member) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if r.Action == pb.AlarmRequest_GET {
+		return &pb.AlarmResponse{Header: &pb.ResponseHeader{}, Alarms: m.Alarms()}, nil
+	}
+	res, err := m.propose(ctx, &pb.InternalRaftRequest{Alarm: r})
+	if err != nil {
+		return nil, err
+	}
+	return res.resp.(*pb.AlarmResponse), nil
+}
+
+// Alarms lists the active alarms.
+func (m *Member) Alarms() []*pb.AlarmMember { return m.alarms.list() }
+
+// quotaBytes is the backend size past which writes are refused.
+func (m *Member) quotaBytes() int64 {
+	switch q := m.cfg.QuotaBackendBytes; {
+	case q < 0:
+		return -1 // disabled
+	case q == 0:
+		return DefaultQuotaBytes
+	default:
+		return q
+	}
+}
+
+// checkQuota refuses a write that would take the backend past its quota,
+// and raises the NOSPACE alarm so that every member refuses writes until
+// an operator frees space and disarms it.
+func (m *Member) checkQuota(ctx context.Context, cost int) error {
+	q := m.quotaBytes()
+	if q < 0 {
+		return nil
+	}
+	// Each key costs its bytes plus bookkeeping in bbolt and the index.
+	const overhead = 256
+	if m.backend().Size()+int64(cost+overhead) <= q {
+		return nil
+	}
+	_, err := m.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: m.id, Alarm: pb.AlarmType_NOSPACE})
+	if err != nil {
+		m.lg.Warn("failed to raise NOSPACE alarm", zap.Error(err))
+	}
+	return serverr.ErrNoSpace
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"crypto/tls"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// EtcdVersion is the etcd release whose API basalt implements. Clients
+// gate features on the version a server reports, so Status.version,
+// /version's etcdserver and the cluster version report this, not basalt's
+// own version (which is reported beside it).
+const EtcdVersion = "3.7.0"
+
+// EtcdClusterVersion is the cluster version reported (major.minor.0).
+const EtcdClusterVersion = "3.7.0"
+
+// Version is basalt's own version.
+const Version = "0.1.0-dev"
+
+// Config is everything a member needs; cmd/basalt builds it from etcd's
+// flags, environment variables and config file. Zero values are not
+// defaults: cmd/basalt applies etcd's defaults.
+type Config struct {
+	Name    string
+	DataDir string
+	// WALDir, if set, holds the WAL instead of DataDir/member/wal.
+	WALDir string
+
+	// SnapshotCount is the number of applied entries between snapshots.
+	SnapshotCount uint64
+	// SnapshotCatchUpEntries is how many entries a snapshot leaves in the
+	// log for slow followers to catch up from.
+	SnapshotCatchUpEntries uint64
+	MaxSnapshots           uint
+	MaxWALs                uint
+
+	// TickMs is the heartbeat interval; ElectionTicks the election
+	// timeout in heartbeats.
+	TickMs        uint
+	ElectionTicks int
+	PreVote       bool
+
+	// InitialCluster maps member names to peer URLs.
+	InitialCluster      map[string][]url.URL
+	InitialClusterToken string
+	// NewCluster is true for --initial-cluster-state=new.
+	NewCluster          bool
+	StrictReconfigCheck bool
+
+	// PeerURLs are this member's advertised peer URLs; ClientURLs its
+	// advertised client URLs.
+	PeerURLs   []url.URL
+	ClientURLs []url.URL
+
+	QuotaBackendBytes    int64
+	BackendBatchInterval time.Duration
+	BackendBatchLimit    int
+	MaxRequestBytes      uint
+	MaxTxnOps            uint
+
+	// AutoCompactionMode is "periodic" or "revision"; Retention its
+	// argument (a duration, or a number of revisions as a string).
+	AutoCompactionMode      string
+	AutoCompactionRetention string
+
+	// PeerTLS secures peer traffic (nil: plain). PeerTLSInfo checks
+	// allowed CN/hostname of peers.
+	PeerTLS *tls.Config
+
+	Logger *zap.Logger
+}
+
+// SnapDir is where raft snapshot files live.
+func (c *Config) SnapDir() string { return c.MemberDir() + "/snap" }
+
+// MemberDir is DataDir/member.
+func (c *Config) MemberDir() string { return c.DataDir + "/member" }
+
+// WALPath is where the WAL lives.
+func (c *Config) WALPath() string {
+	if c.WALDir != "" {
+		return c.WALDir
+	}
+	return c.MemberDir() + "/wal"
+}
+
+// BackendPath is the bbolt file.
+func (c *Config) BackendPath() string { return c.SnapDir() + "/db" }
+
+// ElectionTimeout is the election timeout as a duration.
+func (c *Config) ElectionTimeout() time.Duration {
+	return time.Duration(c.ElectionTicks) * time.Duration(c.TickMs) * time.Millisecond
+}

@@ -1,0 +1,224 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/server/serverr"
+	"github.com/basaltkv/basalt/storage/backend"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+)
+
+// leaseAttacher adapts the lessor to the store's Leases.
+type leaseAttacher struct{ le *lease.Lessor }
+
+func (a leaseAttacher) LeaseOf(key []byte) int64 {
+	return int64(a.le.GetLease(lease.LeaseItem{Key: string(key)}))
+}
+
+func (a leaseAttacher) Attach(id int64, key []byte) {
+	_ = a.le.Attach(lease.ID(id), []lease.LeaseItem{{Key: string(key)}})
+}
+
+func (a leaseAttacher) Detach(id int64, key []byte) {
+	_ = a.le.Detach(lease.ID(id), []lease.LeaseItem{{Key: string(key)}})
+}
+
+// recoverLeases loads the lessor from the backend.
+func recoverLeases(le *lease.Lessor, be *backend.Backend) error {
+	view := be.ReadTx()
+	defer view.End()
+	return le.Recover(view)
+}
+
+// zapLeaseLogger adapts zap to the lessor's logger.
+type zapLeaseLogger struct{ lg *zap.Logger }
+
+func (l zapLeaseLogger) Info(msg string, kv ...any) { l.lg.Sugar().Infow(msg, kv...) }
+func (l zapLeaseLogger) Warn(msg string, kv ...any) { l.lg.Sugar().Warnw(msg, kv...) }
+
+// leaseLoop revokes, through raft, the leases the leader's lessor finds
+// expired, and proposes the lessor's checkpoints.
+func (m *Member) leaseLoop() {
+	m.lessor.SetCheckpointer(func(ctx context.Context, cps []lease.LeaseCheckpoint) error {
+		req := &pb.LeaseCheckpointRequest{}
+		for _, cp := range cps {
+			req.Checkpoints = append(req.Checkpoints, &pb.LeaseCheckpoint{ID: int64(cp.ID), Remaining_TTL: cp.RemainingTTL})
+		}
+		_, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: req})
+		return err
+	})
+	// Revokes run concurrently but bounded, so a mass expiry does not
+	// start thousands of goroutines.
+	sem := make(chan struct{}, 64)
+	for {
+		select {
+		case leases := <-m.lessor.ExpiredLeasesC():
+			for _, l := range leases {
+				id := int64(l.ID)
+				select {
+				case sem <- struct{}{}:
+				case <-m.stopping:
+					return
+				}
+				m.goAttach(func() {
+					defer func() { <-sem }()
+					ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+					defer cancel()
+					if _, err := m.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: id}); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) {
+						m.lg.Warn("failed to revoke expired lease", zap.String("lease-id", fmt.Sprintf("%016x", id)), zap.Error(err))
+					}
+				})
+			}
+		case <-m.stopping:
+			return
+		}
+	}
+}
+
+// Peer endpoints for lease requests a follower forwards to the leader.
+const (
+	peerLeasesPrefix       = "/leases"
+	peerLeasesInternalPath = "/leases/internal"
+)
+
+func isRetryableForward(err error) bool {
+	return errors.Is(err, serverr.ErrNotLeader) || errors.Is(err, errForwardFailed)
+}
+
+var errForwardFailed = errors.New("forwarding to the leader failed")
+
+// forwardLeaseRenew renews on the leader through its peer URLs.
+func (m *Member) forwardLeaseRenew(ctx context.Context, lead uint64, id int64) (int64, error) {
+	var resp pb.LeaseKeepAliveResponse
+	if err := m.forwardToLeader(ctx, lead, peerLeasesPrefix, &pb.LeaseKeepAliveRequest{ID: id}, &resp); err != nil {
+		return -1, err
+	}
+	return resp.TTL, nil
+}
+
+func (m *Member) forwardLeaseTimeToLive(ctx context.Context, lead uint64, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	var resp pb.LeaseTimeToLiveResponse
+	if err := m.forwardToLeader(ctx, lead, peerLeasesInternalPath, r, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// forwardToLeader posts a protobuf request to the leader's peer endpoint.
+// A lease the leader does not know comes back as 404.
+func (m *Member) forwardToLeader(ctx context.Context, lead uint64, path string, req, resp proto.Message) error {
+	mem := m.cluster.member(lead)
+	if mem == nil || len(mem.PeerURLs) == 0 {
+		return errForwardFailed
+	}
+	body, err := proto.Marshal(req)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
+	defer cancel()
+	for _, u := range mem.PeerURLs {
+		hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, u+path, bytes.NewReader(body))
+		if err != nil {
+			continue
+		}
+		hreq.Header.Set("Content-Type", "application/protobuf")
+		hresp, err := m.peerHTTP.Do(hreq)
+		if err != nil {
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(hresp.Body, 64<<20))
+		hresp.Body.Close()
+		switch {
+		case err != nil:
+			continue
+		case hresp.StatusCode == http.StatusNotFound:
+			return lease.ErrLeaseNotFound
+		case hresp.StatusCode == http.StatusPreconditionFailed:
+			return serverr.ErrNotLeader
+		case hresp.StatusCode != http.StatusOK:
+			continue
+		}
+		return proto.Unmarshal(data, resp)
+	}
+	return errForwardFailed
+}
+
+func newPeerHTTPClient(cfg Config) *http.Client {
+	tr := &http.Transport{TLSClientConfig: cfg.PeerTLS, MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}
+	return &http.Client{Transport: tr}
+}
+
+// serveLeases answers forwarded renewals and time-to-live requests.
+func (m *Member) serveLeases(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !m.IsLeader() {
+		http.Error(w, serverr.ErrNotLeader.Error(), http.StatusPreconditionFailed)
+		return
+	}
+	var resp proto.Message
+	switch r.URL.Path {
+	case peerLeasesPrefix:
+		var req pb.LeaseKeepAliveRequest
+		if err := proto.Unmarshal(data, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ttl, err := m.lessor.Renew(lease.ID(req.ID))
+		if err != nil {
+			writeLeaseError(w, err)
+			return
+		}
+		resp = &pb.LeaseKeepAliveResponse{Header: &pb.ResponseHeader{}, ID: req.ID, TTL: ttl}
+	case peerLeasesInternalPath:
+		var req pb.LeaseTimeToLiveRequest
+		if err := proto.Unmarshal(data, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ttlResp, err := m.leaseTimeToLiveLocal(&req)
+		if err != nil {
+			writeLeaseError(w, err)
+			return
+		}
+		resp = ttlResp
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	out, err := proto.Marshal(resp)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/protobuf")
+	_, _ = w.Write(out)
+}
+
+func writeLeaseError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, lease.ErrLeaseNotFound):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case errors.Is(err, lease.ErrNotPrimary):
+		http.Error(w, err.Error(), http.StatusPreconditionFailed)
+	default:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"go.uber.org/zap"
+)
+
+// ReadyNotify is closed once the member has published itself to the
+// cluster and can serve client requests.
+func (m *Member) ReadyNotify() <-chan struct{} { return m.readyc }
+
+// publishAttributes records this member's name and client URLs in the
+// cluster through raft, retrying until it succeeds.
+func (m *Member) publishAttributes() {
+	req := &membershippb.ClusterMemberAttrSetRequest{
+		Member_ID: m.id,
+		MemberAttributes: &membershippb.Attributes{
+			Name:       m.cfg.Name,
+			ClientUrls: urlStrings(m.cfg.ClientURLs),
+		},
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+		_, err := m.propose(ctx, &pb.InternalRaftRequest{ClusterMemberAttrSet: req})
+		cancel()
+		if err == nil {
+			m.lg.Info("published local member to cluster through raft",
+				zap.String("local-member-id", idString(m.id)), zap.String("cluster-id", idString(m.cluster.id)),
+				zap.Strings("local-member-client-urls", req.MemberAttributes.ClientUrls))
+			close(m.readyc)
+			return
+		}
+		m.lg.Warn("failed to publish local member to cluster through raft", zap.Error(err))
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-m.stopping:
+			return
+		}
+	}
+}
+
+// autoCompactLoop compacts on the schedule of --auto-compaction-mode and
+// --auto-compaction-retention, on the leader only.
+func (m *Member) autoCompactLoop() {
+	if m.cfg.AutoCompactionRetention == "" || m.cfg.AutoCompactionRetention == "0" {
+		return
+	}
+	switch m.cfg.AutoCompactionMode {
+	case "revision":
+		keep, err := strconv.ParseInt(m.cfg.AutoCompactionRetention, 10, 64)
+		if err != nil || keep <= 0 {
+			return
+		}
+		m.revisionCompactor(keep)
+	default:
+		period, err := ParseRetention(m.cfg.AutoCompactionRetention)
+		if err != nil || period <= 0 {
+			return
+		}
+		m.periodicCompactor(period)
+	}
+}
+
+// ParseRetention reads a periodic retention: a duration, or a number of
+// hours, as etcd accepts.
+func ParseRetention(s string) (time.Duration, error) {
+	if h, err := strconv.Atoi(s); err == nil {
+		return time.Duration(h) * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid auto compaction retention %q: %w", s, err)
+	}
+	return d, nil
+}
+
+// revisionCompactor keeps the last keep revisions, checking every five
+// minutes as etcd does.
+func (m *Member) revisionCompactor(keep int64) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-t.C:
+		case <-m.stopping:
+			return
+		}
+		if !m.IsLeader() {
+			continue
+		}
+		rev := m.Store().Rev() - keep
+		if rev <= 0 || rev == last {
+			continue
+		}
+		if m.compactTo(rev) {
+			last = rev
+		}
+	}
+}
+
+// periodicCompactor keeps the history of the last period: it samples the
+// revision every period/10 and compacts to the sample taken a period ago.
+func (m *Member) periodicCompactor(period time.Duration) {
+	step := period / 10
+	if step < time.Second {
+		step = time.Second
+	}
+	t := time.NewTicker(step)
+	defer t.Stop()
+	var samples []int64
+	need := int(period / step)
+	for {
+		select {
+		case <-t.C:
+		case <-m.stopping:
+			return
+		}
+		samples = append(samples, m.Store().Rev())
+		if len(samples) <= need {
+			continue
+		}
+		rev := samples[0]
+		samples = samples[1:]
+		if m.IsLeader() {
+			m.compactTo(rev)
+		}
+	}
+}
+
+func (m *Member) compactTo(rev int64) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+	defer cancel()
+	_, err := m.Compact(ctx, &pb.CompactionRequest{Revision: rev})
+	if err != nil {
+		m.lg.Debug("auto compaction skipped", zap.Int64("revision", rev), zap.Error(err))
+		return false
+	}
+	m.lg.Info("completed auto compaction", zap.Int64("revision", rev))
+	return true
+}
+
+// purgeLoop removes old snapshot and WAL files beyond --max-snapshots and
+// --max-wals.
+func (m *Member) purgeLoop() {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-m.stopping:
+			return
+		}
+		m.purgeFiles()
+	}
+}
+
+func (m *Member) purgeFiles() {
+	if m.cfg.MaxSnapshots > 0 {
+		if _, err := m.snapshotter.Purge(int(m.cfg.MaxSnapshots)); err != nil {
+			m.lg.Warn("failed to purge snapshot files", zap.Error(err))
+		}
+	}
+	if m.cfg.MaxWALs > 0 {
+		removed, err := m.wal.Purge(int(m.cfg.MaxWALs))
+		if err != nil {
+			m.lg.Warn("failed to purge WAL files", zap.Error(err))
+		}
+		for _, p := range removed {
+			m.lg.Info("purged", zap.String("path", p))
+		}
+	}
+}

@@ -1,0 +1,398 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/raft"
+	"github.com/basaltkv/basalt/server/serverr"
+	"github.com/basaltkv/basalt/storage/backend"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// maxLeaseTTL is the largest TTL a lease may ask for, as etcd's.
+const maxLeaseTTL = 9000000000
+
+// Range reads keys: locally for a serializable request, after a
+// linearizable read round otherwise.
+func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if !r.Serializable {
+		if err := m.LinearizableReadNotify(ctx); err != nil {
+			return nil, err
+		}
+	}
+	txn := m.Store().Read()
+	defer txn.End()
+	return executeRange(txn, r)
+}
+
+// Put writes a key through raft.
+func (m *Member) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := m.checkQuota(ctx, proto.Size(r)); err != nil {
+		return nil, err
+	}
+	res, err := m.propose(ctx, &pb.InternalRaftRequest{Put: r})
+	if err != nil {
+		return nil, err
+	}
+	return res.resp.(*pb.PutResponse), nil
+}
+
+// DeleteRange deletes keys through raft.
+func (m *Member) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	res, err := m.propose(ctx, &pb.InternalRaftRequest{DeleteRange: r})
+	if err != nil {
+		return nil, err
+	}
+	return res.resp.(*pb.DeleteRangeResponse), nil
+}
+
+// Txn runs a mini-transaction: a read-only one like a Range, any other
+// through raft.
+func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if isTxnReadonly(r) {
+		if !isTxnSerializable(r) {
+			if err := m.LinearizableReadNotify(ctx); err != nil {
+				return nil, err
+			}
+		}
+		txn := m.Store().Read()
+		defer txn.End()
+		return runTxn(txn, nil, m.lessor, r)
+	}
+	if err := m.checkQuota(ctx, proto.Size(r)); err != nil {
+		return nil, err
+	}
+	res, err := m.propose(ctx, &pb.InternalRaftRequest{Txn: r})
+	if err != nil {
+		return nil, err
+	}
+	return res.resp.(*pb.TxnResponse), nil
+}
+
+// Compact compacts history through raft; a physical compaction also
+// waits for the backend to be cleaned.
+func (m *Member) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	res, err := m.propose(ctx, &pb.InternalRaftRequest{Compaction: r})
+	if err != nil {
+		return nil, err
+	}
+	if r.Physical && res.physc != nil {
+		// Every member compacts at the same revision; waiting for our own
+		// backend is what a physical compaction promises.
+		select {
+		case <-res.physc:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-m.stopping:
+			return nil, serverr.ErrStopped
+		}
+	}
+	resp := res.resp.(*pb.CompactionResponse)
+	return resp, nil
+}
+
+// LeaseGrant creates a lease through raft; a zero ID asks for one.
+func (m *Member) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	for r.ID == 0 {
+		// Positive, and unique across members and restarts.
+		r.ID = int64(m.reqIDs.next() & (1<<63 - 1))
+	}
+	if r.TTL > maxLeaseTTL {
+		return nil, lease.ErrLeaseTTLTooLarge
+	}
+	if err := m.checkQuota(ctx, proto.Size(r)); err != nil {
+		return nil, err
+	}
+	res, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseGrant: r})
+	if err != nil {
+		return nil, err
+	}
+	return res.resp.(*pb.LeaseGrantResponse), nil
+}
+
+// LeaseRevoke revokes a lease through raft.
+func (m *Member) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	res, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: r})
+	if err != nil {
+		return nil, err
+	}
+	return res.resp.(*pb.LeaseRevokeResponse), nil
+}
+
+// LeaseRenew renews a lease on the leader, which alone keeps expiries;
+// a follower forwards the renewal.
+func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	for {
+		if m.IsLeader() {
+			ttl, err := m.lessor.Renew(lease.ID(id))
+			if !errors.Is(err, lease.ErrNotPrimary) {
+				return ttl, err
+			}
+		} else if lead := m.Leader(); lead != 0 {
+			ttl, err := m.forwardLeaseRenew(ctx, lead, id)
+			if err == nil || !isRetryableForward(err) {
+				return ttl, err
+			}
+		}
+		// No leader, or leadership moving: wait for the next one.
+		select {
+		case <-m.leaderChangedNotify():
+		case <-time.After(m.cfg.ElectionTimeout()):
+		case <-ctx.Done():
+			return -1, serverr.ErrTimeout
+		case <-m.stopping:
+			return -1, serverr.ErrStopped
+		}
+	}
+}
+
+// LeaseTimeToLive answers from the leader, which knows the remaining TTL.
+func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	for {
+		if m.IsLeader() {
+			return m.leaseTimeToLiveLocal(r)
+		}
+		if lead := m.Leader(); lead != 0 {
+			resp, err := m.forwardLeaseTimeToLive(ctx, lead, r)
+			if err == nil || !isRetryableForward(err) {
+				return resp, err
+			}
+		}
+		select {
+		case <-m.leaderChangedNotify():
+		case <-time.After(m.cfg.ElectionTimeout()):
+		case <-ctx.Done():
+			return nil, serverr.ErrTimeout
+		case <-m.stopping:
+			return nil, serverr.ErrStopped
+		}
+	}
+}
+
+func (m *Member) leaseTimeToLiveLocal(r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	l := m.lessor.Lookup(lease.ID(r.ID))
+	if l == nil {
+		return nil, lease.ErrLeaseNotFound
+	}
+	resp := &pb.LeaseTimeToLiveResponse{
+		Header:     &pb.ResponseHeader{Revision: m.Store().Rev()},
+		ID:         r.ID,
+		TTL:        l.RemainingTTL(),
+		GrantedTTL: l.TTL(),
+	}
+	if r.Keys {
+		for _, k := range l.Keys() {
+			resp.Keys = append(resp.Keys, []byte(k))
+		}
+	}
+	return resp, nil
+}
+
+// LeaseLeases lists the leases.
+func (m *Member) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	ls := m.lessor.Leases()
+	resp := &pb.LeaseLeasesResponse{Header: &pb.ResponseHeader{Revision: m.Store().Rev()}, Leases: make([]*pb.LeaseStatus, len(ls))}
+	for i, l := range ls {
+		resp.Leases[i] = &pb.LeaseStatus{ID: int64(l.ID)}
+	}
+	return resp, nil
+}
+
+// MemberList lists the members.
+func (m *Member) MemberList(ctx context.Context, linearizable bool) (*pb.MemberListResponse, error) {
+	if linearizable {
+		if err := m.LinearizableReadNotify(ctx); err != nil {
+			return nil, err
+		}
+	}
+	resp := &pb.MemberListResponse{Header: &pb.ResponseHeader{}}
+	for _, mem := range m.cluster.list() {
+		resp.Members = append(resp.Members, mem.toPB())
+	}
+	return resp, nil
+}
+
+// Status reports the member's state.
+func (m *Member) Status(ctx context.Context) (*pb.StatusResponse, error) {
+	be := m.backend()
+	resp := &pb.StatusResponse{
+		Header:           &pb.ResponseHeader{Revision: m.Store().Rev()},
+		Version:          EtcdVersion,
+		DbSize:           be.Size(),
+		DbSizeInUse:      be.SizeInUse(),
+		Leader:           m.Leader(),
+		RaftIndex:        m.committedIndex.Load(),
+		RaftTerm:         m.Term(),
+		RaftAppliedIndex: m.appliedIndex.Load(),
+		IsLearner:        m.isLearner(),
+		StorageVersion:   "3.6.0",
+	}
+	for _, a := range m.alarms.list() {
+		resp.Errors = append(resp.Errors, a.Alarm.String())
+	}
+	return resp, nil
+}
+
+func (m *Member) isLearner() bool {
+	mem := m.cluster.member(m.id)
+	return mem != nil && mem.IsLearner
+}
+
+// Defragment rewrites the backend compactly.
+func (m *Member) Defragment(ctx context.Context) error {
+	res, err := m.backend().Defrag()
+	if err != nil {
+		return err
+	}
+	m.lg.Sugar().Infow("finished defragmenting directory", "path", m.cfg.BackendPath(),
+		"current-db-size-bytes", res.SizeAfter, "previous-db-size-bytes", res.SizeBefore, "took", res.WritesBlocked)
+	return nil
+}
+
+// Hash hashes the whole backend.
+func (m *Member) Hash(ctx context.Context) (*pb.HashResponse, error) {
+	h, err := m.backend().Hash(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.HashResponse{Header: &pb.ResponseHeader{Revision: m.Store().Rev()}, Hash: h}, nil
+}
+
+// HashKV hashes the key-value history up to rev.
+func (m *Member) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, error) {
+	h, err := m.Store().HashKV(rev)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.HashKVResponse{
+		Header:          &pb.ResponseHeader{Revision: h.CurrentRevision},
+		Hash:            h.Hash,
+		CompactRevision: h.CompactRevision,
+		HashRevision:    h.Revision,
+	}, nil
+}
+
+// Snapshot returns a consistent copy of the backend.
+func (m *Member) Snapshot(ctx context.Context) (*backend.Snapshot, error) {
+	return m.backend().Snapshot()
+}
+
+// MoveLeader hands leadership to transferee; only the leader may.
+func (m *Member) MoveLeader(ctx context.Context, transferee uint64) error {
+	if !m.IsLeader() {
+		return serverr.ErrNotLeader
+	}
+	mem := m.cluster.member(transferee)
+	if mem == nil || mem.IsLearner {
+		return serverr.ErrBadLeaderTransferee
+	}
+	return m.moveLeader(ctx, transferee)
+}
+
+func (m *Member) moveLeader(ctx context.Context, transferee uint64) error {
+	m.node.TransferLeadership(ctx, m.id, transferee)
+	for m.Leader() != transferee {
+		select {
+		case <-m.leaderChangedNotify():
+		case <-time.After(time.Duration(m.cfg.TickMs) * time.Millisecond):
+		case <-ctx.Done():
+			return serverr.ErrTimeoutLeaderTransfer
+		case <-m.stopping:
+			return serverr.ErrStopped
+		}
+	}
+	return nil
+}
+
+// propose replicates a request through raft and waits until it is
+// applied.
+func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*applyResult, error) {
+	if ci, ai := m.committedIndex.Load(), m.appliedIndex.Load(); ci > ai+maxGapBetweenApplyAndCommitIndex {
+		return nil, serverr.ErrTooManyRequests
+	}
+	id := m.reqIDs.next()
+	r.Header = &pb.RequestHeader{ID: id}
+	data, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > int(m.cfg.MaxRequestBytes) {
+		return nil, serverr.ErrRequestTooLarge
+	}
+	ch := m.w.register(id)
+	cctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
+	defer cancel()
+	start := time.Now()
+	leaderChanged := m.leaderChangedNotify()
+	m.metrics.proposalsPending.Inc()
+	defer m.metrics.proposalsPending.Dec()
+	for {
+		err := m.node.Propose(cctx, data)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, raft.ErrNoLeader) && !errors.Is(err, raft.ErrLeaderTransferInProgress) {
+			m.w.trigger(id, nil)
+			m.metrics.proposalsFailed.Inc()
+			return nil, m.proposeError(cctx, err, start)
+		}
+		// An election or a transfer: wait for the next leader.
+		select {
+		case <-leaderChanged:
+			leaderChanged = m.leaderChangedNotify()
+		case <-time.After(time.Duration(m.cfg.TickMs) * time.Millisecond):
+		case <-cctx.Done():
+			m.w.trigger(id, nil)
+			m.metrics.proposalsFailed.Inc()
+			return nil, m.proposeError(cctx, cctx.Err(), start)
+		case <-m.stopping:
+			m.w.trigger(id, nil)
+			return nil, serverr.ErrStopped
+		}
+	}
+	select {
+	case x := <-ch:
+		res, _ := x.(*applyResult)
+		if res == nil {
+			return nil, serverr.ErrStopped
+		}
+		if res.err != nil {
+			return nil, res.err
+		}
+		return res, nil
+	case <-cctx.Done():
+		m.w.trigger(id, nil)
+		m.metrics.proposalsFailed.Inc()
+		return nil, m.proposeError(cctx, cctx.Err(), start)
+	case <-m.stopping:
+		return nil, serverr.ErrStopped
+	}
+}
+
+// proposeError maps a proposal's failure to etcd's error.
+func (m *Member) proposeError(ctx context.Context, err error, start time.Time) error {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return serverr.ErrCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		if ctx.Err() != nil && m.Leader() == 0 {
+			return serverr.ErrTimeoutDueToLeaderFail
+		}
+		if time.Since(start) < m.requestTimeout() && ctx.Err() != nil {
+			// The client's own deadline ran out first.
+			return err
+		}
+		return serverr.ErrTimeout
+	case errors.Is(err, raft.ErrNoLeader):
+		return serverr.ErrNoLeader
+	case errors.Is(err, raft.ErrStopped):
+		return serverr.ErrStopped
+	case errors.Is(err, raft.ErrProposalDropped):
+		return serverr.ErrTimeout
+	}
+	return err
+}
