@@ -266,12 +266,10 @@ func (c *CrashFS) Rename(oldpath, newpath string) error {
 	}
 	if target := ndir.children[nbase]; target != nil && target != n {
 		switch {
-		case target.dir && !n.dir:
-			return &fs.PathError{Op: "rename", Path: newpath, Err: errIsDir}
-		case !target.dir && n.dir:
+		case target.dir: // as os.Rename: never replaces a directory
+			return &fs.PathError{Op: "rename", Path: newpath, Err: fs.ErrExist}
+		case n.dir:
 			return &fs.PathError{Op: "rename", Path: newpath, Err: errNotDir}
-		case target.dir && len(target.children) > 0:
-			return &fs.PathError{Op: "rename", Path: newpath, Err: errNotEmpty}
 		}
 	}
 	delete(odir.children, obase)

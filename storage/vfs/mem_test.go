@@ -295,6 +295,7 @@ func TestCrashFSErrors(t *testing.T) {
 		{"remove non-empty dir", c.Remove("/d/sub"), errNotEmpty},
 		{"rename dir over file", c.Rename("/d/sub", "/d/a"), errNotDir},
 		{"rename into itself", c.Rename("/d/sub", "/d/sub/x/y"), fs.ErrInvalid},
+		{"rename onto a directory", func() error { c.MkdirAll("/d/empty", 0o700); return c.Rename("/d/sub", "/d/empty") }(), fs.ErrExist},
 		{"write read-only", func() error { f, _ := c.Open("/d/a"); _, err := f.Write([]byte("y")); return err }(), errReadOnly},
 	}
 	for _, tt := range tests {
@@ -306,7 +307,7 @@ func TestCrashFSErrors(t *testing.T) {
 		t.Errorf("RemoveAll of missing: %v", err)
 	}
 	names, err := c.List("/d")
-	if err != nil || len(names) != 2 || names[0] != "a" || names[1] != "sub" {
+	if err != nil || len(names) != 3 || names[0] != "a" || names[1] != "empty" || names[2] != "sub" {
 		t.Errorf("List = %v, %v", names, err)
 	}
 }

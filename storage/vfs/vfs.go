@@ -45,8 +45,8 @@ type FS interface {
 	// RemoveAll removes name and everything under it; a missing name is
 	// not an error.
 	RemoveAll(name string) error
-	// Rename renames oldpath to newpath, replacing a file or an empty
-	// directory at newpath.
+	// Rename renames oldpath to newpath, replacing a file at newpath. Like
+	// os.Rename it fails if newpath is a directory, even an empty one.
 	Rename(oldpath, newpath string) error
 	MkdirAll(dir string, perm fs.FileMode) error
 	// List returns the names of the entries of dir, sorted.

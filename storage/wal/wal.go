@@ -109,9 +109,16 @@ type WAL struct {
 func Create(fsys vfs.FS, dir string, metadata []byte, opts ...Option) (*WAL, error) {
 	o := buildOptions(opts)
 	dir = filepath.Clean(dir)
-	if names, err := fsys.List(dir); err == nil && len(names) > 0 {
+	names, err := fsys.List(dir)
+	switch {
+	case err == nil && len(names) > 0:
 		return nil, fmt.Errorf("create wal %s: %w", dir, ErrExist)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	case err == nil:
+		// An empty directory: remove it, as rename will not replace it.
+		if err := fsys.Remove(dir); err != nil {
+			return nil, fmt.Errorf("create wal %s: %w", dir, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("create wal %s: %w", dir, err)
 	}
 	parent := filepath.Dir(dir)
@@ -134,7 +141,7 @@ func Create(fsys vfs.FS, dir string, metadata []byte, opts ...Option) (*WAL, err
 		return nil, fmt.Errorf("create wal %s: %w", dir, err)
 	}
 	w.mu.Lock()
-	err := w.newSegmentLocked(segmentName{})
+	err = w.newSegmentLocked(segmentName{})
 	w.mu.Unlock()
 	if err != nil {
 		return fail(err)
