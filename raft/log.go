@@ -73,7 +73,7 @@ func (l *raftLog) term(i uint64) (uint64, error) {
 	}
 	// The valid range is [firstIndex-1, lastIndex]: the entry before the
 	// first is the snapshot's last.
-	if i+1 < l.firstIndex() {
+	if i < l.firstIndex()-1 { // not i+1 < firstIndex: i+1 wraps at the top
 		return 0, ErrCompacted
 	}
 	if i > l.lastIndex() {

@@ -214,6 +214,11 @@ func (n *node) ReportSnapshot(id uint64, status SnapshotStatus) {
 
 // step delivers m to the raft goroutine without waiting for its outcome.
 func (n *node) step(ctx context.Context, m pb.Message) error {
+	// select picks at random among ready cases: without this, a cancelled
+	// context would still deliver m half of the time.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case n.recvc <- m:
 		return nil
@@ -225,7 +230,12 @@ func (n *node) step(ctx context.Context, m pb.Message) error {
 }
 
 // stepWait delivers a proposal and waits until raft accepts or refuses it.
+// An error means the proposal is not in the log: a context error is
+// returned only if the proposal never reached raft.
 func (n *node) stepWait(ctx context.Context, m pb.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err // see step
+	}
 	pm := msgWithResult{m: m, result: make(chan error, 1)}
 	select {
 	case n.propc <- pm:
@@ -234,11 +244,11 @@ func (n *node) stepWait(ctx context.Context, m pb.Message) error {
 	case <-n.done:
 		return ErrStopped
 	}
+	// Once raft has the proposal, its answer comes at once; waiting for
+	// it rather than for ctx keeps the error truthful.
 	select {
 	case err := <-pm.result:
 		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	case <-n.done:
 		return ErrStopped
 	}

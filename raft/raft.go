@@ -405,6 +405,14 @@ func (r *raft) handleVoteRequest(m pb.Message) {
 	}
 	r.logger.Infof("raft %x [logterm: %d, index: %d, vote: %x] rejected %s from %x [logterm: %d, index: %d] at term %d",
 		r.id, r.raftLog.lastTerm(), r.raftLog.lastIndex(), r.Vote, m.Type, m.From, m.LogTerm, m.Index, r.Term)
+	if r.Term == 0 {
+		// Only a pre-vote reaches here at term 0 (a vote raises our term
+		// first). A member that has never seen a term has none to reject
+		// in: term 0 would read as a local message, and the pre-vote's
+		// term would make the pre-candidate raise its own. Stay silent;
+		// the pre-candidate times out.
+		return
+	}
 	r.send(pb.Message{To: m.From, Term: r.Term, Type: voteRespMsgType(m.Type), Reject: true})
 }
 
@@ -415,6 +423,12 @@ func (r *raft) hup(t campaignType) {
 	}
 	if !r.promotable() {
 		r.logger.Warningf("raft %x is unpromotable and can not campaign", r.id)
+		return
+	}
+	if r.Term == ^uint64(0) {
+		// A forged message from the network can push our term to the top;
+		// a campaign would wrap it to 0.
+		r.logger.Warningf("raft %x cannot campaign at term %d: no higher term exists", r.id, r.Term)
 		return
 	}
 	if r.hasUnappliedConfChanges() {

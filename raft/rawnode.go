@@ -187,7 +187,11 @@ func (rn *RawNode) Ready() Ready {
 		Messages:         r.takeMessages(),
 	}
 	if softSt := r.softState(); !softSt.equal(rn.prevSoftSt) {
-		rd.SoftState = &softSt
+		// A copy, so that only a Ready that reports a change allocates:
+		// taking softSt's own address would move it to the heap on every
+		// call.
+		changed := softSt
+		rd.SoftState = &changed
 		rn.prevSoftSt = softSt
 	}
 	if hardSt := r.hardState(); !isHardStateEqual(hardSt, rn.prevHardSt) {

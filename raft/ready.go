@@ -63,11 +63,31 @@ var (
 	ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
 )
 
+// maxMessageIndex is the largest log index a message may carry.
+const maxMessageIndex = 1<<63 - 1
+
 // validateMessage rejects messages that no correct peer sends, so that bad
 // input from the network is dropped rather than trusted.
 func validateMessage(m pb.Message) error {
 	if _, ok := pb.MessageType_name[int32(m.Type)]; !ok {
 		return fmt.Errorf("unknown message type %d", m.Type)
+	}
+	// No log comes near 2^63 entries; an index up there can only make
+	// index+1 arithmetic wrap around to 0.
+	if m.Index > maxMessageIndex || m.Commit > maxMessageIndex || m.RejectHint > maxMessageIndex {
+		return fmt.Errorf("index %d, commit %d or hint %d out of range", m.Index, m.Commit, m.RejectHint)
+	}
+	if m.Snapshot != nil && m.Snapshot.Metadata.Index > maxMessageIndex {
+		return fmt.Errorf("snapshot index %d out of range", m.Snapshot.Metadata.Index)
+	}
+	switch m.Type {
+	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap, pb.MsgTimeoutNow:
+		// Step treats term 0 as local; these speak for a leader of a term,
+		// and without one a candidate would take the sender as leader at
+		// term 0 and go back in time.
+		if m.Term == 0 {
+			return fmt.Errorf("%s without a term", m.Type)
+		}
 	}
 	switch m.Type {
 	case pb.MsgApp:
@@ -93,6 +113,10 @@ func validateMessage(m pb.Message) error {
 		if m.Snapshot.Metadata.Term > m.Term {
 			return fmt.Errorf("snapshot term %d above message term %d", m.Snapshot.Metadata.Term, m.Term)
 		}
+		// restore trusts the membership once it has replaced the log.
+		if err := validateConfState(m.Snapshot.Metadata.ConfState); err != nil {
+			return fmt.Errorf("snapshot membership: %w", err)
+		}
 	case pb.MsgReadIndex, pb.MsgReadIndexResp:
 		if len(m.Entries) != 1 {
 			return fmt.Errorf("read index message with %d entries, want 1", len(m.Entries))
@@ -109,6 +133,31 @@ func validateMessage(m pb.Message) error {
 			if t := m.Entries[i].Type; t != pb.EntryNormal && t != pb.EntryConfChange {
 				return fmt.Errorf("proposal entry %d of unknown type %d", i, t)
 			}
+		}
+	}
+	return nil
+}
+
+// validateConfState rejects a membership no cluster can be in: no voters
+// (the last voter can never be removed), the None member, or a member
+// that is both voter and learner.
+func validateConfState(cs pb.ConfState) error {
+	if len(cs.Voters) == 0 {
+		return errors.New("no voters")
+	}
+	voters := make(map[uint64]bool, len(cs.Voters))
+	for _, id := range cs.Voters {
+		if id == None {
+			return errors.New("voter with id 0")
+		}
+		voters[id] = true
+	}
+	for _, id := range cs.Learners {
+		if id == None {
+			return errors.New("learner with id 0")
+		}
+		if voters[id] {
+			return fmt.Errorf("member %x is both voter and learner", id)
 		}
 	}
 	return nil

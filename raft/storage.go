@@ -101,7 +101,7 @@ func (ms *MemoryStorage) Term(i uint64) (uint64, error) {
 	if i < offset {
 		return 0, ErrCompacted
 	}
-	if int(i-offset) >= len(ms.ents) {
+	if i-offset >= uint64(len(ms.ents)) {
 		return 0, ErrUnavailable
 	}
 	return ms.ents[i-offset].Term, nil
@@ -153,6 +153,10 @@ func (ms *MemoryStorage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte)
 		return pb.Snapshot{}, ErrSnapOutOfDate
 	}
 	offset := ms.ents[0].Index
+	if i < offset {
+		// Compacted without a snapshot first: the term of i is gone.
+		return pb.Snapshot{}, ErrCompacted
+	}
 	if i > ms.lastIndexLocked() {
 		return pb.Snapshot{}, ErrUnavailable
 	}
