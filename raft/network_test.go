@@ -22,6 +22,13 @@ type testNetwork struct {
 	// intercept, if set, sees every message before delivery; returning
 	// false drops it.
 	intercept func(m pb.Message) bool
+	// rewrite, if set, replaces a message that is about to be delivered.
+	rewrite func(m pb.Message) pb.Message
+	// opts are the config options each member was started with.
+	opts map[uint64][]func(*Config)
+	// onReady, if set, sees every Ready after it is persisted and applied
+	// and before it is advanced.
+	onReady func(id uint64, rd Ready)
 }
 
 func testConfig(id uint64, election, heartbeat int, s Storage) *Config {
@@ -55,10 +62,21 @@ func newTestNetworkWith(t testing.TB, voters, learners []uint64, opts ...func(*C
 		applied: map[uint64][]pb.Entry{},
 		drop:    map[[2]uint64]bool{},
 		ignore:  map[pb.MessageType]bool{},
+		opts:    map[uint64][]func(*Config){},
 	}
 	cs := pb.ConfState{Voters: voters, Learners: learners}
 	for _, id := range append(append([]uint64(nil), voters...), learners...) {
 		nw.addMember(id, cs, opts...)
+	}
+	return nw
+}
+
+// newTestNetworkFromStorages starts one member per storage, each from
+// what its storage holds (see newTestStorage).
+func newTestNetworkFromStorages(t testing.TB, storages map[uint64]*MemoryStorage, opts ...func(*Config)) *testNetwork {
+	nw := newTestNetworkWith(t, nil, nil)
+	for _, id := range sortedIDs(storages) {
+		nw.addMemberWithStorage(id, storages[id], opts...)
 	}
 	return nw
 }
@@ -68,6 +86,10 @@ func (nw *testNetwork) addMember(id uint64, cs pb.ConfState, opts ...func(*Confi
 	if err := s.ApplySnapshot(pb.Snapshot{Metadata: pb.SnapshotMetadata{Index: 1, Term: 1, ConfState: cs}}); err != nil {
 		nw.t.Fatal(err)
 	}
+	nw.addMemberWithStorage(id, s, opts...)
+}
+
+func (nw *testNetwork) addMemberWithStorage(id uint64, s *MemoryStorage, opts ...func(*Config)) {
 	c := testConfig(id, 10, 1, s)
 	for _, o := range opts {
 		o(c)
@@ -78,6 +100,21 @@ func (nw *testNetwork) addMember(id uint64, cs pb.ConfState, opts ...func(*Confi
 	}
 	nw.nodes[id] = rn
 	nw.storage[id] = s
+	nw.opts[id] = opts
+}
+
+// restart replaces member id by a new one started from its storage, as
+// after a crash: everything not persisted is lost. The application had
+// applied everything committed (handleReady applies as it goes).
+func (nw *testNetwork) restart(id uint64) {
+	s := nw.storage[id]
+	applied := s.hardState.Commit
+	if si := s.snapshot.Metadata.Index; si > applied {
+		applied = si
+	}
+	opts := nw.opts[id]
+	nw.addMemberWithStorage(id, s, append(opts[:len(opts):len(opts)], func(c *Config) { c.Applied = applied })...)
+	nw.opts[id] = opts
 }
 
 func (nw *testNetwork) raft(id uint64) *raft { return nw.nodes[id].raft }
@@ -115,6 +152,9 @@ func (nw *testNetwork) handleReady(id uint64) []pb.Message {
 				}
 			}
 		}
+		if nw.onReady != nil {
+			nw.onReady(id, rd)
+		}
 		msgs = append(msgs, rd.Messages...)
 		rn.Advance(rd)
 	}
@@ -138,16 +178,20 @@ func (nw *testNetwork) stabilize() {
 	nw.t.Fatal("network did not stabilize")
 }
 
-func (nw *testNetwork) deliver(m pb.Message) {
+// deliver steps m into its recipient; it reports false if m was dropped.
+func (nw *testNetwork) deliver(m pb.Message) bool {
 	if nw.drop[[2]uint64{m.From, m.To}] || nw.ignore[m.Type] {
-		return
+		return false
 	}
 	if nw.intercept != nil && !nw.intercept(m) {
-		return
+		return false
+	}
+	if nw.rewrite != nil {
+		m = nw.rewrite(m)
 	}
 	rn, ok := nw.nodes[m.To]
 	if !ok {
-		return
+		return false
 	}
 	_ = rn.Step(m)
 	if m.Type == pb.MsgSnap {
@@ -156,6 +200,7 @@ func (nw *testNetwork) deliver(m pb.Message) {
 			from.ReportSnapshot(m.To, SnapshotFinish)
 		}
 	}
+	return true
 }
 
 // send steps a local message into a member and stabilizes.
@@ -244,4 +289,133 @@ func ltoa(l *raftLog) string {
 		s += fmt.Sprintf("#%d: %+v\n", i, e)
 	}
 	return s
+}
+
+// Helpers for tests that drive one raft directly, without a network.
+
+// newTestStorage returns an empty log whose membership is voters and
+// learners, as if a snapshot at index 0 had set it, so that the first
+// entry is at index 1.
+func newTestStorage(voters []uint64, learners ...uint64) *MemoryStorage {
+	s := NewMemoryStorage()
+	s.snapshot.Metadata.ConfState = pb.ConfState{Voters: voters, Learners: learners}
+	return s
+}
+
+// newTestLogStorage is newTestStorage holding entries of the given terms
+// at indexes 1, 2, ..., and a hard state at the last entry's term.
+func newTestLogStorage(voters []uint64, terms ...uint64) *MemoryStorage {
+	s := newTestStorage(voters)
+	ents := entsWithTerms(1, terms...)
+	if err := s.Append(ents); err != nil {
+		panic(err)
+	}
+	if n := len(terms); n > 0 {
+		_ = s.SetHardState(pb.HardState{Term: terms[n-1]})
+	}
+	return s
+}
+
+// entsWithTerms returns entries of the given terms from index first on.
+func entsWithTerms(first uint64, terms ...uint64) []pb.Entry {
+	ents := make([]pb.Entry, len(terms))
+	for i, term := range terms {
+		ents[i] = pb.Entry{Index: first + uint64(i), Term: term}
+	}
+	return ents
+}
+
+func idsUpTo(n int) []uint64 {
+	ids := make([]uint64, n)
+	for i := range ids {
+		ids[i] = uint64(i + 1)
+	}
+	return ids
+}
+
+// newTestRaft starts member id over s with testConfig's defaults
+// (election 10 ticks, heartbeat 1), changed by opts.
+func newTestRaft(t testing.TB, id uint64, s Storage, opts ...func(*Config)) *raft {
+	t.Helper()
+	c := testConfig(id, 10, 1, s)
+	for _, o := range opts {
+		o(c)
+	}
+	r, err := newRaft(c)
+	if err != nil {
+		t.Fatalf("start member %d: %v", id, err)
+	}
+	return r
+}
+
+func withTicks(election, heartbeat int) func(*Config) {
+	return func(c *Config) { c.ElectionTick, c.HeartbeatTick = election, heartbeat }
+}
+
+func withPreVote(c *Config)     { c.PreVote = true }
+func withCheckQuorum(c *Config) { c.CheckQuorum = true }
+
+// readMessages returns and clears what r has queued to send. Unlike
+// takeMessages it starts no read-index round.
+func readMessages(r *raft) []pb.Message {
+	msgs := r.msgs
+	r.msgs = nil
+	return msgs
+}
+
+// msgsOfType keeps the messages of type typ.
+func msgsOfType(msgs []pb.Message, typ pb.MessageType) []pb.Message {
+	var out []pb.Message
+	for _, m := range msgs {
+		if m.Type == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// persistAll does what an application does with a Ready's entries and
+// committed entries: store the unstable entries in s and apply everything
+// committed.
+func persistAll(r *raft, s *MemoryStorage) {
+	if ents := r.raftLog.unstableEntries(); len(ents) > 0 {
+		if err := s.Append(ents); err != nil {
+			panic(err)
+		}
+		last := ents[len(ents)-1]
+		r.raftLog.stableTo(last.Index, last.Term)
+	}
+	r.raftLog.appliedTo(r.raftLog.committed)
+}
+
+// becomeEstablishedLeader makes r leader of its configuration and has
+// every other voter and learner acknowledge its first entry, so that the
+// entry commits and every follower is in StateReplicate. It persists the
+// log and drops the messages sent.
+func becomeEstablishedLeader(t testing.TB, r *raft, s *MemoryStorage) {
+	t.Helper()
+	r.becomeCandidate()
+	r.becomeLeader()
+	last := r.raftLog.lastIndex()
+	for _, id := range sortedIDs(r.trk.Progress) {
+		if id != r.id {
+			if err := r.Step(pb.Message{From: id, To: r.id, Type: pb.MsgAppResp, Term: r.Term, Index: last}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if r.raftLog.committed != last {
+		t.Fatalf("leader's first entry %d not committed (commit %d)", last, r.raftLog.committed)
+	}
+	persistAll(r, s)
+	readMessages(r)
+}
+
+// entryIDs renders a log as "index/term" pairs for comparison.
+func entryIDs(ents []pb.Entry) []string {
+	out := make([]string, len(ents))
+	for i, e := range ents {
+		out[i] = fmt.Sprintf("%d/%d", e.Index, e.Term)
+	}
+	return out
 }

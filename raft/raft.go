@@ -135,6 +135,10 @@ func newRaft(c *Config) (*raft, error) {
 		if c.Applied > r.raftLog.committed {
 			return nil, fmt.Errorf("raft: applied %d is past committed %d", c.Applied, r.raftLog.committed)
 		}
+		if c.Applied < r.raftLog.applied {
+			// appliedTo would panic: a bad restart is the caller's error.
+			return nil, fmt.Errorf("raft: applied %d is below the snapshot index %d", c.Applied, r.raftLog.applied)
+		}
 		r.raftLog.appliedTo(c.Applied)
 	}
 	r.becomeFollower(r.Term, None)

@@ -69,9 +69,21 @@ func (r *raft) flushReadIndex() {
 	round := readRound{seq: r.reads.seq, index: r.raftLog.committed, reqs: r.reads.queued}
 	r.reads.queued = nil
 	r.reads.rounds = append(r.reads.rounds, round)
-	var ctx [8]byte
-	binary.BigEndian.PutUint64(ctx[:], round.seq)
-	r.bcastHeartbeatWithCtx(ctx[:])
+	r.bcastHeartbeatWithCtx(roundCtx(round.seq))
+}
+
+// roundCtx is the heartbeat context of round seq.
+func roundCtx(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, seq)
+}
+
+// pendingCtx is the context of the newest unconfirmed round, nil if none;
+// answering it confirms every round.
+func (rr *readIndexRounds) pendingCtx() []byte {
+	if len(rr.rounds) == 0 {
+		return nil
+	}
+	return roundCtx(rr.rounds[len(rr.rounds)-1].seq)
 }
 
 // recvReadIndexAck records that a member answered a round's heartbeat and

@@ -49,7 +49,15 @@ func stepLeader(r *raft, m pb.Message) error {
 		pr.RecentActive = true
 		pr.MsgAppProbesPaused = false
 		if pr.Match < r.raftLog.lastIndex() {
-			r.sendAppend(m.From)
+			if pr.State == tracker.StateReplicate && pr.Inflights.Full() {
+				// The window may be full of MsgApps that were lost without
+				// a report, and then no ack would ever free it. An empty
+				// MsgApp at Next-1 settles it: acked, it frees the window;
+				// rejected, it sends us back to probing from Match.
+				r.sendEmptyAppend(m.From, pr)
+			} else {
+				r.sendAppend(m.From)
+			}
 		}
 		if len(m.Context) > 0 {
 			r.recvReadIndexAck(m.From, m.Context)
@@ -92,20 +100,24 @@ func (r *raft) handlePropose(m pb.Message) error {
 		r.logger.Debugf("raft %x [term %d] transfer leadership to %x is in progress; dropping proposal", r.id, r.Term, r.leadTransferee)
 		return ErrLeaderTransferInProgress
 	}
+	// pendingConfIndex moves only once the entries are in the log: a
+	// refused proposal must not hold up the next conf change.
+	pending := r.pendingConfIndex
 	for i := range m.Entries {
 		if m.Entries[i].Type != pb.EntryConfChange {
 			continue
 		}
-		if r.pendingConfIndex > r.raftLog.applied {
+		if pending > r.raftLog.applied {
 			r.logger.Infof("raft %x ignoring conf change at index %d: previous change at index %d is not applied yet (applied %d)",
-				r.id, r.raftLog.lastIndex()+uint64(i)+1, r.pendingConfIndex, r.raftLog.applied)
+				r.id, r.raftLog.lastIndex()+uint64(i)+1, pending, r.raftLog.applied)
 			return ErrConfChangePending
 		}
-		r.pendingConfIndex = r.raftLog.lastIndex() + uint64(i) + 1
+		pending = r.raftLog.lastIndex() + uint64(i) + 1
 	}
 	if !r.appendEntry(m.Entries...) {
 		return ErrUncommittedTooLarge
 	}
+	r.pendingConfIndex = pending
 	r.bcastAppend()
 	return nil
 }
@@ -236,6 +248,16 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 	return true
 }
 
+// sendEmptyAppend sends a MsgApp without entries at pr.Next-1, whatever
+// the flow control says; it carries no entries, so it takes no room.
+func (r *raft) sendEmptyAppend(to uint64, pr *tracker.Progress) {
+	prevTerm, err := r.raftLog.term(pr.Next - 1)
+	if err != nil {
+		return // compacted: the next rejection or ack sorts it out
+	}
+	r.send(pb.Message{To: to, Type: pb.MsgApp, Index: pr.Next - 1, LogTerm: prevTerm, Commit: r.raftLog.committed})
+}
+
 // maybeSendSnapshot sends the snapshot to a follower that needs entries we
 // no longer have.
 func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
@@ -269,7 +291,10 @@ func (r *raft) bcastAppend() {
 	})
 }
 
-func (r *raft) bcastHeartbeat() { r.bcastHeartbeatWithCtx(nil) }
+// bcastHeartbeat sends the periodic heartbeats. They carry the newest read
+// round still unconfirmed, so that a round whose own heartbeats were lost
+// is confirmed by later answers instead of waiting for another request.
+func (r *raft) bcastHeartbeat() { r.bcastHeartbeatWithCtx(r.reads.pendingCtx()) }
 
 func (r *raft) bcastHeartbeatWithCtx(ctx []byte) {
 	r.trk.Visit(func(id uint64, _ *tracker.Progress) {
