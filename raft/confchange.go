@@ -119,18 +119,33 @@ func (r *raft) removeNode(id uint64) error {
 	if r.state != StateLeader {
 		return nil
 	}
-	if id == r.id {
-		// A removed leader steps down; the remaining voters elect a new one.
-		r.logger.Infof("raft %x was removed from the configuration; stepping down", r.id)
-		r.becomeFollower(r.Term, None)
-		return nil
-	}
 	if r.leadTransferee == id {
 		r.abortLeaderTransfer()
 	}
-	// The quorum shrank: entries may now be committed.
+	// The quorum changed: entries may now be committed.
 	if r.maybeCommit() {
 		r.bcastAppend()
 	}
+	r.maybeStepDownRemoved()
 	return nil
+}
+
+// maybeStepDownRemoved makes a leader that removed itself step down, once
+// every remaining voter holds its whole log. Until then it leads on,
+// refusing proposals, so that the others learn the removal committed: one
+// that has not still counts on this member's vote, and a vote goes only to
+// a log at least as long as ours (with two voters, the survivor could
+// otherwise never be elected).
+func (r *raft) maybeStepDownRemoved() {
+	if r.state != StateLeader || r.trk.Progress[r.id] != nil {
+		return
+	}
+	last := r.raftLog.lastIndex()
+	for id := range r.trk.Voters {
+		if r.trk.Progress[id].Match < last {
+			return
+		}
+	}
+	r.logger.Infof("raft %x was removed from the configuration; stepping down", r.id)
+	r.becomeFollower(r.Term, None)
 }

@@ -40,7 +40,8 @@
 //     configurations in force never differ by more than one member; a
 //     member does not campaign while a committed change is unapplied.
 //     Learners receive the log but never vote or count for quorum.
-//     A leader that removes itself steps down.
+//     A leader that removes itself leads on, refusing proposals, until
+//     every remaining voter holds its whole log, then steps down.
 //   - Snapshots: a follower whose next entry the leader has compacted gets
 //     the snapshot from Storage; the transport reports the outcome with
 //     ReportSnapshot.
@@ -54,5 +55,7 @@
 // on them is sent; see Ready and CanSendBeforePersist. A leader counts its
 // own entries as replicated when it appends them: the commit that allows
 // leaves the member only in a later Ready, which is produced only after
-// Advance, hence after the persist.
+// Advance, hence after the persist; or, when the leader alone is a
+// quorum, in the same Ready, whose MsgApps therefore carry a commit index
+// no further than what was persisted before it.
 package raft

@@ -16,6 +16,9 @@ type raftLog struct {
 	committed uint64
 	// applied is the highest index handed to the application to apply.
 	applied uint64
+	// applying is the last committed entry handed out in a Ready that is
+	// not yet advanced; above applied, the application is applying.
+	applying uint64
 	// maxApplyBytes caps the committed entries handed out in one Ready.
 	maxApplyBytes uint64
 }

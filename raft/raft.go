@@ -178,10 +178,24 @@ func (r *raft) send(m pb.Message) {
 // takeMessages returns and clears the outgoing messages, after starting a
 // confirmation round for any read requests that queued meanwhile: all
 // reads that arrive between two Readys share one heartbeat round.
+//
+// A MsgApp may leave before the entries of its Ready are persisted
+// (CanSendBeforePersist), so its commit index is capped at the entries
+// persisted before this Ready. A leader counts its own entries when it
+// appends them: a lone voter commits an entry in the step that appends
+// it, and a follower told so could apply an entry that a crash of the
+// leader then takes back. A leader has no unstable snapshot, so every
+// entry before the unstable ones is persisted.
 func (r *raft) takeMessages() []pb.Message {
 	r.flushReadIndex()
 	msgs := r.msgs
 	r.msgs = nil
+	persisted := r.raftLog.unstable.offset - 1
+	for i := range msgs {
+		if msgs[i].Type == pb.MsgApp && msgs[i].Commit > persisted {
+			msgs[i].Commit = persisted
+		}
+	}
 	return msgs
 }
 

@@ -204,6 +204,9 @@ func (rn *RawNode) Ready() Ready {
 		rd.ReadStates = r.readStates
 		r.readStates = nil
 	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.raftLog.applying = rd.CommittedEntries[n-1].Index
+	}
 	rd.MustSync = mustSync(r.hardState(), rn.prevHardSt, len(rd.Entries))
 	if !IsEmptyHardState(rd.HardState) {
 		rn.prevHardSt = rd.HardState

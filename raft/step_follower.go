@@ -142,6 +142,14 @@ func (r *raft) restore(s pb.Snapshot) bool {
 	if s.Metadata.Index <= r.raftLog.committed {
 		return false
 	}
+	if r.raftLog.applying > r.raftLog.applied {
+		// The application is applying entries we handed out, conf changes
+		// among them maybe, which would then change the snapshot's
+		// membership. The leader sends the snapshot again.
+		r.logger.Infof("raft %x [applied: %d, applying: %d] ignored snapshot [index: %d] while applying",
+			r.id, r.raftLog.applied, r.raftLog.applying, s.Metadata.Index)
+		return false
+	}
 	if r.state != StateFollower {
 		// Only a follower may take a snapshot; should never happen since a
 		// MsgSnap makes us follower first.

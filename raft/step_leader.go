@@ -173,6 +173,7 @@ func (r *raft) handleAppendResponse(m pb.Message, pr *tracker.Progress) {
 		r.logger.Infof("raft %x sent MsgTimeoutNow to %x after received MsgAppResp", r.id, m.From)
 		r.sendTimeoutNow(m.From)
 	}
+	r.maybeStepDownRemoved()
 }
 
 func (r *raft) handleTransferLeader(m pb.Message, pr *tracker.Progress) {
@@ -253,7 +254,11 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 func (r *raft) sendEmptyAppend(to uint64, pr *tracker.Progress) {
 	prevTerm, err := r.raftLog.term(pr.Next - 1)
 	if err != nil {
-		return // compacted: the next rejection or ack sorts it out
+		// Compacted, so the follower lacks entries after Match that we no
+		// longer have; no ack or rejection will come for the lost
+		// MsgApps, and only a snapshot can bring it past them.
+		r.maybeSendSnapshot(to, pr)
+		return
 	}
 	r.send(pb.Message{To: to, Type: pb.MsgApp, Index: pr.Next - 1, LogTerm: prevTerm, Commit: r.raftLog.committed})
 }
