@@ -181,7 +181,8 @@ func (sws *watchStream) recvLoop() error {
 			sws.forget(id)
 			c.resp = &pb.WatchResponse{Header: sws.header(sws.ws.Rev()), WatchId: int64(id), Canceled: true}
 		case *pb.WatchRequest_ProgressRequest:
-			if u.ProgressRequest == nil {
+			if u.ProgressRequest == nil || !sws.hasWatchers() {
+				// With no watcher there is nothing to report, as in etcd.
 				continue
 			}
 			c.progressAll = true
@@ -253,6 +254,12 @@ func (sws *watchStream) create(r *pb.WatchCreateRequest) *pb.WatchResponse {
 		return failed(err.Error())
 	}
 	return &pb.WatchResponse{Header: sws.header(sws.ws.Rev()), WatchId: int64(id), Created: true}
+}
+
+func (sws *watchStream) hasWatchers() bool {
+	sws.mu.Lock()
+	defer sws.mu.Unlock()
+	return len(sws.mu.opts) > 0
 }
 
 func (sws *watchStream) forget(id mvcc.WatchID) {
@@ -425,12 +432,6 @@ func (sws *watchStream) withPrevKVs(evs []*mvccpb.Event) []*mvccpb.Event {
 // so the queue is drained until it is empty or shows an event above rev,
 // and the notification goes out just before that event.
 func (sws *watchStream) sendProgressAll(st *sendState) error {
-	sws.mu.Lock()
-	watchers := len(sws.mu.opts)
-	sws.mu.Unlock()
-	if watchers == 0 {
-		return nil
-	}
 	synced, rev := sws.ws.AllSynced()
 	if !synced {
 		return nil
