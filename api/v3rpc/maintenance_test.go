@@ -12,8 +12,8 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/basaltkv/basalt/api/internal/fakemember"
 	"github.com/basaltkv/basalt/api/v3rpc"
