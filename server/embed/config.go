@@ -1,0 +1,233 @@
+// Package embed is a basalt member's configuration as etcd's users write
+// it: etcd's settings with etcd's names, defaults, config-file keys and
+// validation messages, and what turns them into running parts — the
+// logger, the TLS settings (auto TLS included), the listeners, the
+// member's server.Config and the client API's v3rpc.Config. cmd/basalt
+// maps flags and environment variables onto a Config and wires the
+// results together.
+package embed
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/basaltkv/basalt/pkg/tlsutil"
+)
+
+// etcd's defaults.
+const (
+	ClusterStateFlagNew      = "new"
+	ClusterStateFlagExisting = "existing"
+
+	DefaultName                        = "default"
+	DefaultMaxSnapshots                = 5
+	DefaultMaxWALs                     = 5
+	DefaultSnapshotCount               = 10000
+	DefaultSnapshotCatchUpEntries      = 5000
+	DefaultTickMs                      = 100
+	DefaultElectionMs                  = 1000
+	DefaultMaxTxnOps                   = uint(128)
+	DefaultMaxRequestBytes             = uint(1.5 * 1024 * 1024)
+	DefaultMaxConcurrentStreams        = uint32(1<<32 - 1)
+	DefaultGRPCKeepAliveMinTime        = 5 * time.Second
+	DefaultGRPCKeepAliveInterval       = 2 * time.Hour
+	DefaultGRPCKeepAliveTimeout        = 20 * time.Second
+	DefaultAutoCompactionMode          = "periodic"
+	DefaultAutoCompactionRetention     = "0"
+	DefaultInitialClusterToken         = "etcd-cluster"
+	DefaultSelfSignedCertValidity      = 1
+	DefaultTLSMinVersion               = tlsutil.Version12
+	DefaultStrictReconfigCheck         = true
+	DefaultWatchProgressNotifyInterval = 10 * time.Minute
+	DefaultWarningUnaryRequestDuration = 300 * time.Millisecond
+	DefaultMetrics                     = "basic"
+
+	DefaultListenPeerURLs           = "http://localhost:2380"
+	DefaultListenClientURLs         = "http://localhost:2379"
+	DefaultInitialAdvertisePeerURLs = "http://localhost:2380"
+	DefaultAdvertiseClientURLs      = "http://localhost:2379"
+
+	DefaultLogOutput = "default"
+	StdErrLogOutput  = "stderr"
+	StdOutLogOutput  = "stdout"
+	JournalLogOutput = "systemd/journal"
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "json"
+
+	// maxElectionMs is etcd's upper bound on --election-timeout.
+	maxElectionMs = 50000
+
+	CompactorModePeriodic = "periodic"
+	CompactorModeRevision = "revision"
+)
+
+// Config is a member's configuration. The json tags are the keys of
+// etcd's --config-file (read with sigs.k8s.io/yaml, as etcd does).
+type Config struct {
+	Name   string `json:"name"`
+	Dir    string `json:"data-dir"`
+	WalDir string `json:"wal-dir"`
+
+	SnapshotCount          uint64 `json:"snapshot-count"`
+	SnapshotCatchUpEntries uint64 `json:"snapshot-catchup-entries"`
+	MaxSnapFiles           uint   `json:"max-snapshots"`
+	MaxWalFiles            uint   `json:"max-wals"`
+
+	TickMs     uint `json:"heartbeat-interval"`
+	ElectionMs uint `json:"election-timeout"`
+
+	BackendBatchInterval time.Duration `json:"backend-batch-interval"`
+	BackendBatchLimit    int           `json:"backend-batch-limit"`
+	QuotaBackendBytes    int64         `json:"quota-backend-bytes"`
+	MaxTxnOps            uint          `json:"max-txn-ops"`
+	MaxRequestBytes      uint          `json:"max-request-bytes"`
+	MaxConcurrentStreams uint32        `json:"max-concurrent-streams"`
+
+	ListenPeerUrls      []url.URL `json:"-"`
+	ListenClientUrls    []url.URL `json:"-"`
+	AdvertisePeerUrls   []url.URL `json:"-"`
+	AdvertiseClientUrls []url.URL `json:"-"`
+	ListenMetricsUrls   []url.URL `json:"-"`
+
+	ClientTLSInfo tlsutil.Info `json:"-"`
+	ClientAutoTLS bool         `json:"-"`
+	PeerTLSInfo   tlsutil.Info `json:"-"`
+	PeerAutoTLS   bool         `json:"-"`
+	// SelfSignedCertValidity is in years.
+	SelfSignedCertValidity uint     `json:"self-signed-cert-validity"`
+	CipherSuites           []string `json:"cipher-suites"`
+	TlsMinVersion          string   `json:"tls-min-version"` //nolint:revive // etcd's name
+	TlsMaxVersion          string   `json:"tls-max-version"` //nolint:revive // etcd's name
+
+	ClusterState        string `json:"initial-cluster-state"`
+	InitialCluster      string `json:"initial-cluster"`
+	InitialClusterToken string `json:"initial-cluster-token"`
+	StrictReconfigCheck bool   `json:"strict-reconfig-check"`
+	PreVote             bool   `json:"pre-vote"`
+
+	AutoCompactionMode      string `json:"auto-compaction-mode"`
+	AutoCompactionRetention string `json:"auto-compaction-retention"`
+
+	GRPCKeepAliveMinTime  time.Duration `json:"grpc-keepalive-min-time"`
+	GRPCKeepAliveInterval time.Duration `json:"grpc-keepalive-interval"`
+	GRPCKeepAliveTimeout  time.Duration `json:"grpc-keepalive-timeout"`
+
+	SocketOpts SocketOpts `json:"socket-options"`
+
+	WatchProgressNotifyInterval time.Duration `json:"watch-progress-notify-interval"`
+	WarningUnaryRequestDuration time.Duration `json:"warning-unary-request-duration"`
+	// Metrics is "basic" or "extensive" (adds gRPC handling histograms).
+	Metrics string `json:"metrics"`
+
+	// EnableGRPCGateway serves the v3 JSON gateway on the client URLs.
+	EnableGRPCGateway bool `json:"enable-grpc-gateway"`
+	// EnablePprof serves runtime profiles under /debug/pprof/.
+	EnablePprof bool `json:"enable-pprof"`
+	// CORS are the origins allowed cross-origin requests ("*": all).
+	CORS []string `json:"-"`
+	// HostWhitelist are the Host headers accepted over plain HTTP ("*":
+	// all).
+	HostWhitelist []string `json:"-"`
+
+	Logger     string   `json:"logger"`
+	LogLevel   string   `json:"log-level"`
+	LogFormat  string   `json:"log-format"`
+	LogOutputs []string `json:"log-outputs"`
+
+	// ExplicitlySet names the settings given by flag, environment
+	// variable or config-file key.
+	ExplicitlySet map[string]bool `json:"-"`
+}
+
+// SocketOpts are the listeners' socket options.
+type SocketOpts struct {
+	ReusePort    bool `json:"reuse-port"`
+	ReuseAddress bool `json:"reuse-address"`
+}
+
+// NewConfig returns etcd's defaults.
+func NewConfig() *Config {
+	cfg := &Config{
+		Name:                        DefaultName,
+		SnapshotCount:               DefaultSnapshotCount,
+		SnapshotCatchUpEntries:      DefaultSnapshotCatchUpEntries,
+		MaxSnapFiles:                DefaultMaxSnapshots,
+		MaxWalFiles:                 DefaultMaxWALs,
+		TickMs:                      DefaultTickMs,
+		ElectionMs:                  DefaultElectionMs,
+		MaxTxnOps:                   DefaultMaxTxnOps,
+		MaxRequestBytes:             DefaultMaxRequestBytes,
+		MaxConcurrentStreams:        DefaultMaxConcurrentStreams,
+		ListenPeerUrls:              mustURLs(DefaultListenPeerURLs),
+		ListenClientUrls:            mustURLs(DefaultListenClientURLs),
+		AdvertisePeerUrls:           mustURLs(DefaultInitialAdvertisePeerURLs),
+		AdvertiseClientUrls:         mustURLs(DefaultAdvertiseClientURLs),
+		SelfSignedCertValidity:      DefaultSelfSignedCertValidity,
+		TlsMinVersion:               DefaultTLSMinVersion,
+		ClusterState:                ClusterStateFlagNew,
+		InitialClusterToken:         DefaultInitialClusterToken,
+		StrictReconfigCheck:         DefaultStrictReconfigCheck,
+		PreVote:                     true,
+		AutoCompactionMode:          DefaultAutoCompactionMode,
+		AutoCompactionRetention:     DefaultAutoCompactionRetention,
+		GRPCKeepAliveMinTime:        DefaultGRPCKeepAliveMinTime,
+		GRPCKeepAliveInterval:       DefaultGRPCKeepAliveInterval,
+		GRPCKeepAliveTimeout:        DefaultGRPCKeepAliveTimeout,
+		WatchProgressNotifyInterval: DefaultWatchProgressNotifyInterval,
+		WarningUnaryRequestDuration: DefaultWarningUnaryRequestDuration,
+		Metrics:                     DefaultMetrics,
+		EnableGRPCGateway:           true,
+		CORS:                        []string{"*"},
+		HostWhitelist:               []string{"*"},
+		Logger:                      "zap",
+		LogLevel:                    DefaultLogLevel,
+		LogFormat:                   DefaultLogFormat,
+		LogOutputs:                  []string{DefaultLogOutput},
+		ExplicitlySet:               map[string]bool{},
+	}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	return cfg
+}
+
+func mustURLs(s string) []url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return []url.URL{*u}
+}
+
+// InitialClusterFromName is the initial cluster of a lone member: name
+// (or "default") with each advertised peer URL.
+func (cfg *Config) InitialClusterFromName(name string) string {
+	if name == "" {
+		name = DefaultName
+	}
+	parts := make([]string, len(cfg.AdvertisePeerUrls))
+	for i, u := range cfg.AdvertisePeerUrls {
+		parts[i] = name + "=" + u.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// ApplyDataDirDefault fills an empty data dir with "${name}.etcd" and
+// reports whether it did.
+func (cfg *Config) ApplyDataDirDefault() bool {
+	if cfg.Dir != "" {
+		return false
+	}
+	cfg.Dir = fmt.Sprintf("%v.etcd", cfg.Name)
+	return true
+}
+
+// IsNewCluster is --initial-cluster-state=new.
+func (cfg *Config) IsNewCluster() bool { return cfg.ClusterState == ClusterStateFlagNew }
+
+// ElectionTicks is the election timeout in heartbeats.
+func (cfg *Config) ElectionTicks() int { return int(cfg.ElectionMs / cfg.TickMs) }
+
+// MemberDir is <data-dir>/member.
+func (cfg *Config) MemberDir() string { return filepath.Join(cfg.Dir, "member") }

@@ -1,0 +1,209 @@
+package embed
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/basaltkv/basalt/pkg/flags"
+	"github.com/basaltkv/basalt/pkg/tlsutil"
+	"sigs.k8s.io/yaml"
+)
+
+// configYAML is the file's layout: Config's own keys plus those etcd
+// translates (URL lists as comma-separated strings, transport security
+// sections).
+type configYAML struct {
+	Config
+	configJSON
+}
+
+type configJSON struct {
+	ListenPeerURLs      string `json:"listen-peer-urls"`
+	ListenClientURLs    string `json:"listen-client-urls"`
+	AdvertisePeerURLs   string `json:"initial-advertise-peer-urls"`
+	AdvertiseClientURLs string `json:"advertise-client-urls"`
+	ListenMetricsURLs   string `json:"listen-metrics-urls"`
+
+	CORSJSON          string `json:"cors"`
+	HostWhitelistJSON string `json:"host-whitelist"`
+
+	ClientSecurityJSON securityConfig `json:"client-transport-security"`
+	PeerSecurityJSON   securityConfig `json:"peer-transport-security"`
+}
+
+type securityConfig struct {
+	CertFile            string   `json:"cert-file"`
+	KeyFile             string   `json:"key-file"`
+	ClientCertFile      string   `json:"client-cert-file"`
+	ClientKeyFile       string   `json:"client-key-file"`
+	CertAuth            bool     `json:"client-cert-auth"`
+	TrustedCAFile       string   `json:"trusted-ca-file"`
+	AutoTLS             bool     `json:"auto-tls"`
+	AllowedCNs          []string `json:"allowed-cn"`
+	AllowedHostnames    []string `json:"allowed-hostname"`
+	SkipClientSANVerify bool     `json:"skip-client-san-verification,omitempty"`
+}
+
+// FileResult is what ConfigFromFile read, beyond the Config.
+type FileResult struct {
+	// UnknownKeys are top-level keys basalt does not know (etcd ignores
+	// them; the caller warns).
+	UnknownKeys []string
+}
+
+// ConfigFromFile reads an etcd YAML configuration file over etcd's
+// defaults. As in etcd, flags and environment variables do not apply
+// when a file is given. It does not validate: call Validate.
+func ConfigFromFile(path string) (*Config, FileResult, error) {
+	var res FileResult
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, res, err
+	}
+	cy := &configYAML{Config: *NewConfig()}
+	defaultInitialCluster := cy.InitialCluster
+	if err := yaml.Unmarshal(b, cy); err != nil {
+		return nil, res, fmt.Errorf("parse config file %s: %w", path, err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, res, fmt.Errorf("parse config file %s: %w", path, err)
+	}
+	cfg := &cy.Config
+	cfg.ExplicitlySet = map[string]bool{}
+	known := knownFileKeys()
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cfg.ExplicitlySet[k] = true
+		if err := checkNotBuiltKey(k, raw[k]); err != nil {
+			return nil, res, err
+		}
+		if !known[k] {
+			if _, notBuilt := LookupNotBuilt(k); !notBuilt {
+				res.UnknownKeys = append(res.UnknownKeys, k)
+			}
+		}
+	}
+	if dc, ok := raw["discovery-config"].(map[string]any); ok {
+		if v, _ := dc["endpoints"].([]any); len(v) > 0 {
+			return nil, res, NotBuilt{Name: "discovery-endpoints", Why: whyDiscovery}
+		}
+		if v, _ := dc["token"].(string); v != "" {
+			return nil, res, NotBuilt{Name: "discovery-token", Why: whyDiscovery}
+		}
+	}
+	if sec, ok := raw["peer-transport-security"]; ok {
+		m, isMap := sec.(map[string]any)
+		if !isMap {
+			return nil, res, errors.New("invalid peer-transport-security")
+		}
+		for k := range m {
+			cfg.ExplicitlySet["peer-"+k] = true
+		}
+	}
+
+	set := func(key, value string, dst *[]url.URL) error {
+		if value == "" {
+			return nil
+		}
+		us, err := flags.ParseURLs(strings.Split(value, ","))
+		if err != nil {
+			return fmt.Errorf("unexpected error setting up %s: %w", key, err)
+		}
+		*dst = us
+		return nil
+	}
+	for _, s := range []struct {
+		key, value string
+		dst        *[]url.URL
+	}{
+		{"listen-peer-urls", cy.ListenPeerURLs, (&cfg.ListenPeerUrls)},
+		{"listen-client-urls", cy.ListenClientURLs, (&cfg.ListenClientUrls)},
+		{"initial-advertise-peer-urls", cy.AdvertisePeerURLs, (&cfg.AdvertisePeerUrls)},
+		{"advertise-client-urls", cy.AdvertiseClientURLs, (&cfg.AdvertiseClientUrls)},
+		{"listen-metrics-urls", cy.ListenMetricsURLs, (&cfg.ListenMetricsUrls)},
+	} {
+		if err := set(s.key, s.value, s.dst); err != nil {
+			return nil, res, err
+		}
+	}
+
+	if cy.CORSJSON != "" {
+		cfg.CORS = uniqueSorted(strings.Split(cy.CORSJSON, ","))
+	}
+	if cy.HostWhitelistJSON != "" {
+		cfg.HostWhitelist = uniqueSorted(strings.Split(cy.HostWhitelistJSON, ","))
+	}
+	if cfg.ClusterState == "" {
+		cfg.ClusterState = ClusterStateFlagNew
+	}
+	// A file that does not give the initial cluster bootstraps a lone
+	// member: its name with its advertised peer URLs.
+	if cfg.InitialCluster == defaultInitialCluster && !cfg.ExplicitlySet["initial-cluster"] {
+		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	}
+	copySecurity(&cfg.ClientTLSInfo, cy.ClientSecurityJSON)
+	copySecurity(&cfg.PeerTLSInfo, cy.PeerSecurityJSON)
+	cfg.ClientAutoTLS = cy.ClientSecurityJSON.AutoTLS
+	cfg.PeerAutoTLS = cy.PeerSecurityJSON.AutoTLS
+	if cfg.SelfSignedCertValidity == 0 {
+		cfg.SelfSignedCertValidity = DefaultSelfSignedCertValidity
+	}
+	return cfg, res, nil
+}
+
+func copySecurity(info *tlsutil.Info, sc securityConfig) {
+	info.CertFile = sc.CertFile
+	info.KeyFile = sc.KeyFile
+	info.ClientCertFile = sc.ClientCertFile
+	info.ClientKeyFile = sc.ClientKeyFile
+	info.ClientCertAuth = sc.CertAuth
+	info.TrustedCAFile = sc.TrustedCAFile
+	info.AllowedCNs = sc.AllowedCNs
+	info.AllowedHostnames = sc.AllowedHostnames
+	info.SkipClientSANVerify = sc.SkipClientSANVerify
+}
+
+// knownFileKeys are the keys of configYAML.
+func knownFileKeys() map[string]bool {
+	known := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				known[name] = true
+			}
+		}
+	}
+	walk(reflect.TypeOf(configYAML{}))
+	// etcd's keys that basalt accepts only at etcd's value are known too.
+	for _, n := range notBuilt {
+		known[n.Name] = true
+	}
+	for _, k := range []string{"discovery-config", "v2-deprecation"} {
+		known[k] = true
+	}
+	return known
+}
+
+func uniqueSorted(ss []string) []string {
+	ss = slices.Clone(ss)
+	slices.Sort(ss)
+	return slices.Compact(ss)
+}

@@ -1,0 +1,144 @@
+package embed
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// logEncoderConfig is etcd's: JSON fields "level", "ts", "caller", "msg",
+// timestamps with microseconds.
+var logEncoderConfig = zapcore.EncoderConfig{
+	TimeKey:       "ts",
+	LevelKey:      "level",
+	NameKey:       "logger",
+	CallerKey:     "caller",
+	MessageKey:    "msg",
+	StacktraceKey: "stacktrace",
+	LineEnding:    zapcore.DefaultLineEnding,
+	EncodeLevel:   zapcore.LowercaseLevelEncoder,
+	EncodeTime: func(t time.Time, enc zapcore.PrimitiveArrayEncoder) {
+		enc.AppendString(t.Format("2006-01-02T15:04:05.000000Z0700"))
+	},
+	EncodeDuration: zapcore.StringDurationEncoder,
+	EncodeCaller:   zapcore.ShortCallerEncoder,
+}
+
+func (cfg *Config) validateLogging() error {
+	_, _, err := cfg.loggerConfig()
+	return err
+}
+
+// loggerConfig turns --logger, --log-level, --log-format and
+// --log-outputs into a zap configuration.
+func (cfg *Config) loggerConfig() (zap.Config, zapcore.Level, error) {
+	var zc zap.Config
+	switch cfg.Logger {
+	case "zap":
+	case "capnslog":
+		return zc, 0, errors.New("--logger=capnslog is removed in v3.5")
+	default:
+		return zc, 0, fmt.Errorf("unknown logger option %q", cfg.Logger)
+	}
+	outputs := cfg.LogOutputs
+	if len(outputs) == 0 {
+		outputs = []string{DefaultLogOutput}
+	}
+	if len(outputs) > 1 && slices.Contains(outputs, DefaultLogOutput) {
+		return zc, 0, fmt.Errorf("multi logoutput for %q is not supported yet", DefaultLogOutput)
+	}
+	var paths []string
+	for _, o := range outputs {
+		switch o {
+		case DefaultLogOutput, StdErrLogOutput:
+			paths = append(paths, StdErrLogOutput)
+		case StdOutLogOutput:
+			paths = append(paths, StdOutLogOutput)
+		case JournalLogOutput:
+			return zc, 0, errors.New("basalt: --log-outputs=systemd/journal is not supported yet")
+		case "":
+			return zc, 0, errors.New("--log-outputs has an empty output")
+		default:
+			paths = append(paths, o)
+		}
+	}
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	var level zapcore.Level
+	if err := level.Set(cfg.LogLevel); err != nil {
+		return zc, 0, fmt.Errorf("invalid --log-level %q (only supports debug, info, warn, error, panic, or fatal)", cfg.LogLevel)
+	}
+	encoding := cfg.LogFormat
+	switch encoding {
+	case "":
+		encoding = DefaultLogFormat
+	case "json", "console":
+	default:
+		return zc, 0, fmt.Errorf("unknown log format: %s, supported values json, console", cfg.LogFormat)
+	}
+	zc = zap.Config{
+		Level:            zap.NewAtomicLevelAt(level),
+		Sampling:         &zap.SamplingConfig{Initial: 100, Thereafter: 100},
+		Encoding:         encoding,
+		EncoderConfig:    logEncoderConfig,
+		OutputPaths:      paths,
+		ErrorOutputPaths: paths,
+	}
+	return zc, level, nil
+}
+
+// NewLogger builds the member's logger as etcd configures its own.
+func (cfg *Config) NewLogger() (*zap.Logger, error) {
+	zc, _, err := cfg.loggerConfig()
+	if err != nil {
+		return nil, err
+	}
+	lg, err := zc.Build()
+	if err != nil {
+		return nil, fmt.Errorf("build logger: %w", err)
+	}
+	return lg, nil
+}
+
+// DefaultLogger is the logger used before the configuration is known
+// (etcd's: info level, JSON to stderr).
+func DefaultLogger() *zap.Logger {
+	c := NewConfig()
+	lg, err := c.NewLogger()
+	if err != nil {
+		panic(err)
+	}
+	return lg
+}
+
+// TLSRejectionLogger returns the handshake-failure callback that logs
+// refused connections as etcd does ("rejected connection on client
+// endpoint"); io.EOF (a client that hung up) is logged at debug.
+func TLSRejectionLogger(lg *zap.Logger, msg string) func(*tls.Conn, error) {
+	return func(conn *tls.Conn, err error) {
+		logf := lg.Warn
+		if errors.Is(err, io.EOF) {
+			logf = lg.Debug
+		}
+		st := conn.ConnectionState()
+		fields := []zap.Field{
+			zap.String("remote-addr", conn.RemoteAddr().String()),
+			zap.String("server-name", st.ServerName),
+		}
+		if len(st.PeerCertificates) > 0 {
+			cert := st.PeerCertificates[0]
+			ips := make([]string, len(cert.IPAddresses))
+			for i, ip := range cert.IPAddresses {
+				ips[i] = ip.String()
+			}
+			fields = append(fields, zap.Strings("ip-addresses", ips), zap.Strings("dns-names", cert.DNSNames))
+		}
+		logf(msg, append(fields, zap.Error(err))...)
+	}
+}

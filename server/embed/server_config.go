@@ -1,0 +1,103 @@
+package embed
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/basaltkv/basalt/api/v3rpc"
+	"github.com/basaltkv/basalt/server"
+	"go.uber.org/zap"
+)
+
+// ParseCompactionRetention reads --auto-compaction-retention: a whole
+// number is hours (periodic) or revisions (revision); otherwise a
+// duration (periodic only — basalt refuses a duration in revision mode,
+// which etcd would read as a revision count in nanoseconds).
+func ParseCompactionRetention(mode, retention string) (time.Duration, error) {
+	if retention == "" {
+		retention = DefaultAutoCompactionRetention
+	}
+	if n, err := strconv.Atoi(retention); err == nil && n >= 0 {
+		switch mode {
+		case CompactorModeRevision:
+			return time.Duration(n), nil
+		case CompactorModePeriodic:
+			return time.Duration(n) * time.Hour, nil
+		case "":
+			return 0, errors.New("--auto-compaction-mode is undefined")
+		}
+	}
+	if mode == CompactorModeRevision {
+		return 0, fmt.Errorf("invalid --auto-compaction-retention %q: revision mode needs a number of revisions", retention)
+	}
+	d, err := time.ParseDuration(retention)
+	if err != nil {
+		return 0, fmt.Errorf("error parsing CompactionRetention: %w", err)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("invalid --auto-compaction-retention %q: must not be negative", retention)
+	}
+	return d, nil
+}
+
+// ServerConfig is the member's configuration. peerTLS is PeerDialTLS's.
+func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
+	cluster, err := ParseInitialCluster(cfg.InitialCluster)
+	if err != nil {
+		return server.Config{}, fmt.Errorf("error setting up initial cluster: %w", err)
+	}
+	peerTLS, err := cfg.PeerDialTLS()
+	if err != nil {
+		return server.Config{}, err
+	}
+	retention := cfg.AutoCompactionRetention
+	if retention == "" {
+		retention = DefaultAutoCompactionRetention
+	}
+	return server.Config{
+		Name:                    cfg.Name,
+		DataDir:                 cfg.Dir,
+		WALDir:                  cfg.WalDir,
+		SnapshotCount:           cfg.SnapshotCount,
+		SnapshotCatchUpEntries:  cfg.SnapshotCatchUpEntries,
+		MaxSnapshots:            cfg.MaxSnapFiles,
+		MaxWALs:                 cfg.MaxWalFiles,
+		TickMs:                  cfg.TickMs,
+		ElectionTicks:           cfg.ElectionTicks(),
+		PreVote:                 cfg.PreVote,
+		InitialCluster:          cluster,
+		InitialClusterToken:     cfg.InitialClusterToken,
+		NewCluster:              cfg.IsNewCluster(),
+		StrictReconfigCheck:     cfg.StrictReconfigCheck,
+		PeerURLs:                cfg.AdvertisePeerUrls,
+		ClientURLs:              cfg.AdvertiseClientUrls,
+		QuotaBackendBytes:       cfg.QuotaBackendBytes,
+		BackendBatchInterval:    cfg.BackendBatchInterval,
+		BackendBatchLimit:       cfg.BackendBatchLimit,
+		MaxRequestBytes:         cfg.MaxRequestBytes,
+		MaxTxnOps:               cfg.MaxTxnOps,
+		AutoCompactionMode:      cfg.AutoCompactionMode,
+		AutoCompactionRetention: retention,
+		PeerTLS:                 peerTLS,
+		Logger:                  lg,
+	}, nil
+}
+
+// V3RPCConfig is the client gRPC API's configuration.
+func (cfg *Config) V3RPCConfig(lg *zap.Logger) v3rpc.Config {
+	return v3rpc.Config{
+		MaxRequestBytes:             cfg.MaxRequestBytes,
+		MaxTxnOps:                   cfg.MaxTxnOps,
+		MaxConcurrentStreams:        cfg.MaxConcurrentStreams,
+		KeepaliveMinTime:            cfg.GRPCKeepAliveMinTime,
+		KeepaliveInterval:           cfg.GRPCKeepAliveInterval,
+		KeepaliveTimeout:            cfg.GRPCKeepAliveTimeout,
+		ElectionTimeout:             time.Duration(cfg.ElectionMs) * time.Millisecond,
+		WatchProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
+		WarningUnaryRequestDuration: cfg.WarningUnaryRequestDuration,
+		ExtensiveMetrics:            cfg.Metrics == "extensive",
+		Logger:                      lg,
+	}
+}
