@@ -1,8 +1,8 @@
 package server
 
 import (
-	"errors"
 	"encoding/json"
+	"errors"
 
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/raft"

@@ -365,4 +365,3 @@ func (m *Member) recoverSnapshotDB(index uint64) error {
 	m.lg.Info("recovering backend from snapshot database", zap.String("path", path), zap.Uint64("snapshot-index", index))
 	return os.Rename(path, m.cfg.BackendPath())
 }
-

@@ -163,7 +163,6 @@ func (m *Member) Done() <-chan struct{} { return m.done }
 // Failed reports whether the member stopped because of an error.
 func (m *Member) Failed() bool { return m.failed.Load() }
 
-
 // leaderChangedNotify returns a channel closed at the next leader change.
 func (m *Member) leaderChangedNotify() <-chan struct{} {
 	m.leaderChangedMu.RLock()

@@ -1,0 +1,322 @@
+package rafthttp
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/basaltkv/basalt/raft"
+	"github.com/basaltkv/basalt/raft/raftpb"
+	"go.uber.org/zap"
+)
+
+// serverVersion is the etcd version sent in X-Server-Version; it matches
+// server.EtcdVersion (which this package cannot import).
+const serverVersion = "3.7.0"
+
+// Raft is the member side the transport delivers to. Its methods are called
+// from the transport's goroutines (never from within Send), possibly
+// concurrently, until Stop returns.
+type Raft interface {
+	// Process is a message from a peer.
+	Process(ctx context.Context, m raftpb.Message) error
+	// IsIDRemoved reports whether id was removed from the cluster; traffic
+	// from removed members is refused.
+	IsIDRemoved(id uint64) bool
+	ReportUnreachable(id uint64)
+	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+}
+
+// SnapshotSource supplies the database a MsgSnap carries: the member opens
+// a consistent copy of its backend.
+type SnapshotSource interface {
+	// OpenSnapshotDB returns the database for a raft snapshot at index: its
+	// size in bytes and a reader, which the transport closes after sending.
+	OpenSnapshotDB(index uint64) (size int64, r io.ReadCloser, err error)
+}
+
+// SnapshotSink receives a database that arrives with a MsgSnap, before the
+// message is handed to raft.
+type SnapshotSink interface {
+	// SaveSnapshotDB stores the database for the snapshot at index and
+	// returns the bytes stored. r returns an error instead of io.EOF if the
+	// database arrived short or corrupt: the sink must keep the database
+	// (write to a temp file, fsync, rename) only after reading r to EOF
+	// without error.
+	SaveSnapshotDB(index uint64, r io.Reader) (int64, error)
+}
+
+// Config configures a Transport.
+type Config struct {
+	// ID is this member's ID; ClusterID the cluster's.
+	ID, ClusterID uint64
+	// TLS is the client-side TLS configuration for dialing https:// peer
+	// URLs (nil: plain http only).
+	TLS *tls.Config
+	// DialTimeout bounds connecting to a peer (0: 1 s).
+	DialTimeout time.Duration
+	Raft        Raft
+	Source      SnapshotSource
+	Sink        SnapshotSink
+	Logger      *zap.Logger
+}
+
+// timing holds the transport's intervals and timeouts; tests shorten some.
+type timing struct {
+	dialTimeout time.Duration
+	// readTimeout and writeTimeout bound every read and write on a stream.
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+	// keepalive is how long a stream may be idle before an empty frame.
+	keepalive time.Duration
+	// backoffMin and backoffMax bound the wait before redialing a stream;
+	// a stream that stayed up for stableStream resets it to backoffMin.
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	stableStream time.Duration
+	// unreachableInterval is the least time between two ReportUnreachable
+	// calls for one peer.
+	unreachableInterval time.Duration
+	probeInterval       time.Duration
+	probeTimeout        time.Duration
+	// snapshotIdleTimeout bounds every write of a snapshot body and every
+	// read of one on the receiving side.
+	snapshotIdleTimeout time.Duration
+	// snapshotResponseTimeout bounds the wait for the answer once a
+	// snapshot body is sent (the receiver fsyncs the database first).
+	snapshotResponseTimeout time.Duration
+	// logEvery rate-limits repeated warnings about one peer.
+	logEvery time.Duration
+}
+
+func defaultTiming(dialTimeout time.Duration) timing {
+	if dialTimeout <= 0 {
+		dialTimeout = time.Second
+	}
+	return timing{
+		dialTimeout:             dialTimeout,
+		readTimeout:             5 * time.Second,
+		writeTimeout:            5 * time.Second,
+		keepalive:               5 * time.Second / 3,
+		backoffMin:              100 * time.Millisecond,
+		backoffMax:              3 * time.Second,
+		stableStream:            time.Second,
+		unreachableInterval:     100 * time.Millisecond,
+		probeInterval:           4 * time.Second,
+		probeTimeout:            5 * time.Second,
+		snapshotIdleTimeout:     30 * time.Second,
+		snapshotResponseTimeout: 2 * time.Minute,
+		logEvery:                30 * time.Second,
+	}
+}
+
+// Transport sends raft messages to peers and receives theirs. Create it
+// with New, mount Handler on the peer listener, add peers, and Stop it
+// once.
+type Transport struct {
+	cfg          Config
+	lg           *zap.Logger
+	idStr        string
+	clusterIDStr string
+	timing       timing
+
+	// streamRT carries message streams: no connection reuse, deadlines on
+	// every read and write. snapRT carries snapshots and probes.
+	streamRT *http.Transport
+	snapRT   *http.Transport
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	// wg counts every goroutine the transport starts and every inbound
+	// request being served; Stop waits for it.
+	wg sync.WaitGroup
+
+	removedOnce sync.Once
+	removedc    chan struct{}
+	stopOnce    sync.Once
+
+	mu struct {
+		sync.RWMutex
+		stopped bool
+		peers   map[uint64]*peer
+	}
+}
+
+// New returns a Transport for the member cfg.ID of cluster cfg.ClusterID.
+func New(cfg Config) *Transport {
+	lg := cfg.Logger
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	t := &Transport{
+		cfg:          cfg,
+		lg:           lg,
+		idStr:        idString(cfg.ID),
+		clusterIDStr: idString(cfg.ClusterID),
+		timing:       defaultTiming(cfg.DialTimeout),
+		removedc:     make(chan struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.mu.peers = make(map[uint64]*peer)
+	t.streamRT = newRoundTripper(cfg.TLS, t.timing.dialTimeout, t.timing.readTimeout, t.timing.writeTimeout, false, 0)
+	t.snapRT = newRoundTripper(cfg.TLS, t.timing.dialTimeout, 0, t.timing.snapshotIdleTimeout, true, t.timing.snapshotResponseTimeout)
+	return t
+}
+
+// Handler serves the peer side of the transport; mount it for paths under
+// /raft on the peer listener.
+func (t *Transport) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(streamPath, t.serveStream)
+	mux.HandleFunc(snapshotPath, t.serveSnapshot)
+	mux.HandleFunc(probePath, t.serveProbe)
+	return mux
+}
+
+// AddPeer starts sending to and accepting streams from member id, reached
+// at urls. Adding a known peer or this member itself does nothing.
+func (t *Transport) AddPeer(id uint64, urls []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.stopped || id == t.cfg.ID {
+		return
+	}
+	if _, ok := t.mu.peers[id]; ok {
+		return
+	}
+	p := newPeer(t, id, t.parseURLs(id, urls))
+	t.mu.peers[id] = p
+	p.startLocked()
+	t.lg.Info("added remote peer", zap.String("local-member-id", t.idStr),
+		zap.String("remote-peer-id", p.idStr), zap.Strings("remote-peer-urls", urls))
+}
+
+// RemovePeer stops all traffic with member id. It does not wait for the
+// peer's goroutines (Stop does), so it may be called from the goroutine
+// that serves Raft's methods.
+func (t *Transport) RemovePeer(id uint64) {
+	t.mu.Lock()
+	p, ok := t.mu.peers[id]
+	delete(t.mu.peers, id)
+	t.mu.Unlock()
+	if !ok {
+		return
+	}
+	p.stop()
+	t.lg.Info("removed remote peer", zap.String("local-member-id", t.idStr), zap.String("remote-peer-id", p.idStr))
+}
+
+// UpdatePeer replaces the URLs of member id. A stream to a URL no longer
+// listed is closed and redialed.
+func (t *Transport) UpdatePeer(id uint64, urls []string) {
+	p := t.peer(id)
+	if p == nil {
+		return
+	}
+	p.setURLs(t.parseURLs(id, urls))
+	t.lg.Info("updated remote peer", zap.String("local-member-id", t.idStr),
+		zap.String("remote-peer-id", p.idStr), zap.Strings("remote-peer-urls", urls))
+}
+
+// Send queues msgs for their peers and returns at once. A message to an
+// unknown peer is ignored; a message to a peer whose stream is down or
+// whose queue is full is dropped and the peer reported unreachable. A
+// MsgSnap is sent on a request of its own; its outcome is reported with
+// Raft.ReportSnapshot.
+func (t *Transport) Send(msgs []raftpb.Message) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.mu.stopped {
+		return
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.To == 0 {
+			continue
+		}
+		p, ok := t.mu.peers[m.To]
+		if !ok {
+			t.lg.Debug("ignored message send request; unknown remote peer target",
+				zap.String("type", m.Type.String()), zap.String("unknown-target-peer-id", idString(m.To)))
+			continue
+		}
+		p.sendLocked(m)
+	}
+}
+
+// ActiveSince returns when the current stream to member id connected, or
+// the zero time if it is not connected.
+func (t *Transport) ActiveSince(id uint64) time.Time {
+	p := t.peer(id)
+	if p == nil {
+		return time.Time{}
+	}
+	return p.activeSince()
+}
+
+// Removed is closed once a peer has answered that this member was removed
+// from the cluster (410 Gone); the member should then stop, as etcd does
+// with "the member has been permanently removed from the cluster".
+func (t *Transport) Removed() <-chan struct{} { return t.removedc }
+
+// Stop closes every stream, cancels snapshot transfers in flight, and waits
+// for the transport's goroutines and the inbound requests being served.
+func (t *Transport) Stop() {
+	t.stopOnce.Do(func() {
+		t.mu.Lock()
+		t.mu.stopped = true
+		peers := t.mu.peers
+		t.mu.peers = make(map[uint64]*peer)
+		t.mu.Unlock()
+		t.cancel()
+		for _, p := range peers {
+			p.stop()
+		}
+		t.wg.Wait()
+		t.streamRT.CloseIdleConnections()
+		t.snapRT.CloseIdleConnections()
+	})
+}
+
+func (t *Transport) peer(id uint64) *peer {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.mu.peers[id]
+}
+
+// track counts an inbound request for Stop to wait for; it fails once the
+// transport is stopped.
+func (t *Transport) track() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.mu.stopped {
+		return false
+	}
+	t.wg.Add(1)
+	return true
+}
+
+func (t *Transport) markRemoved() {
+	t.removedOnce.Do(func() {
+		t.lg.Error("the member has been permanently removed from the cluster",
+			zap.String("local-member-id", t.idStr))
+		close(t.removedc)
+	})
+}
+
+// setHeaders sets the headers every request carries.
+func (t *Transport) setHeaders(h http.Header, to uint64) {
+	h.Set("X-Server-From", t.idStr)
+	h.Set("X-Etcd-Cluster-ID", t.clusterIDStr)
+	h.Set("X-Server-Version", serverVersion)
+	if to != 0 {
+		h.Set("X-Raft-To", idString(to))
+	}
+}
+
+// idString formats a member or cluster ID as etcd does: hexadecimal.
+func idString(id uint64) string { return strconv.FormatUint(id, 16) }
