@@ -195,7 +195,8 @@ func (n *node) TransferLeadership(ctx context.Context, lead, transferee uint64) 
 }
 
 func (n *node) ReadIndex(ctx context.Context, rctx []byte) error {
-	return n.step(ctx, pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: rctx}}})
+	// Waits for raft's verdict, so that ErrNoLeader reaches the caller.
+	return n.stepWait(ctx, pb.Message{Type: pb.MsgReadIndex, Entries: []pb.Entry{{Data: rctx}}})
 }
 
 func (n *node) ReportUnreachable(id uint64) {
