@@ -26,8 +26,8 @@ type EnvReport struct {
 
 // SetFromEnv sets every flag not given on the command line from its
 // environment variable, when that is non-empty. environ is os.Environ().
-// skip lists variables that are read elsewhere and are neither used nor
-// unrecognized here.
+// skip lists variables that are handled elsewhere: they set nothing and
+// are not reported as unrecognized.
 func SetFromEnv(fs *flag.FlagSet, prefix string, environ []string, skip ...string) (EnvReport, error) {
 	var rep EnvReport
 	env := map[string]string{}
@@ -42,7 +42,7 @@ func SetFromEnv(fs *flag.FlagSet, prefix string, environ []string, skip ...strin
 	fs.VisitAll(func(f *flag.Flag) {
 		key := ToEnv(prefix, f.Name)
 		known[key] = true
-		if onCmdLine[key] || err != nil {
+		if onCmdLine[key] || err != nil || slices.Contains(skip, key) {
 			return
 		}
 		val := env[key]

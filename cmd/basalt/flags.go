@@ -1,0 +1,274 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/basaltkv/basalt/pkg/flags"
+	"github.com/basaltkv/basalt/server/embed"
+)
+
+// legacyIgnored are flags of early etcd releases that etcd still accepts
+// and ignores.
+var legacyIgnored = []string{
+	"cluster-active-size", "cluster-remove-delay", "cluster-sync-interval", "config", "force",
+	"max-result-buffer", "max-retry-attempts", "peer-heartbeat-interval", "peer-election-timeout",
+	"retry-interval", "snapshot", "v", "vv",
+	"test.coverprofile", "test.outputdir",
+}
+
+// deprecatedFlags are warned about when given, with etcd's words.
+var deprecatedFlags = map[string]string{
+	"max-snapshots":  "--max-snapshots is deprecated in 3.6 and will be decommissioned in 3.8.",
+	"v2-deprecation": "--v2-deprecation is deprecated and scheduled for removal in v3.8. The default value is enforced, ignoring user input.",
+}
+
+// cmdline is one command line's flags and where they write.
+type cmdline struct {
+	fs  *flag.FlagSet
+	cfg *embed.Config
+
+	configFile   string
+	printVersion bool
+
+	// sections order the flags in --help.
+	sections []helpSection
+	// ignoredSet collects legacy flags that were given.
+	ignoredSet []string
+}
+
+type helpSection struct {
+	title string
+	names []string
+}
+
+// section starts a --help section; flags defined after it belong to it.
+func (c *cmdline) section(title string) { c.sections = append(c.sections, helpSection{title: title}) }
+
+func (c *cmdline) add(name string) {
+	s := &c.sections[len(c.sections)-1]
+	s.names = append(s.names, name)
+}
+
+func (c *cmdline) str(p *string, name, def, usage string) {
+	c.fs.StringVar(p, name, def, usage)
+	c.add(name)
+}
+
+func (c *cmdline) boolean(p *bool, name string, def bool, usage string) {
+	c.fs.BoolVar(p, name, def, usage)
+	c.add(name)
+}
+
+func (c *cmdline) uintv(p *uint, name string, def uint, usage string) {
+	c.fs.UintVar(p, name, def, usage)
+	c.add(name)
+}
+
+func (c *cmdline) uint64v(p *uint64, name string, def uint64, usage string) {
+	c.fs.Uint64Var(p, name, def, usage)
+	c.add(name)
+}
+
+func (c *cmdline) intv(p *int, name string, def int, usage string) {
+	c.fs.IntVar(p, name, def, usage)
+	c.add(name)
+}
+
+func (c *cmdline) int64v(p *int64, name string, def int64, usage string) {
+	c.fs.Int64Var(p, name, def, usage)
+	c.add(name)
+}
+
+func (c *cmdline) duration(p *time.Duration, name string, def time.Duration, usage string) {
+	c.fs.DurationVar(p, name, def, usage)
+	c.add(name)
+}
+
+func (c *cmdline) value(v flag.Value, name, usage string) {
+	c.fs.Var(v, name, usage)
+	c.add(name)
+}
+
+// uint32Value is a flag.Value for uint32.
+type uint32Value struct{ p *uint32 }
+
+func (v uint32Value) Set(s string) error {
+	n, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return err
+	}
+	*v.p = uint32(n)
+	return nil
+}
+
+func (v uint32Value) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.FormatUint(uint64(*v.p), 10)
+}
+
+// newCmdline defines etcd's server flags over cfg, which holds the
+// defaults. Flags for features basalt has not built write into values
+// checked after parsing (see embed.CheckNotBuiltFlag).
+func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
+	c := &cmdline{fs: flag.NewFlagSet("basalt", flag.ContinueOnError), cfg: cfg}
+	c.fs.SetOutput(output)
+	c.fs.Usage = func() { fmt.Fprint(c.fs.Output(), usageText) }
+	var scratch struct {
+		s                  [32]string
+		b                  [16]bool
+		d                  [16]time.Duration
+		i                  [8]int
+		u                  [4]uint
+		fallback           string
+		v2deprecation      string
+		discoveryEndpoints []string
+	}
+	s, b, d, i := scratch.s[:], scratch.b[:], scratch.d[:], scratch.i[:]
+	next := func(xs *[]string) *string { p := &(*xs)[0]; *xs = (*xs)[1:]; return p }
+	nextB := func() *bool { p := &b[0]; b = b[1:]; return p }
+	nextD := func() *time.Duration { p := &d[0]; d = d[1:]; return p }
+	nextI := func() *int { p := &i[0]; i = i[1:]; return p }
+
+	c.section("Member")
+	c.str(&cfg.Name, "name", cfg.Name, "Human-readable name of this member.")
+	c.str(&cfg.Dir, "data-dir", cfg.Dir, "Path to the data directory (default '${name}.etcd').")
+	c.str(&cfg.WalDir, "wal-dir", cfg.WalDir, "Path to a dedicated WAL directory.")
+	c.uint64v(&cfg.SnapshotCount, "snapshot-count", cfg.SnapshotCount, "Committed transactions between two snapshots.")
+	c.uintv(&cfg.TickMs, "heartbeat-interval", cfg.TickMs, "Heartbeat interval in milliseconds.")
+	c.uintv(&cfg.ElectionMs, "election-timeout", cfg.ElectionMs, "Election timeout in milliseconds; at least 5 heartbeat intervals.")
+	c.boolean(nextB(), "initial-election-tick-advance", true, "Fast-forward election ticks at boot. (Not supported yet in basalt except =false.)")
+	c.value(flags.NewURLs(&cfg.ListenPeerUrls), "listen-peer-urls", "URLs to listen on for traffic from other members.")
+	c.value(flags.NewURLs(&cfg.ListenClientUrls), "listen-client-urls", "URLs to listen on for client gRPC and HTTP traffic.")
+	c.str(next(&s), "listen-client-http-urls", "", "URLs to listen on for HTTP-only client traffic. (Not supported yet in basalt.)")
+	c.uintv(&cfg.MaxSnapFiles, "max-snapshots", cfg.MaxSnapFiles, "Snapshot files to keep (0: all). Deprecated in etcd 3.6.")
+	c.uintv(&cfg.MaxWalFiles, "max-wals", cfg.MaxWalFiles, "WAL files to keep (0: all).")
+	c.boolean(nextB(), "memory-mlock", false, "Lock the member's memory in RAM. (Not supported yet in basalt.)")
+	c.int64v(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes, "Backend size that raises the NOSPACE alarm and stops writes (0: 2 GiB).")
+	c.str(next(&s), "backend-bbolt-freelist-type", "", "bbolt freelist type. (Not supported yet in basalt.)")
+	c.duration(&cfg.BackendBatchInterval, "backend-batch-interval", cfg.BackendBatchInterval, "Longest time before the backend commits its write transaction (0: backend default).")
+	c.intv(&cfg.BackendBatchLimit, "backend-batch-limit", cfg.BackendBatchLimit, "Most writes before the backend commits its write transaction (0: backend default).")
+	c.uintv(&cfg.MaxTxnOps, "max-txn-ops", cfg.MaxTxnOps, "Most operations in one transaction.")
+	c.uintv(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "Largest client request accepted, in bytes.")
+	c.value(uint32Value{&cfg.MaxConcurrentStreams}, "max-concurrent-streams", "Most concurrent gRPC streams per client connection.")
+	c.duration(&cfg.GRPCKeepAliveMinTime, "grpc-keepalive-min-time", cfg.GRPCKeepAliveMinTime, "Shortest interval at which a client may ping the server.")
+	c.duration(&cfg.GRPCKeepAliveInterval, "grpc-keepalive-interval", cfg.GRPCKeepAliveInterval, "How often the server pings an idle connection (0: never).")
+	c.duration(&cfg.GRPCKeepAliveTimeout, "grpc-keepalive-timeout", cfg.GRPCKeepAliveTimeout, "How long the server waits for a ping's answer before closing (0: forever).")
+	c.boolean(&cfg.SocketOpts.ReusePort, "socket-reuse-port", false, "Set SO_REUSEPORT on the listeners.")
+	c.boolean(&cfg.SocketOpts.ReuseAddress, "socket-reuse-address", false, "Set SO_REUSEADDR on the listeners.")
+	c.boolean(&cfg.EnableGRPCGateway, "enable-grpc-gateway", cfg.EnableGRPCGateway, "Serve the v3 JSON gateway (/v3/...) on the client URLs.")
+	c.duration(nextD(), "raft-read-timeout", 5*time.Second, "Read timeout of peer connections. (Not supported yet in basalt.)")
+	c.duration(nextD(), "raft-write-timeout", 5*time.Second, "Write timeout of peer connections. (Not supported yet in basalt.)")
+	c.str(next(&s), "feature-gates", "", "key=value pairs of server feature gates. (Not supported yet in basalt.)")
+
+	c.section("Clustering")
+	c.value(flags.NewURLs(&cfg.AdvertisePeerUrls), "initial-advertise-peer-urls", "This member's peer URLs, as other members reach them.")
+	c.str(&cfg.InitialCluster, "initial-cluster", cfg.InitialCluster, "Initial members, as name=peer-url pairs (default '${name}=${initial-advertise-peer-urls}').")
+	c.value(flags.NewChoice(&cfg.ClusterState, embed.ClusterStateFlagNew, embed.ClusterStateFlagExisting), "initial-cluster-state",
+		"'new' to bootstrap a new cluster, 'existing' to join one. Ignored once the member has data.")
+	c.str(&cfg.InitialClusterToken, "initial-cluster-token", cfg.InitialClusterToken, "Token that keeps members of different clusters from joining each other.")
+	c.value(flags.NewURLs(&cfg.AdvertiseClientUrls), "advertise-client-urls", "This member's client URLs, as clients reach them.")
+	c.value(flags.NewStrings(&scratch.discoveryEndpoints, true), "discovery-endpoints", "V3 discovery endpoints. (Not supported yet in basalt.)")
+	for _, n := range []string{"discovery-token", "discovery-cert", "discovery-key", "discovery-cacert", "discovery-user", "discovery-password", "discovery-srv", "discovery-srv-name"} {
+		c.str(next(&s), n, "", "V3 or DNS discovery. (Not supported yet in basalt.)")
+	}
+	c.duration(nextD(), "discovery-dial-timeout", 2*time.Second, "V3 discovery. (Not supported yet in basalt.)")
+	c.duration(nextD(), "discovery-request-timeout", 5*time.Second, "V3 discovery. (Not supported yet in basalt.)")
+	c.duration(nextD(), "discovery-keepalive-time", 2*time.Second, "V3 discovery. (Not supported yet in basalt.)")
+	c.duration(nextD(), "discovery-keepalive-timeout", 6*time.Second, "V3 discovery. (Not supported yet in basalt.)")
+	c.boolean(nextB(), "discovery-insecure-transport", true, "V3 discovery. (Not supported yet in basalt.)")
+	c.boolean(nextB(), "discovery-insecure-skip-tls-verify", false, "V3 discovery. (Not supported yet in basalt.)")
+	scratch.fallback = "exit"
+	c.value(flags.NewChoice(&scratch.fallback, "exit", "proxy"), "discovery-fallback", "What to do when discovery fails: 'exit'. (Discovery is not supported yet in basalt.)")
+	c.boolean(&cfg.StrictReconfigCheck, "strict-reconfig-check", cfg.StrictReconfigCheck, "Refuse membership changes that would lose quorum.")
+	c.boolean(&cfg.PreVote, "pre-vote", cfg.PreVote, "Run raft's Pre-Vote phase so that a rejoining member does not disrupt the cluster.")
+	c.str(&cfg.AutoCompactionRetention, "auto-compaction-retention", cfg.AutoCompactionRetention, "History to keep: hours or a duration (periodic), revisions (revision); 0 disables auto compaction.")
+	c.value(flags.NewChoice(&cfg.AutoCompactionMode, embed.CompactorModePeriodic, embed.CompactorModeRevision), "auto-compaction-mode", "How to read --auto-compaction-retention: 'periodic' or 'revision'.")
+	scratch.v2deprecation = "write-only"
+	c.value(flags.NewChoice(&scratch.v2deprecation, "write-only", "write-only-skip-check", "write-only-drop-data", "gone"), "v2-deprecation",
+		"v2 store deprecation stage. Deprecated in etcd; the default is enforced.")
+
+	c.section("Security")
+	c.str(&cfg.ClientTLSInfo.CertFile, "cert-file", "", "Certificate of the client listeners (https).")
+	c.str(&cfg.ClientTLSInfo.KeyFile, "key-file", "", "Key of --cert-file.")
+	c.boolean(&cfg.ClientTLSInfo.ClientCertAuth, "client-cert-auth", false, "Require clients to present a certificate signed by --trusted-ca-file.")
+	c.str(&cfg.ClientTLSInfo.ClientCertFile, "client-cert-file", "", "Certificate presented when the member acts as a client of its own client URLs (default --cert-file).")
+	c.str(&cfg.ClientTLSInfo.ClientKeyFile, "client-key-file", "", "Key of --client-cert-file.")
+	c.str(&cfg.ClientTLSInfo.CRLFile, "client-crl-file", "", "Certificate revocation list for client certificates.")
+	c.value(flags.NewStrings(&cfg.ClientTLSInfo.AllowedHostnames, false), "client-cert-allowed-hostname", "Comma-separated SAN hostnames a client certificate must match.")
+	c.str(&cfg.ClientTLSInfo.TrustedCAFile, "trusted-ca-file", "", "CA certificates that verify client certificates.")
+	c.boolean(&cfg.ClientAutoTLS, "auto-tls", false, "Serve clients with a generated self-signed certificate.")
+	c.str(&cfg.PeerTLSInfo.CertFile, "peer-cert-file", "", "Certificate of the peer listeners (https), also presented when dialing peers.")
+	c.str(&cfg.PeerTLSInfo.KeyFile, "peer-key-file", "", "Key of --peer-cert-file.")
+	c.boolean(&cfg.PeerTLSInfo.ClientCertAuth, "peer-client-cert-auth", false, "Require peers to present a certificate signed by --peer-trusted-ca-file.")
+	c.str(&cfg.PeerTLSInfo.ClientCertFile, "peer-client-cert-file", "", "Certificate presented when dialing peers (default --peer-cert-file).")
+	c.str(&cfg.PeerTLSInfo.ClientKeyFile, "peer-client-key-file", "", "Key of --peer-client-cert-file.")
+	c.str(&cfg.PeerTLSInfo.TrustedCAFile, "peer-trusted-ca-file", "", "CA certificates that verify peer certificates.")
+	c.value(flags.NewStrings(&cfg.PeerTLSInfo.AllowedCNs, false), "peer-cert-allowed-cn", "Comma-separated common names a peer certificate must have one of.")
+	c.value(flags.NewStrings(&cfg.PeerTLSInfo.AllowedHostnames, false), "peer-cert-allowed-hostname", "Comma-separated SAN hostnames a peer certificate must match one of.")
+	c.boolean(&cfg.PeerAutoTLS, "peer-auto-tls", false, "Secure peer traffic with a generated self-signed certificate when no peer certificate is given.")
+	c.uintv(&cfg.SelfSignedCertValidity, "self-signed-cert-validity", cfg.SelfSignedCertValidity, "Validity in years of the certificates --auto-tls and --peer-auto-tls generate.")
+	c.str(&cfg.PeerTLSInfo.CRLFile, "peer-crl-file", "", "Certificate revocation list for peer certificates.")
+	c.boolean(&cfg.PeerTLSInfo.SkipClientSANVerify, "peer-skip-client-san-verification", false, "Do not check that a peer certificate's SANs match the peer's address.")
+	c.value(flags.NewStrings(&cfg.CipherSuites, false), "cipher-suites", "Comma-separated TLS cipher suites, in order of preference (empty: Go's choice).")
+	c.value(flags.NewStrings(&cfg.CORS, true), "cors", "Comma-separated origins allowed cross-origin requests ('*': all).")
+	c.value(flags.NewStrings(&cfg.HostWhitelist, true), "host-whitelist", "Comma-separated Host headers accepted over plain HTTP, against DNS rebinding ('*': all).")
+	c.str(&cfg.TlsMinVersion, "tls-min-version", cfg.TlsMinVersion, "Lowest TLS version accepted: TLS1.2 or TLS1.3.")
+	c.str(&cfg.TlsMaxVersion, "tls-max-version", cfg.TlsMaxVersion, "Highest TLS version accepted: TLS1.2 or TLS1.3 (empty: Go's choice).")
+
+	c.section("Auth")
+	c.str(next(&s), "auth-token", "simple", "Auth token type. (Authentication is not supported yet in basalt.)")
+	c.uintv(&scratch.u[0], "bcrypt-cost", 10, "bcrypt cost of password hashes. (Not supported yet in basalt.)")
+	c.uintv(&scratch.u[1], "auth-token-ttl", 300, "Lifetime in seconds of simple tokens. (Not supported yet in basalt.)")
+
+	c.section("Profiling and Monitoring")
+	c.boolean(&cfg.EnablePprof, "enable-pprof", false, "Serve runtime profiles under /debug/pprof/ on the client URLs.")
+	c.value(flags.NewChoice(&cfg.Metrics, "basic", "extensive"), "metrics", "'basic', or 'extensive' to add gRPC handling-time histograms.")
+	c.value(flags.NewURLs(&cfg.ListenMetricsUrls), "listen-metrics-urls", "URLs to serve only /metrics and /health on (https uses the client TLS settings).")
+
+	c.section("Logging")
+	c.str(&cfg.Logger, "logger", cfg.Logger, "Logger: only 'zap'.")
+	c.value(flags.NewStrings(&cfg.LogOutputs, true), "log-outputs", "Comma-separated log targets: 'default' (stderr), 'stderr', 'stdout' or file paths.")
+	c.str(&cfg.LogLevel, "log-level", cfg.LogLevel, "Log level: debug, info, warn, error, panic or fatal.")
+	c.str(&cfg.LogFormat, "log-format", cfg.LogFormat, "Log format: json or console.")
+	c.boolean(nextB(), "enable-log-rotation", false, "Rotate a log file. (Not supported yet in basalt.)")
+	c.str(next(&s), "log-rotation-config-json", `{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}`, "Log rotation settings. (Not supported yet in basalt.)")
+	c.duration(&cfg.WarningUnaryRequestDuration, "warning-unary-request-duration", cfg.WarningUnaryRequestDuration, "Unary requests slower than this are logged.")
+
+	c.section("Distributed tracing")
+	c.boolean(nextB(), "enable-distributed-tracing", false, "OpenTelemetry tracing. (Not supported yet in basalt.)")
+	c.str(next(&s), "distributed-tracing-address", "localhost:4317", "Tracing collector address. (Not supported yet in basalt.)")
+	c.str(next(&s), "distributed-tracing-service-name", "etcd", "Tracing service name. (Not supported yet in basalt.)")
+	c.str(next(&s), "distributed-tracing-instance-id", "", "Tracing instance ID. (Not supported yet in basalt.)")
+	c.intv(nextI(), "distributed-tracing-sampling-rate", 0, "Samples per million spans. (Not supported yet in basalt.)")
+
+	c.section("Features")
+	c.duration(nextD(), "corrupt-check-time", 0, "Interval of corruption checks between members. (Not supported yet in basalt.)")
+	c.duration(nextD(), "compact-hash-check-time", time.Minute, "Interval of the leader's compaction hash checks. (Not supported yet in basalt.)")
+	c.intv(nextI(), "compaction-batch-limit", 0, "Revisions deleted per compaction batch. (Not supported yet in basalt.)")
+	c.duration(nextD(), "compaction-sleep-interval", 0, "Pause between compaction batches. (Not supported yet in basalt.)")
+	c.duration(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Interval of progress notifications to watchers that ask for them.")
+	c.duration(nextD(), "warning-apply-duration", 100*time.Millisecond, "Applies slower than this are logged. (Not supported yet in basalt.)")
+	c.uintv(&scratch.u[2], "bootstrap-defrag-threshold-megabytes", 0, "Defragment at boot when it frees this much. (Not supported yet in basalt.)")
+	c.intv(nextI(), "max-learners", 1, "Most learners in the cluster. (Not supported yet in basalt.)")
+	c.duration(nextD(), "downgrade-check-time", 5*time.Second, "Interval of downgrade checks. (Not supported yet in basalt.)")
+	c.uint64v(&cfg.SnapshotCatchUpEntries, "snapshot-catchup-entries", cfg.SnapshotCatchUpEntries, "Entries kept after a snapshot for slow followers to catch up from.")
+
+	c.section("Unsafe features")
+	c.boolean(nextB(), "force-new-cluster", false, "Restart as a one-member cluster. (Not supported yet in basalt.)")
+	c.boolean(nextB(), "unsafe-no-fsync", false, "Skip fsync. (Not supported yet in basalt.)")
+
+	c.section("Startup")
+	c.str(&c.configFile, "config-file", "", "YAML configuration file with etcd's keys; when given, other flags and environment variables are ignored.")
+	c.boolean(&c.printVersion, "version", false, "Print the version and exit.")
+
+	for _, name := range legacyIgnored {
+		c.fs.Var(&flags.Ignored{Name: name, Warn: func(n string) { c.ignoredSet = append(c.ignoredSet, n) }}, name, "")
+	}
+	return c
+}

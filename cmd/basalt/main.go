@@ -1,0 +1,105 @@
+// Command basalt runs a basalt member: etcd's server, with etcd's flags,
+// ETCD_* environment variables, config file, defaults and log lines.
+//
+// This package only parses the command line and wires the parts
+// together; the configuration's meaning lives in server/embed, TLS in
+// pkg/tlsutil, the member in server and the client API in api/.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/basaltkv/basalt/server/embed"
+	"go.uber.org/zap"
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run is the whole life of the process; it returns the exit status: 0
+// after --help, --version or a clean stop on SIGTERM/SIGINT; 2 for a
+// command line the flag parser refuses (as etcd); 1 for anything else
+// that stops the member from starting or running.
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	// Until the configuration says otherwise, log as etcd does by
+	// default: JSON, info, to stderr.
+	lg := embed.DefaultLogger()
+	defer func() { _ = lg.Sync() }()
+
+	cfg, err := parseConfig(args[1:], environ, stdout, stderr, lg)
+	var exit parseExit
+	if errors.As(err, &exit) {
+		return exit.code
+	}
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		lg.Info("Running: ", zap.Strings("args", args))
+		lg.Warn("failed to verify flags", zap.Error(err))
+		if errors.Is(err, embed.ErrUnsetAdvertiseClientURLsFlag) {
+			lg.Warn("advertise client URLs are not set", zap.Error(err))
+		}
+		return 1
+	}
+	if lg, err = cfg.NewLogger(); err != nil {
+		fmt.Fprintf(stderr, "basalt: %v\n", err)
+		return 1
+	}
+	defer func() { _ = lg.Sync() }()
+	lg.Info("Running: ", zap.Strings("args", args))
+	if cfg.Name == embed.DefaultName {
+		lg.Warn("it isn't recommended to use default name, please set a value for --name. "+
+			"Note that etcd might run into issue when multiple members have the same default name", zap.String("name", cfg.Name))
+	}
+	if cfg.ApplyDataDirDefault() {
+		lg.Warn("'data-dir' was empty; using default", zap.String("data-dir", cfg.Dir))
+	}
+
+	n, err := start(cfg, lg)
+	if err != nil {
+		if strings.Contains(err.Error(), "--initial-cluster") || strings.Contains(err.Error(), "initial cluster") {
+			lg.Warn("failed to start", zap.Error(err))
+			if !cfg.ExplicitlySet["initial-cluster"] {
+				lg.Warn("forgot to set --initial-cluster?")
+			}
+			if !cfg.ExplicitlySet["initial-advertise-peer-urls"] {
+				lg.Warn("forgot to set --initial-advertise-peer-urls?")
+			}
+		} else {
+			lg.Error("failed to start member", zap.Error(err))
+		}
+		return 1
+	}
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	select {
+	case sig := <-sigc:
+		lg.Info("received signal; shutting down", zap.String("signal", sig.String()))
+		n.close()
+		if n.member.Failed() {
+			return 1
+		}
+		return 0
+	case <-n.member.Done():
+		n.close()
+		if n.member.Failed() {
+			lg.Error("member stopped on an error")
+			return 1
+		}
+		return 0
+	case err := <-n.errc:
+		lg.Error("listener failed", zap.Error(err))
+		n.close()
+		return 1
+	}
+}
