@@ -53,8 +53,8 @@ type node struct {
 // start opens the listeners, creates and starts the member, serves peer
 // traffic at once and client traffic once the member is ready, as etcd
 // does.
-func start(cfg *embed.Config, lg *zap.Logger) (n *node, err error) {
-	n = &node{cfg: cfg, lg: lg, errc: make(chan error, 1), stopc: make(chan struct{})}
+func start(cfg *embed.Config, lg *zap.Logger) (_ *node, err error) {
+	n := &node{cfg: cfg, lg: lg, errc: make(chan error, 1), stopc: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.closeListeners()

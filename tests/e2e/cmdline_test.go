@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+const runTimeout = 30 * time.Second
+
+func TestVersion(t *testing.T) {
+	code, out, err := RunProcess(Binary(), []string{"--version"}, nil, runTimeout)
+	if err != nil || code != 0 {
+		t.Fatalf("--version: status %d, %v\n%s", code, err, out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	want := []string{"etcd Version: 3.7.0", "Git SHA: ", "Go Version: " + runtime.Version(), "Go OS/Arch: " + runtime.GOOS + "/" + runtime.GOARCH, "basalt Version: "}
+	if len(lines) != len(want) {
+		t.Fatalf("--version printed %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want prefix %q", i+1, lines[i], w)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		code, out, err := RunProcess(Binary(), []string{arg}, nil, runTimeout)
+		if err != nil || code != 0 {
+			t.Fatalf("%s: status %d, %v", arg, code, err)
+		}
+		for _, want := range []string{"Usage:", "--name 'default'", "--data-dir '${name}.etcd'", "--listen-client-urls 'http://localhost:2379'",
+			"--initial-cluster 'default=http://localhost:2380'", "--initial-cluster-token 'etcd-cluster'", "--snapshot-count '10000'",
+			"--max-request-bytes '1572864'", "--grpc-keepalive-interval '2h0m0s'", "--tls-min-version 'TLS1.2'", "--peer-cert-allowed-cn",
+			"--cipher-suites", "--self-signed-cert-validity '1'", "--log-outputs 'default'", "--auto-compaction-mode 'periodic'", "--config-file", "--version"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s output lacks %q", arg, want)
+			}
+		}
+	}
+}
+
+// TestRefusedAtStart checks that bad settings stop the member before it
+// starts, with the message users grep for and etcd's exit status: 2 for
+// what the flag parser refuses, 1 for the rest.
+func TestRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "x.yml")
+	if err := os.WriteFile(other, []byte("auth-token: jwt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := []string{"--data-dir", filepath.Join(dir, "never-created")}
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		wantCode int
+		wantMsg  string
+	}{
+		{"unknown flag", []string{"--no-such-flag"}, nil, 2, "flag provided but not defined: -no-such-flag"},
+		{"malformed URL flag", []string{"--listen-client-urls", "foo://127.0.0.1:1"}, nil, 2, "URL scheme must be http, https, unix, or unixs: foo://127.0.0.1:1"},
+		{"malformed URL env", nil, []string{"ETCD_LISTEN_PEER_URLS=foo://127.0.0.1:1"}, 1, "URL scheme must be http, https, unix, or unixs: foo://127.0.0.1:1"},
+		{"URL with path", []string{"--listen-peer-urls", "http://127.0.0.1:1/x"}, nil, 2, "URL must not contain a path: http://127.0.0.1:1/x"},
+		{"name missing from initial cluster", []string{"--name", "x", "--initial-cluster", "y=http://127.0.0.1:1"}, nil, 1,
+			`couldn't find local name "x" in the initial cluster configuration`},
+		{"advertise not in initial cluster", []string{"--name", "a", "--initial-cluster", "a=http://127.0.0.1:1", "--initial-advertise-peer-urls", "http://127.0.0.1:2"}, nil, 1,
+			"--initial-cluster has a=http://127.0.0.1:1 but missing from --initial-advertise-peer-urls=http://127.0.0.1:2"},
+		{"election timeout too short", []string{"--heartbeat-interval", "100", "--election-timeout", "300"}, nil, 1,
+			"--election-timeout[300ms] should be at least as 5 times as --heartbeat-interval[100ms]"},
+		{"https without certs", []string{"--listen-client-urls", "https://127.0.0.1:1", "--advertise-client-urls", "https://127.0.0.1:1"}, nil, 1,
+			"TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:1 with HTTPS scheme"},
+		{"listen without advertise", []string{"--listen-client-urls", "http://127.0.0.1:1"}, nil, 1,
+			"--advertise-client-urls is required when --listen-client-urls is set explicitly"},
+		{"host name to bind", []string{"--listen-peer-urls", "http://example.com:1"}, nil, 1, "expected IP in URL for binding (http://example.com:1)"},
+		{"bad TLS version", []string{"--tls-min-version", "TLS1.1"}, nil, 1, `unexpected TLS version "TLS1.1" (must be one of: TLS1.2, TLS1.3)`},
+		{"unknown cipher", []string{"--cipher-suites", "TLS_RSA_NOPE"}, nil, 1, `unexpected TLS cipher suite "TLS_RSA_NOPE"`},
+		{"bad log level", []string{"--log-level", "chatty"}, nil, 1, `invalid --log-level "chatty"`},
+		{"positional argument", []string{"serve"}, nil, 1, `"serve" is not a valid flag`},
+		{"flag and env", []string{"--name", "a"}, []string{"ETCD_NAME=b"}, 1, "conflicting environment variable is shadowed by corresponding command-line flag"},
+		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --auth-token is not supported yet"},
+		{"missing config file", []string{"--config-file", filepath.Join(dir, "missing.yml")}, nil, 1, "no such file or directory"},
+	}
+	for _, nb := range []struct{ flag, value string }{
+		{"auth-token", "jwt"}, {"bcrypt-cost", "12"}, {"discovery-srv", "example.com"}, {"discovery-endpoints", "http://127.0.0.1:1"},
+		{"discovery-token", "t"}, {"force-new-cluster", "true"}, {"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
+		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"}, {"feature-gates", "InitialCorruptCheck=true"},
+		{"corrupt-check-time", "1m"}, {"max-learners", "2"}, {"experimental-initial-corrupt-check", "true"},
+	} {
+		tc := struct {
+			name     string
+			args     []string
+			env      []string
+			wantCode int
+			wantMsg  string
+		}{name: "not built: " + nb.flag, args: []string{"--" + nb.flag + "=" + nb.value}, wantCode: 1,
+			wantMsg: fmt.Sprintf("basalt: --%s is not supported yet", nb.flag)}
+		if strings.HasPrefix(nb.flag, "experimental-") {
+			// etcd 3.7 removed the experimental flags.
+			tc.wantCode, tc.wantMsg = 2, "flag provided but not defined: -"+nb.flag
+		}
+		tests = append(tests, tc)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, err := RunProcess(Binary(), append(append([]string{}, data...), tt.args...), tt.env, runTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode {
+				t.Errorf("exit status %d, want %d", code, tt.wantCode)
+			}
+			if !LogContains(out, tt.wantMsg) {
+				t.Errorf("output lacks %q:\n%s", tt.wantMsg, out)
+			}
+			if _, err := os.Stat(data[1]); err == nil {
+				t.Errorf("data dir created by a refused start")
+			}
+		})
+	}
+}
