@@ -12,9 +12,9 @@ const markerPrefix = "live-"
 
 // Heal ends the faults: partitions are removed, members removed from the
 // cluster are shut down (as soon as the rest have applied their removal),
-// every crashed member restarts, and from now on
-// no message is lost or duplicated (delays and reordering go on) and no
-// new fault or membership change is started.
+// every crashed member restarts, and from now on the network is sound: no
+// message is lost, duplicated, delayed or reordered (those already delayed
+// still arrive late), and no new fault or membership change is started.
 func (s *Sim) Heal() error {
 	return s.do(func() {
 		s.healing = true

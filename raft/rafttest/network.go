@@ -110,7 +110,7 @@ func (s *Sim) send(from *member, m pb.Message) {
 	}
 	for c := range copies {
 		at := s.step
-		if f.Delay > 0 && s.rng.Float64() < f.Delay {
+		if faulty && f.Delay > 0 && s.rng.Float64() < f.Delay {
 			at += 1 + s.rng.IntN(max(f.MaxDelay, 1))
 		}
 		s.net.enqueue(m, at, from.incarnation)
@@ -126,7 +126,8 @@ func (s *Sim) send(from *member, m pb.Message) {
 // recipient is down or the link is cut. With early set, a delayed message
 // may arrive when nothing else is deliverable.
 func (s *Sim) deliver(early bool) bool {
-	env, ok := s.net.take(s.step, s.rng.Float64() < s.opts.Faults.Reorder, early, s.rng.IntN)
+	reorder := !s.healing && s.rng.Float64() < s.opts.Faults.Reorder
+	env, ok := s.net.take(s.step, reorder, early, s.rng.IntN)
 	if !ok {
 		return false
 	}
@@ -163,12 +164,25 @@ func (s *Sim) deliver(early bool) bool {
 
 // mayChangeRole reports whether stepping m into a member may change its
 // role or term, and so whether observe must look (raft.Status is not
-// cheap). Only a message of a higher term, one to a (pre-)candidate, or
-// MsgTimeoutNow can: at its own term a follower stays one and a leader
-// stays one.
+// cheap). Only a message of a higher term, one to a (pre-)candidate,
+// MsgTimeoutNow, or an answer to a leader that removed itself (it steps
+// down once the others hold its log) can: otherwise, at its own term a
+// follower stays one and a leader stays one. Options.Paranoid checks it.
 func mayChangeRole(to *member, m pb.Message) bool {
 	return m.Term > to.term || m.Type == pb.MsgTimeoutNow ||
-		to.role == raft.StateCandidate || to.role == raft.StatePreCandidate
+		to.role == raft.StateCandidate || to.role == raft.StatePreCandidate ||
+		(to.role == raft.StateLeader && !inMembership(to.confState, to.id))
+}
+
+func inMembership(cs pb.ConfState, id uint64) bool {
+	for _, ids := range [][]uint64{cs.Voters, cs.Learners} {
+		for _, v := range ids {
+			if v == id {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // transportFailed tells the sender what a real transport would: a

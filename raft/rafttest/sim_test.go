@@ -12,8 +12,9 @@ import (
 )
 
 // defaultSeeds is how many seeds TestSimulation runs; BASALT_SIM_SEEDS
-// overrides it, BASALT_SIM_FIRST_SEED moves the range, and
-// BASALT_SIM_SEED replays one seed verbosely.
+// overrides it, BASALT_SIM_FIRST_SEED moves the range, BASALT_SIM_SEED
+// replays one seed verbosely, and BASALT_SIM_PARANOID=1 re-checks the
+// simulator's own shortcuts (Options.Paranoid).
 const defaultSeeds = 2000
 
 // simBatches splits the seeds into parallel subtests; at most -parallel
@@ -106,6 +107,22 @@ func TestSimulation(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParanoid runs seeds with the simulator's own shortcuts re-checked,
+// so that a change in raft that invalidates one is noticed.
+func TestParanoid(t *testing.T) {
+	for seed := uint64(1); seed <= 100; seed++ {
+		opts := RandomOptions(seed)
+		opts.Paranoid = true
+		s, err := New(opts)
+		if err == nil {
+			err = s.Run()
+		}
+		if err != nil {
+			t.Fatalf("%v\nreplay: BASALT_SIM_PARANOID=1 %s", err, replayCommand(seed))
+		}
 	}
 }
 
