@@ -153,7 +153,7 @@ func (info Info) baseConfig() (*tls.Config, error) {
 		MinVersion:   minVersion,
 		MaxVersion:   info.MaxVersion,
 		ServerName:   info.ServerName,
-		CipherSuites: slices.Clone(info.CipherSuites),
+		CipherSuites: cipherSuites(info.CipherSuites),
 	}
 	lg := info.logger()
 	// Reading the files at every handshake lets operators rotate
@@ -211,7 +211,7 @@ func (info Info) ServerConfig() (*tls.Config, error) {
 func (info Info) ClientConfig() (*tls.Config, error) {
 	var cfg *tls.Config
 	if info.Empty() {
-		cfg = &tls.Config{ServerName: info.ServerName, MinVersion: info.MinVersion, MaxVersion: info.MaxVersion, CipherSuites: slices.Clone(info.CipherSuites)}
+		cfg = &tls.Config{ServerName: info.ServerName, MinVersion: info.MinVersion, MaxVersion: info.MaxVersion, CipherSuites: cipherSuites(info.CipherSuites)}
 		if cfg.MinVersion == 0 {
 			cfg.MinVersion = tls.VersionTLS12
 		}
@@ -273,4 +273,13 @@ func (info Info) verifyNotRevoked() func(tls.ConnectionState) error {
 		}
 		return checkRevoked(file, cs.PeerCertificates)
 	}
+}
+
+// cipherSuites copies a configured list; an empty one is nil, Go's
+// default (net/http refuses an empty non-nil list for HTTP/2).
+func cipherSuites(ids []uint16) []uint16 {
+	if len(ids) == 0 {
+		return nil
+	}
+	return slices.Clone(ids)
 }

@@ -88,9 +88,11 @@ func (c *Certs) ClientTLS(t testing.TB, mode TLSMode, withCert bool) *tls.Config
 	if mode == NoTLS {
 		return nil
 	}
-	info := tlsutil.Info{TrustedCAFile: c.CA.CertFile, ServerName: "127.0.0.1"}
+	var info tlsutil.Info
 	if mode == AutoTLS {
 		info = tlsutil.Info{InsecureSkipVerify: true}
+	} else {
+		info = tlsutil.Info{TrustedCAFile: c.CA.CertFile, ServerName: "127.0.0.1"}
 	}
 	if withCert {
 		info.CertFile, info.KeyFile = c.Client.CertFile, c.Client.KeyFile

@@ -36,6 +36,9 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// StopTimeout bounds a member's clean stop (default 30s).
 	StopTimeout time.Duration
+	// Certs, if set, are the certificates of TLS and MutualTLS (default:
+	// a new CA per cluster).
+	Certs *Certs
 }
 
 // Cluster is a set of basalt processes bootstrapped together.
@@ -87,9 +90,12 @@ func NewCluster(t testing.TB, size int, opts *Options) *Cluster {
 	}
 	base := t.TempDir()
 	c := &Cluster{opts: o, dir: base}
-	if o.ClientTLS == TLS || o.ClientTLS == MutualTLS || o.PeerTLS == TLS || o.PeerTLS == MutualTLS {
+	switch {
+	case o.Certs != nil:
+		c.Certs = o.Certs
+	case o.ClientTLS == TLS || o.ClientTLS == MutualTLS || o.PeerTLS == TLS || o.PeerTLS == MutualTLS:
 		c.Certs = NewCerts(t, base)
-	} else {
+	default:
 		c.Certs = &Certs{}
 	}
 	t.Cleanup(func() { c.cleanup(t) })

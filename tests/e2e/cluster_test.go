@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/basaltkv/basalt/pkg/tlsutil"
+	"github.com/basaltkv/basalt/pkg/tlsutil/tlstest"
+)
+
+func TestThreeMembersOverMutualTLS(t *testing.T) {
+	c := NewCluster(t, 3, &Options{ClientTLS: TLS, PeerTLS: MutualTLS})
+	putGet(t, c.Members[0].Client(t), "a", "1")
+	mustGet(t, c.Members[2].Client(t), "a", "1")
+
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	resp, err := c.Client(t).MemberList(ctx)
+	cancel()
+	if err != nil || len(resp.Members) != 3 {
+		t.Fatalf("member list = %v, %v", resp, err)
+	}
+
+	// One member down: the other two keep a quorum.
+	if code := c.Members[1].Stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	putGet(t, c.Members[0].Client(t), "b", "2")
+	c.Members[1].Start(t)
+	mustGet(t, c.Members[1].Client(t), "b", "2")
+
+	// kill -9 and restart.
+	c.Members[2].Kill()
+	putGet(t, c.Members[0].Client(t), "c", "3")
+	c.Members[2].Restart(t)
+	mustGet(t, c.Members[2].Client(t), "c", "3")
+}
+
+// TestPeerCertChecks dials a member's peer URL the way another member
+// would, with certificates the member must refuse.
+func TestPeerCertChecks(t *testing.T) {
+	dir := t.TempDir()
+	certs := NewCerts(t, dir)
+	revoked := certs.CA.Issue(t, "revoked-peer", tlstest.Options{CommonName: "member", Hosts: []string{"127.0.0.1"}})
+	crl := certs.CA.WriteCRL(t, filepath.Join(dir, "peer.crl"), revoked)
+
+	tests := []struct {
+		name string
+		args []string
+		// dialWith is the certificate presented to the peer URL.
+		dialWith tlstest.Cert
+		ok       bool
+	}{
+		{"allowed CN accepts", []string{"--peer-cert-allowed-cn", "member"}, certs.Member, true},
+		{"allowed CN refuses", []string{"--peer-cert-allowed-cn", "someone-else"}, certs.Member, false},
+		{"allowed hostname accepts", []string{"--peer-cert-allowed-hostname", "localhost"}, certs.Member, true},
+		{"allowed hostname refuses", []string{"--peer-cert-allowed-hostname", "peer.example.internal"}, certs.Member, false},
+		{"CRL refuses a revoked certificate", []string{"--peer-crl-file", crl}, revoked, false},
+		{"CRL accepts another certificate", []string{"--peer-crl-file", crl}, certs.Member, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewCluster(t, 1, &Options{PeerTLS: MutualTLS, Certs: certs, Args: tt.args})
+			info := tlsutil.Info{CertFile: tt.dialWith.CertFile, KeyFile: tt.dialWith.KeyFile, TrustedCAFile: certs.CA.CertFile, ServerName: "127.0.0.1"}
+			cfg, err := info.ClientConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hc := &http.Client{Timeout: opTimeout, Transport: &http.Transport{TLSClientConfig: cfg}}
+			defer hc.CloseIdleConnections()
+			resp, err := hc.Get(c.Members[0].PeerURL() + "/version")
+			if err == nil {
+				resp.Body.Close()
+			}
+			if tt.ok && (err != nil || resp.StatusCode != http.StatusOK) {
+				t.Fatalf("peer refused: %v", err)
+			}
+			if !tt.ok && err == nil {
+				t.Fatalf("peer accepted (status %d)", resp.StatusCode)
+			}
+			if !tt.ok {
+				if err := c.Members[0].Process().WaitOutput("rejected connection on peer endpoint", opTimeout); err != nil {
+					t.Errorf("refusal not logged: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestClientCRL refuses a revoked client certificate on the client URL.
+func TestClientCRL(t *testing.T) {
+	dir := t.TempDir()
+	certs := NewCerts(t, dir)
+	crl := certs.CA.WriteCRL(t, filepath.Join(dir, "client.crl"), certs.Client)
+	c := NewCluster(t, 1, &Options{ClientTLS: MutualTLS, Certs: certs, Args: []string{"--client-crl-file", crl}})
+	cli := c.Client(t) // presents the revoked client certificate
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := cli.Get(ctx, "x"); err == nil {
+		t.Fatal("revoked client certificate accepted")
+	}
+	other := certs.CA.Issue(t, "client2", tlstest.Options{CommonName: "root", Client: true})
+	info := tlsutil.Info{CertFile: other.CertFile, KeyFile: other.KeyFile, TrustedCAFile: certs.CA.CertFile, ServerName: "127.0.0.1"}
+	cfg, err := info.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	putGet(t, NewClient(t, c.Endpoints(), cfg), "x", "y")
+}
