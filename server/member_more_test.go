@@ -1,0 +1,93 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// TestFollowerCatchesUpBySnapshot stops a follower, writes past several
+// snapshots and log compactions, and restarts it: it must receive the
+// database snapshot and serve everything.
+func TestFollowerCatchesUpBySnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotCount = 20
+		cfg.SnapshotCatchUpEntries = 5
+	})
+	c.waitReady()
+	ctx := ctxT(t)
+	lead := c.leader()
+	var follower *testMember
+	for _, tm := range c.members {
+		if tm != lead {
+			follower = tm
+			break
+		}
+	}
+	follower.m.Stop()
+	follower.srv.Close()
+	for i := 0; i < 100; i++ {
+		if _, err := lead.m.Put(ctx, &pb.PutRequest{Key: []byte(fmt.Sprintf("k%03d", i)), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.restart(follower)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := follower.m.Range(ctx, &pb.RangeRequest{Key: []byte("k"), RangeEnd: []byte("l"), Serializable: true})
+		if err == nil && resp.Count == 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("follower did not catch up: %v %v", resp, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if follower.m.snapshotIndex == 0 {
+		t.Fatal("follower caught up without a snapshot")
+	}
+}
+
+// TestLeaseExpiryDeletesKeys grants a short lease, attaches a key, and
+// waits for the leader to revoke it through raft.
+func TestLeaseExpiryDeletesKeys(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.waitReady()
+	ctx := ctxT(t)
+	lead := c.leader()
+	var follower *testMember
+	for _, tm := range c.members {
+		if tm != lead {
+			follower = tm
+			break
+		}
+	}
+	g, err := follower.m.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follower.m.Put(ctx, &pb.PutRequest{Key: []byte("leased"), Value: []byte("v"), Lease: g.ID}); err != nil {
+		t.Fatal(err)
+	}
+	// A keepalive through the follower reaches the leader.
+	if ttl, err := follower.m.LeaseRenew(ctx, g.ID); err != nil || ttl <= 0 {
+		t.Fatalf("renew via follower: ttl %d err %v", ttl, err)
+	}
+	ttlResp, err := follower.m.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: g.ID, Keys: true})
+	if err != nil || len(ttlResp.Keys) != 1 {
+		t.Fatalf("time to live via follower: %v %v", ttlResp, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := follower.m.Range(ctx, &pb.RangeRequest{Key: []byte("leased")})
+		if err == nil && resp.Count == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leased key not deleted: %v %v", resp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
