@@ -88,3 +88,24 @@ func TestCheckDataDir(t *testing.T) {
 		t.Fatal("proxy dir accepted")
 	}
 }
+
+func TestSocketReusePort(t *testing.T) {
+	cfg := NewConfig()
+	cfg.SocketOpts = SocketOpts{ReusePort: true, ReuseAddress: true}
+	first, err := cfg.listen(urls(t, "http://127.0.0.1:0")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	// SO_REUSEPORT lets a second socket bind the same port.
+	second, err := cfg.listen(urls(t, "http://"+first.Addr().String())[0])
+	if err != nil {
+		t.Fatalf("second bind with --socket-reuse-port: %v", err)
+	}
+	second.Close()
+	plain := NewConfig()
+	if l, err := plain.listen(urls(t, "http://"+first.Addr().String())[0]); err == nil {
+		l.Close()
+		t.Fatal("second bind without --socket-reuse-port succeeded")
+	}
+}

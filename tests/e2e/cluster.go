@@ -197,6 +197,20 @@ func (c *Cluster) logOutputs(t testing.TB) {
 	}
 }
 
+// Stop stops every running member with SIGTERM and fails t unless each
+// exits with status 0.
+func (c *Cluster) Stop(t testing.TB) {
+	t.Helper()
+	for _, m := range c.Members {
+		if p := m.Process(); p == nil || p.Exited() {
+			continue
+		}
+		if code := m.Stop(t); code != 0 {
+			t.Errorf("e2e: %s exited with status %d after SIGTERM", m.Name, code)
+		}
+	}
+}
+
 // Endpoints are the members' client URLs.
 func (c *Cluster) Endpoints() []string {
 	eps := make([]string, len(c.Members))
@@ -327,7 +341,8 @@ func (m *Member) Restart(t testing.TB) {
 }
 
 // Pause stops the process without killing it (SIGSTOP); Resume lets it
-// go on (SIGCONT).
+// go on (SIGCONT). Resume a paused member before Stop: a stopped process
+// handles SIGTERM only once continued.
 func (m *Member) Pause() error { return m.signal(syscall.SIGSTOP) }
 
 // Resume continues a paused member.

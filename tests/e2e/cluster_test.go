@@ -9,6 +9,7 @@ import (
 
 	"github.com/basaltkv/basalt/pkg/tlsutil"
 	"github.com/basaltkv/basalt/pkg/tlsutil/tlstest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func TestThreeMembersOverMutualTLS(t *testing.T) {
@@ -31,11 +32,13 @@ func TestThreeMembersOverMutualTLS(t *testing.T) {
 	c.Members[1].Start(t)
 	mustGet(t, c.Members[1].Client(t), "b", "2")
 
-	// kill -9 and restart.
+	// kill -9 and restart. If the killed member led, a put made before
+	// the others notice can time out, as in etcd: clients retry.
 	c.Members[2].Kill()
-	putGet(t, c.Members[0].Client(t), "c", "3")
+	putEventually(t, c.Members[0].Client(t), "c", "3", 30*time.Second)
 	c.Members[2].Restart(t)
 	mustGet(t, c.Members[2].Client(t), "c", "3")
+	c.Stop(t)
 }
 
 // TestPeerCertChecks dials a member's peer URL the way another member
@@ -108,4 +111,24 @@ func TestClientCRL(t *testing.T) {
 		t.Fatal(err)
 	}
 	putGet(t, NewClient(t, c.Endpoints(), cfg), "x", "y")
+}
+
+// putEventually retries a put until it succeeds or timeout passes, as a
+// client does across a leader failure.
+func putEventually(t *testing.T, cli *clientv3.Client, key, val string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := cli.Put(ctx, key, val)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		t.Logf("put %s: %v; retrying", key, err)
+	}
+	mustGet(t, cli, key, val)
 }
