@@ -126,7 +126,9 @@ func TestGatewayJSON(t *testing.T) {
 		{"/v3/lease/timetolive", `{"ID":"77"}`, func(m map[string]any) bool { return m["grantedTTL"] == "30" }},
 		{"/v3/lease/leases", `{}`, func(m map[string]any) bool { return len(m["leases"].([]any)) == 1 }},
 		{"/v3/lease/revoke", `{"ID":"77"}`, func(m map[string]any) bool { return m["header"] != nil }},
-		{"/v3/maintenance/status", `{}`, func(m map[string]any) bool { return m["version"] == "3.7.0" && m["leader"] == fmt.Sprint(fakemember.MemberID) }},
+		{"/v3/maintenance/status", `{}`, func(m map[string]any) bool {
+			return m["version"] == "3.7.0" && m["leader"] == fmt.Sprint(fakemember.MemberID)
+		}},
 		{"/v3/cluster/member/list", `{}`, func(m map[string]any) bool { return m["members"].([]any)[0].(map[string]any)["name"] == "fake" }},
 		{"/v3/auth/status", `{}`, func(m map[string]any) bool { return m["authRevision"] == "1" }},
 	}
