@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
 // DefaultRequestTimeout bounds the read a health check makes: etcd's
@@ -29,6 +31,7 @@ type Versions struct {
 	// Server is the etcd release whose API the member implements
 	// (server.EtcdVersion); Cluster the cluster's version
 	// (server.EtcdClusterVersion); Storage the backend's storage version.
+	// An empty Storage is asked of the member's Status, when it has one.
 	// Empty ones read "not_decided" (Cluster) and "unknown" (Storage), as
 	// in etcd.
 	Server, Cluster, Storage string
@@ -100,7 +103,7 @@ func NewHandler(ctx context.Context, cfg Config) (http.Handler, error) {
 		h.livez().install(mux, h)
 		h.readyz().install(mux, h)
 	}
-	mux.Handle("/version", versionHandler(cfg.Versions))
+	mux.Handle("/version", h.version(cfg.Versions))
 	mux.Handle("/metrics", promhttp.Handler())
 	return &accessController{lg: cfg.Logger, mux: mux, cors: cfg.CORS, hosts: cfg.HostWhitelist}, nil
 }
@@ -113,25 +116,41 @@ type versionResponse struct {
 	Basalt  string `json:"basalt"`
 }
 
-func versionHandler(v Versions) http.HandlerFunc {
-	resp := versionResponse{Server: v.Server, Cluster: v.Cluster, Storage: v.Storage, Basalt: v.Basalt}
-	if resp.Cluster == "" {
-		resp.Cluster = "not_decided"
-	}
-	if resp.Storage == "" {
-		resp.Storage = "unknown"
-	}
-	body, err := json.Marshal(resp)
-	if err != nil {
-		panic(err) // four strings always marshal
+// statuser is a member that reports its status (v3rpc.Member does).
+type statuser interface {
+	Status(ctx context.Context) (*pb.StatusResponse, error)
+}
+
+func (h *handler) version(v Versions) http.HandlerFunc {
+	if v.Cluster == "" {
+		v.Cluster = "not_decided"
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !allowMethod(w, r, http.MethodGet) {
 			return
 		}
+		resp := versionResponse{Server: v.Server, Cluster: v.Cluster, Storage: v.Storage, Basalt: v.Basalt}
+		if resp.Storage == "" {
+			resp.Storage = h.storageVersion(r.Context())
+		}
+		body, err := json.Marshal(resp)
+		if err != nil {
+			panic(err) // four strings always marshal
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	}
+}
+
+func (h *handler) storageVersion(ctx context.Context) string {
+	if s, ok := h.m.(statuser); ok {
+		ctx, cancel := context.WithTimeout(ctx, h.requestTimeout)
+		defer cancel()
+		if st, err := s.Status(ctx); err == nil && st.StorageVersion != "" {
+			return st.StorageVersion
+		}
+	}
+	return "unknown"
 }
 
 // accessController is the first stop of every HTTP request: the /v3beta

@@ -55,7 +55,7 @@ func newNode(t *testing.T, o nodeOptions) *node {
 	h, err := httpapi.NewHandler(context.Background(), httpapi.Config{
 		Member:        m,
 		GatewayConn:   gs.ClientConn(),
-		Versions:      httpapi.Versions{Server: "3.7.0", Cluster: "3.7.0", Storage: "3.7.0", Basalt: "0.1.0-dev"},
+		Versions:      httpapi.Versions{Server: "3.7.0", Cluster: "3.7.0", Basalt: "0.1.0-dev"},
 		HostWhitelist: o.hostWhitelist,
 		CORS:          o.cors,
 	})

@@ -245,6 +245,7 @@ func TestHealth(t *testing.T) {
 
 func TestVersionAndMetrics(t *testing.T) {
 	n := newNode(t, nodeOptions{})
+	// The storage version is the member's Status's.
 	code, body := n.get(t, "/version")
 	if code != 200 || body != `{"etcdserver":"3.7.0","etcdcluster":"3.7.0","storage":"3.7.0","basalt":"0.1.0-dev"}` {
 		t.Fatalf("/version: %d %s", code, body)

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,16 +60,14 @@ func (s *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 	if resp.DowngradeInfo == nil {
 		resp.DowngradeInfo = &pb.DowngradeInfo{}
 	}
-	addErr := func(msg string) {
-		if !slices.Contains(resp.Errors, msg) {
-			resp.Errors = append(resp.Errors, msg)
-		}
-	}
+	// Errors are this layer's, as in etcd: whatever the member put there
+	// is replaced, so that each problem is listed once, in etcd's words.
+	resp.Errors = nil
 	if resp.Leader == 0 {
-		addErr(serverr.ErrNoLeader.Error())
+		resp.Errors = append(resp.Errors, serverr.ErrNoLeader.Error())
 	}
 	for _, a := range s.m.Alarms() {
-		addErr(a.String())
+		resp.Errors = append(resp.Errors, a.String())
 	}
 	return resp, nil
 }
