@@ -270,9 +270,16 @@ func (sws *watchStream) forget(id mvcc.WatchID) {
 }
 
 func (sws *watchStream) options(id mvcc.WatchID) watchOptions {
+	o, _ := sws.lookup(id)
+	return o
+}
+
+// lookup returns a watcher's options, and whether it is still watching.
+func (sws *watchStream) lookup(id mvcc.WatchID) (watchOptions, bool) {
 	sws.mu.Lock()
 	defer sws.mu.Unlock()
-	return sws.mu.opts[id]
+	o, ok := sws.mu.opts[id]
+	return o, ok
 }
 
 // sendState is the send loop's own bookkeeping.
@@ -352,7 +359,7 @@ func (sws *watchStream) sendCtrl(st *sendState, r *pb.WatchResponse) error {
 // sendEvents forwards one mvcc response: events (with their previous
 // values if asked), a progress notification, or a compaction cancel.
 func (sws *watchStream) sendEvents(st *sendState, wr mvcc.WatchResponse) error {
-	opts := sws.options(wr.WatchID)
+	opts, known := sws.lookup(wr.WatchID)
 	evs := wr.Events
 	if opts.prevKV && len(evs) > 0 {
 		evs = sws.withPrevKVs(evs)
@@ -373,7 +380,11 @@ func (sws *watchStream) sendEvents(st *sendState, wr mvcc.WatchResponse) error {
 	}
 	if wr.WatchID != progressWatchID {
 		if _, ok := st.announced[wr.WatchID]; !ok {
-			st.pending[wr.WatchID] = append(st.pending[wr.WatchID], resp)
+			if known {
+				// Created, not yet announced: hold until it is.
+				st.pending[wr.WatchID] = append(st.pending[wr.WatchID], resp)
+			}
+			// Else cancelled meanwhile: nothing left to tell.
 			return nil
 		}
 	}

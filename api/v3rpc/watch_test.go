@@ -346,3 +346,26 @@ func TestWatchFragment(t *testing.T) {
 		t.Fatalf("got %d events, want %d", len(wr.Events), n)
 	}
 }
+
+// A stream whose client requires a leader ends once the member has had
+// none for three election timeouts.
+func TestWatchRequireLeaderCancelled(t *testing.T) {
+	c := newCluster(t, v3rpc.Config{ElectionTimeout: 20 * time.Millisecond})
+	wch := c.client.Watch(clientv3.WithRequireLeader(ctx(t)), "k", clientv3.WithCreatedNotify())
+	if wr := next(t, wch); !wr.Created {
+		t.Fatalf("got %+v", wr)
+	}
+	c.m.SetLeader(0)
+	for {
+		wr, ok := <-wch
+		if !ok {
+			t.Fatal("watch closed without an error")
+		}
+		if err := wr.Err(); err != nil {
+			if !errors.Is(err, rpctypes.ErrNoLeader) {
+				t.Fatalf("watch ended with %v, want no leader", err)
+			}
+			return
+		}
+	}
+}
