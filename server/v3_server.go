@@ -228,16 +228,15 @@ func (m *Member) Status(ctx context.Context) (*pb.StatusResponse, error) {
 		RaftIndex:        m.committedIndex.Load(),
 		RaftTerm:         m.Term(),
 		RaftAppliedIndex: m.appliedIndex.Load(),
-		IsLearner:        m.isLearner(),
+		IsLearner:        m.IsLearner(),
 		StorageVersion:   "3.6.0",
 	}
-	for _, a := range m.alarms.list() {
-		resp.Errors = append(resp.Errors, a.Alarm.String())
-	}
+	// Errors (active alarms) are filled in by the API layer, as etcd's.
 	return resp, nil
 }
 
-func (m *Member) isLearner() bool {
+// IsLearner reports whether this member is a learner.
+func (m *Member) IsLearner() bool {
 	mem := m.cluster.member(m.id)
 	return mem != nil && mem.IsLearner
 }
