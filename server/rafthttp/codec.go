@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
 )
@@ -24,19 +25,13 @@ const (
 // keepaliveFrame is a frame of length zero.
 var keepaliveFrame = [frameHeaderSize]byte{}
 
-// frameWriter writes length-prefixed messages to a buffered writer; the
-// caller decides when to flush.
-type frameWriter struct {
-	w       *bufio.Writer
-	scratch []byte
+// frameBatch accumulates whole frames for one write to a stream.
+type frameBatch struct {
+	buf []byte
 }
 
-func newFrameWriter(w *bufio.Writer) *frameWriter {
-	return &frameWriter{w: w, scratch: make([]byte, 0, 4096)}
-}
-
-// writeMessage encodes m as one frame and returns the bytes written.
-func (fw *frameWriter) writeMessage(m *raftpb.Message) (int, error) {
+// appendMessage encodes m as one frame and returns the bytes it took.
+func (fb *frameBatch) appendMessage(m *raftpb.Message) (int, error) {
 	size := m.Size()
 	if size == 0 {
 		return 0, fmt.Errorf("encode %s to %x: %w", m.Type, m.To, errEmptyMessage)
@@ -44,28 +39,24 @@ func (fw *frameWriter) writeMessage(m *raftpb.Message) (int, error) {
 	if size > maxFrameSize {
 		return 0, fmt.Errorf("encode %s to %x: %d bytes: %w", m.Type, m.To, size, errFrameTooLarge)
 	}
+	start := len(fb.buf)
 	total := frameHeaderSize + size
-	if cap(fw.scratch) < total {
-		fw.scratch = make([]byte, total)
-	}
-	buf := fw.scratch[:total]
-	binary.BigEndian.PutUint32(buf, uint32(size))
-	if _, err := m.MarshalToSizedBuffer(buf[frameHeaderSize:]); err != nil {
+	fb.buf = slices.Grow(fb.buf, total)[:start+total]
+	binary.BigEndian.PutUint32(fb.buf[start:], uint32(size))
+	if _, err := m.MarshalToSizedBuffer(fb.buf[start+frameHeaderSize:]); err != nil {
+		fb.buf = fb.buf[:start]
 		return 0, fmt.Errorf("marshal %s to %x: %w", m.Type, m.To, err)
-	}
-	if _, err := fw.w.Write(buf); err != nil {
-		return 0, err
-	}
-	if total > keepFrameBuffer {
-		fw.scratch = make([]byte, 0, 4096)
 	}
 	return total, nil
 }
 
-// writeKeepalive writes an empty frame.
-func (fw *frameWriter) writeKeepalive() error {
-	_, err := fw.w.Write(keepaliveFrame[:])
-	return err
+// reset empties the batch, letting go of a buffer grown by a huge frame.
+func (fb *frameBatch) reset() {
+	if cap(fb.buf) > keepFrameBuffer {
+		fb.buf = nil
+		return
+	}
+	fb.buf = fb.buf[:0]
 }
 
 // frameReader reads the frames a frameWriter wrote.
