@@ -49,6 +49,8 @@ type fakeRaft struct {
 	snapSeq     int64 // when a MsgSnap was processed
 	// processErr, if set, fails every MsgSnap.
 	processErr error
+	counts     map[uint64]int
+	discard    bool // count messages without keeping them
 }
 
 func newFakeRaft() *fakeRaft {
@@ -57,7 +59,14 @@ func newFakeRaft() *fakeRaft {
 		removed:     make(map[uint64]bool),
 		unreachable: make(map[uint64]int),
 		snapReports: make(map[uint64][]raft.SnapshotStatus),
+		counts:      make(map[uint64]int),
 	}
+}
+
+func (r *fakeRaft) setDiscard() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.discard = true
 }
 
 func (r *fakeRaft) Process(_ context.Context, m raftpb.Message) error {
@@ -69,7 +78,10 @@ func (r *fakeRaft) Process(_ context.Context, m raftpb.Message) error {
 		}
 		r.snapSeq = seq.Add(1)
 	}
-	r.msgs[m.From] = append(r.msgs[m.From], m)
+	r.counts[m.From]++
+	if !r.discard {
+		r.msgs[m.From] = append(r.msgs[m.From], m)
+	}
 	return nil
 }
 
@@ -106,7 +118,7 @@ func (r *fakeRaft) setProcessErr(err error) {
 func (r *fakeRaft) count(from uint64) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.msgs[from])
+	return r.counts[from]
 }
 
 func (r *fakeRaft) countType(from uint64, typ raftpb.MessageType) int {
@@ -276,6 +288,7 @@ func newMember(t testing.TB, id uint64, o memberOpts) *member {
 	m.tr = New(cfg)
 	if o.tune != nil {
 		o.tune(&m.tr.timing)
+		m.tr.buildRoundTrippers()
 	}
 	m.gate = &gate{h: m.tr.Handler()}
 	if o.serverTLS {
@@ -426,6 +439,7 @@ func restartMember(t testing.TB, id uint64, addr string) *member {
 	m.tr = New(Config{ID: id, ClusterID: 0xc1, Raft: m.raft, Sink: m.sink,
 		Logger: zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))})
 	fastBackoff(&m.tr.timing)
+	m.tr.buildRoundTrippers()
 	m.gate = &gate{h: m.tr.Handler()}
 	m.srv = httptest.NewUnstartedServer(m.gate)
 	m.srv.Listener.Close()

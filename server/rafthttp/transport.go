@@ -162,9 +162,16 @@ func New(cfg Config) *Transport {
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.mu.peers = make(map[uint64]*peer)
-	t.streamRT = newRoundTripper(cfg.TLS, t.timing.dialTimeout, t.timing.readTimeout, t.timing.writeTimeout, false, 0)
-	t.snapRT = newRoundTripper(cfg.TLS, t.timing.dialTimeout, 0, t.timing.snapshotIdleTimeout, true, t.timing.snapshotResponseTimeout)
+	t.buildRoundTrippers()
 	return t
+}
+
+// buildRoundTrippers makes the HTTP clients from t.timing (again, after a
+// test changed it).
+func (t *Transport) buildRoundTrippers() {
+	tm := t.timing
+	t.streamRT = newRoundTripper(t.cfg.TLS, tm.dialTimeout, tm.readTimeout, tm.writeTimeout, false, 0)
+	t.snapRT = newRoundTripper(t.cfg.TLS, tm.dialTimeout, 0, tm.snapshotIdleTimeout, true, tm.snapshotResponseTimeout)
 }
 
 // Handler serves the peer side of the transport; mount it for paths under
