@@ -84,18 +84,34 @@ func (fr *frameReader) next() ([]byte, int, error) {
 	if size > maxFrameSize {
 		return nil, 0, fmt.Errorf("frame of %d bytes: %w", size, errFrameTooLarge)
 	}
-	buf := fr.buf
-	if uint32(cap(buf)) < size {
-		buf = make([]byte, size)
-		if size <= keepFrameBuffer {
-			fr.buf = buf
+	if size > keepFrameBuffer {
+		buf, err := readExactly(fr.r, int64(size))
+		if err != nil {
+			return nil, 0, fmt.Errorf("read frame of %d bytes: %w", size, err)
 		}
+		return buf, frameHeaderSize + int(size), nil
 	}
-	buf = buf[:size]
+	if uint32(cap(fr.buf)) < size {
+		fr.buf = make([]byte, size)
+	}
+	buf := fr.buf[:size]
 	if _, err := io.ReadFull(fr.r, buf); err != nil {
 		return nil, 0, fmt.Errorf("read frame of %d bytes: %w", size, noEOF(err))
 	}
 	return buf, frameHeaderSize + int(size), nil
+}
+
+// readExactly reads n bytes, growing its buffer as they arrive rather than
+// trusting a length from the wire with one large allocation.
+func readExactly(r io.Reader, n int64) ([]byte, error) {
+	buf, err := io.ReadAll(io.LimitReader(r, n))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(buf)) < n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return buf, nil
 }
 
 // noEOF turns an EOF in the middle of a frame into io.ErrUnexpectedEOF.

@@ -42,8 +42,10 @@
 //	+----------------------+-------------------------------+
 //
 // A frame of length 0 is a keepalive, sent when the stream has been idle
-// for a third of the read timeout; a marshalled message is never empty
-// because its To field is set. Frames larger than 512 MiB are refused. The
+// for a third of the read timeout, and every 50 ms until the answer
+// arrives: the HTTP client notices a dead connection only when it writes
+// the request body. A marshalled message is never empty because its To
+// field is set. Keepalives go between batches, never inside a frame. Frames larger than 512 MiB are refused. The
 // sender batches: it drains its queue into a buffer and flushes when the
 // queue is empty or a batch is full, so one chunk carries many messages.
 //

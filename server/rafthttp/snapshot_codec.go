@@ -147,9 +147,9 @@ func readSnapshotHeader(r io.Reader) (raftpb.Message, int64, int64, error) {
 	if msgLen == 0 || msgLen > maxFrameSize {
 		return m, 8, 0, fmt.Errorf("message of %d bytes: %w", msgLen, errFrameTooLarge)
 	}
-	buf := make([]byte, msgLen)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return m, 8, 0, fmt.Errorf("read message: %w", noEOF(err))
+	buf, err := readExactly(r, int64(msgLen))
+	if err != nil {
+		return m, 8, 0, fmt.Errorf("read message: %w", err)
 	}
 	if err := m.Unmarshal(buf); err != nil {
 		return m, int64(8 + msgLen), 0, fmt.Errorf("unmarshal message: %w", err)
