@@ -177,6 +177,8 @@ func (m *Member) notifyLeaderChanged() {
 	m.leaderChanged = make(chan struct{})
 }
 
+var errMemberRemoved = fmt.Errorf("member removed")
+
 // requestTimeout is how long a proposal may take: as etcd's, 5 s plus
 // the time an election may need.
 func (m *Member) requestTimeout() time.Duration {
@@ -192,6 +194,15 @@ func (m *Member) Start() {
 	m.goAttach(m.publishAttributes)
 	m.goAttach(m.autoCompactLoop)
 	m.goAttach(m.purgeLoop)
+	m.goAttach(func() {
+		// A peer answered that this member was removed: it must stop, as
+		// etcd's does, rather than keep disturbing the cluster.
+		select {
+		case <-m.transport.Removed():
+			m.fatal("the member has been permanently removed from the cluster", errMemberRemoved)
+		case <-m.stopping:
+		}
+	})
 }
 
 func (m *Member) goAttach(f func()) {
