@@ -147,8 +147,6 @@ func newRaft(c *Config) (*raft, error) {
 	return r, nil
 }
 
-func (r *raft) hasLeader() bool { return r.lead != None }
-
 func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
 
 func (r *raft) hardState() pb.HardState {
@@ -572,9 +570,3 @@ func (r *raft) reduceUncommittedSize(s uint64) {
 }
 
 func (r *raft) abortLeaderTransfer() { r.leadTransferee = None }
-
-func (r *raft) loadState(hs pb.HardState) {
-	r.raftLog.committed = hs.Commit
-	r.Term = hs.Term
-	r.Vote = hs.Vote
-}

@@ -122,12 +122,3 @@ func (r *raft) respondToRead(req pb.Message, index uint64) {
 	}
 	r.send(pb.Message{Type: pb.MsgReadIndexResp, To: req.From, Index: index, Entries: req.Entries})
 }
-
-// pendingReadCount is the number of read requests not yet answered.
-func (r *raft) pendingReadCount() int {
-	n := len(r.reads.queued)
-	for _, round := range r.reads.rounds {
-		n += len(round.reqs)
-	}
-	return n
-}
