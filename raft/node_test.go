@@ -455,7 +455,12 @@ func TestNodeProposeConfChange(t *testing.T) {
 	// The application loop applies the committed change with
 	// ApplyConfChange; the new membership shows in Status.
 	want := pb.ConfState{Voters: []uint64{1}, Learners: []uint64{2}}
-	waitUntil(t, "the learner is added", func() bool { return reflect.DeepEqual(n.Status().Config, want) })
+	// Raft counts the change applied at Advance, which the application
+	// calls after ApplyConfChange: wait for both.
+	waitUntil(t, "the learner is added", func() bool {
+		st := n.Status()
+		return reflect.DeepEqual(st.Config, want) && st.Applied >= st.Commit
+	})
 	// One change at a time: the next is accepted once this one is applied.
 	cc = pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: 2}
 	if err := n.ProposeConfChange(context.Background(), cc); err != nil {
