@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"github.com/basaltkv/basalt/server/kvapply"
 
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/raft"
@@ -136,25 +137,25 @@ func (m *Member) applyRequest(tw *mvcc.WriteTxn, r *pb.InternalRaftRequest) *app
 	noSpace := m.alarms.active(pb.AlarmType_NOSPACE)
 	switch {
 	case r.Range != nil:
-		resp, err := executeRange(tw, r.Range)
+		resp, err := kvapply.Range(tw, r.Range)
 		return &applyResult{resp: resp, err: err}
 	case r.Put != nil:
 		if noSpace {
 			return &applyResult{err: serverr.ErrNoSpace}
 		}
-		if err := checkPut(tw, m.lessor, r.Put); err != nil {
+		if err := kvapply.CheckPut(tw, leaseExists{m.lessor}, r.Put); err != nil {
 			return &applyResult{err: err}
 		}
-		resp, err := executePut(tw, r.Put)
+		resp, err := kvapply.Put(tw, r.Put)
 		return &applyResult{resp: resp, err: err}
 	case r.DeleteRange != nil:
-		resp, err := executeDeleteRange(tw, r.DeleteRange)
+		resp, err := kvapply.DeleteRange(tw, r.DeleteRange)
 		return &applyResult{resp: resp, err: err}
 	case r.Txn != nil:
-		if noSpace && !isTxnReadonly(r.Txn) {
+		if noSpace && !kvapply.IsTxnReadonly(r.Txn) {
 			return &applyResult{err: serverr.ErrNoSpace}
 		}
-		resp, err := runTxn(tw, tw, m.lessor, r.Txn)
+		resp, err := kvapply.Txn(tw, tw, leaseExists{m.lessor}, r.Txn)
 		return &applyResult{resp: resp, err: err}
 	case r.LeaseGrant != nil:
 		if noSpace {

@@ -32,6 +32,11 @@ func (a leaseAttacher) Detach(id int64, key []byte) {
 	_ = a.le.Detach(lease.ID(id), []lease.LeaseItem{{Key: string(key)}})
 }
 
+// leaseExists adapts the lessor to kvapply.Leases.
+type leaseExists struct{ le *lease.Lessor }
+
+func (l leaseExists) LeaseExists(id int64) bool { return l.le.Lookup(lease.ID(id)) != nil }
+
 // recoverLeases loads the lessor from the backend.
 func recoverLeases(le *lease.Lessor, be *backend.Backend) error {
 	view := be.ReadTx()

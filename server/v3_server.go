@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"github.com/basaltkv/basalt/server/kvapply"
 	"time"
 
 	"github.com/basaltkv/basalt/lease"
@@ -26,7 +27,7 @@ func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 	}
 	txn := m.Store().Read()
 	defer txn.End()
-	return executeRange(txn, r)
+	return kvapply.Range(txn, r)
 }
 
 // Put writes a key through raft.
@@ -53,15 +54,15 @@ func (m *Member) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb
 // Txn runs a mini-transaction: a read-only one like a Range, any other
 // through raft.
 func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if isTxnReadonly(r) {
-		if !isTxnSerializable(r) {
+	if kvapply.IsTxnReadonly(r) {
+		if !kvapply.IsTxnSerializable(r) {
 			if err := m.LinearizableReadNotify(ctx); err != nil {
 				return nil, err
 			}
 		}
 		txn := m.Store().Read()
 		defer txn.End()
-		return runTxn(txn, nil, m.lessor, r)
+		return kvapply.Txn(txn, nil, leaseExists{m.lessor}, r)
 	}
 	if err := m.checkQuota(ctx, proto.Size(r)); err != nil {
 		return nil, err

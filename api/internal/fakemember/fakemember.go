@@ -8,6 +8,7 @@ package fakemember
 
 import (
 	"context"
+	"github.com/basaltkv/basalt/server/kvapply"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -122,7 +123,7 @@ func (f *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 	}
 	txn := f.store.Read()
 	defer txn.End()
-	return rangeOp(txn, r)
+	return kvapply.Range(txn, r)
 }
 
 // write runs fn in one write transaction.
@@ -145,7 +146,10 @@ func (f *Member) write(fn func(txn *mvcc.WriteTxn) error) error {
 
 func (f *Member) Put(_ context.Context, r *pb.PutRequest) (resp *pb.PutResponse, err error) {
 	err = f.write(func(txn *mvcc.WriteTxn) error {
-		resp, err = f.putOp(txn, r)
+		if err := kvapply.CheckPut(txn, f, r); err != nil {
+			return err
+		}
+		resp, err = kvapply.Put(txn, r)
 		return err
 	})
 	return resp, err
@@ -153,7 +157,7 @@ func (f *Member) Put(_ context.Context, r *pb.PutRequest) (resp *pb.PutResponse,
 
 func (f *Member) DeleteRange(_ context.Context, r *pb.DeleteRangeRequest) (resp *pb.DeleteRangeResponse, err error) {
 	err = f.write(func(txn *mvcc.WriteTxn) error {
-		resp, err = deleteOp(txn, r)
+		resp, err = kvapply.DeleteRange(txn, r)
 		return err
 	})
 	return resp, err
@@ -161,7 +165,7 @@ func (f *Member) DeleteRange(_ context.Context, r *pb.DeleteRangeRequest) (resp 
 
 func (f *Member) Txn(_ context.Context, r *pb.TxnRequest) (resp *pb.TxnResponse, err error) {
 	err = f.write(func(txn *mvcc.WriteTxn) error {
-		resp, err = f.txnOp(txn, r)
+		resp, err = kvapply.Txn(txn, txn, f, r)
 		return err
 	})
 	return resp, err
@@ -206,7 +210,8 @@ func (f *Member) Detach(id int64, key []byte) {
 	delete(f.keyLease, string(key))
 }
 
-func (f *Member) leaseExists(id int64) bool {
+// LeaseExists tells kvapply whether a lease exists.
+func (f *Member) LeaseExists(id int64) bool {
 	f.lmu.Lock()
 	defer f.lmu.Unlock()
 	return f.leases[id] != nil

@@ -1,11 +1,10 @@
-package server
+package kvapply
 
 import (
 	"fmt"
 	"path/filepath"
 	"testing"
 
-	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -13,7 +12,7 @@ import (
 
 type noLeases struct{}
 
-func (noLeases) Lookup(lease.ID) *lease.Lease { return nil }
+func (noLeases) LeaseExists(int64) bool { return false }
 
 func kvTestStore(t *testing.T) *mvcc.Store {
 	be, err := backend.Open(backend.Config{Path: filepath.Join(t.TempDir(), "db"), MmapSize: 1 << 20})
@@ -66,7 +65,7 @@ func TestExecuteRangeSortFilterLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := s.Read()
-		resp, err := executeRange(r, tt.req)
+		resp, err := Range(r, tt.req)
 		r.End()
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
@@ -121,7 +120,7 @@ func TestRunTxnComparesAndAtomicity(t *testing.T) {
 	}
 	for i, tt := range tests {
 		w := s.Write()
-		resp, err := runTxn(w, w, noLeases{}, &pb.TxnRequest{Compare: tt.cmps, Success: []*pb.RequestOp{put(fmt.Sprint("s", i))}, Failure: []*pb.RequestOp{put(fmt.Sprint("f", i))}})
+		resp, err := Txn(w, w, noLeases{}, &pb.TxnRequest{Compare: tt.cmps, Success: []*pb.RequestOp{put(fmt.Sprint("s", i))}, Failure: []*pb.RequestOp{put(fmt.Sprint("f", i))}})
 		w.End()
 		if err != nil || resp.Succeeded != tt.want {
 			t.Errorf("%s: succeeded %v err %v, want %v", tt.name, resp.GetSucceeded(), err, tt.want)
@@ -130,7 +129,7 @@ func TestRunTxnComparesAndAtomicity(t *testing.T) {
 	// A branch with a put on an unknown lease fails whole: nothing applied.
 	before := s.Rev()
 	w := s.Write()
-	_, err := runTxn(w, w, noLeases{}, &pb.TxnRequest{Success: []*pb.RequestOp{
+	_, err := Txn(w, w, noLeases{}, &pb.TxnRequest{Success: []*pb.RequestOp{
 		put("first"),
 		{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("leased"), Lease: 42}}},
 	}})

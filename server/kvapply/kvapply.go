@@ -1,4 +1,9 @@
-package server
+// Package kvapply is the semantics of etcd's KV requests (Range, Put,
+// DeleteRange, Txn) over an mvcc transaction: sorting and filtering,
+// prev_kv, ignore_value/ignore_lease, compares, and mini-transactions
+// checked whole before any change. The member applies through it, and so
+// does the API layer's test fake, so both mean the same thing.
+package kvapply
 
 import (
 	"bytes"
@@ -13,20 +18,16 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
-// The KV requests' semantics, as etcd defines them, over an mvcc
-// transaction: a read transaction for reads, the applied entry's write
-// transaction for writes.
-
-// rangeReader is what a Range needs: either kind of mvcc transaction.
-type rangeReader interface {
+// Reader is what a Range needs: either kind of mvcc transaction.
+type Reader interface {
 	Range(key, end []byte, ro mvcc.RangeOptions) (*mvcc.RangeResult, error)
 	Rev() int64
 	FirstRev() int64
 }
 
-// leaseLookup tells whether a lease exists.
-type leaseLookup interface {
-	Lookup(id lease.ID) *lease.Lease
+// Leases tells whether a lease exists.
+type Leases interface {
+	LeaseExists(id int64) bool
 }
 
 // rangeEnd maps the "\x00" end (every key from key on) to mvcc's empty end.
@@ -46,7 +47,7 @@ func hasRevisionFilters(r *pb.RangeRequest) bool {
 	return r.MinModRevision != 0 || r.MaxModRevision != 0 || r.MinCreateRevision != 0 || r.MaxCreateRevision != 0
 }
 
-func executeRange(txn rangeReader, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+func Range(txn Reader, r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	limit := r.Limit
 	if !isDefaultOrdering(r.SortTarget, r.SortOrder) || hasRevisionFilters(r) {
 		// Sorting and filtering need every key before the limit applies.
@@ -126,7 +127,7 @@ func cmpInt64(a, b int64) int {
 }
 
 // prevKV reads the key's current value when the request needs it.
-func prevKV(txn rangeReader, p *pb.PutRequest) (*mvccpb.KeyValue, error) {
+func prevKV(txn Reader, p *pb.PutRequest) (*mvccpb.KeyValue, error) {
 	if !p.IgnoreValue && !p.IgnoreLease && !p.PrevKv {
 		return nil, nil
 	}
@@ -143,16 +144,16 @@ func prevKV(txn rangeReader, p *pb.PutRequest) (*mvccpb.KeyValue, error) {
 	return rr.KVs[0], nil
 }
 
-// checkPut refuses a put that cannot be applied, before anything changes.
-func checkPut(txn rangeReader, leases leaseLookup, p *pb.PutRequest) error {
-	if p.Lease != 0 && leases.Lookup(lease.ID(p.Lease)) == nil {
+// CheckPut refuses a put that cannot be applied, before anything changes.
+func CheckPut(txn Reader, leases Leases, p *pb.PutRequest) error {
+	if p.Lease != 0 && !leases.LeaseExists(p.Lease) {
 		return lease.ErrLeaseNotFound
 	}
 	_, err := prevKV(txn, p)
 	return err
 }
 
-func executePut(tw *mvcc.WriteTxn, p *pb.PutRequest) (*pb.PutResponse, error) {
+func Put(tw *mvcc.WriteTxn, p *pb.PutRequest) (*pb.PutResponse, error) {
 	prev, err := prevKV(tw, p)
 	if err != nil {
 		return nil, err
@@ -172,7 +173,7 @@ func executePut(tw *mvcc.WriteTxn, p *pb.PutRequest) (*pb.PutResponse, error) {
 	return resp, nil
 }
 
-func executeDeleteRange(tw *mvcc.WriteTxn, d *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+func DeleteRange(tw *mvcc.WriteTxn, d *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
 	resp := &pb.DeleteRangeResponse{Header: &pb.ResponseHeader{}}
 	end := rangeEnd(d.RangeEnd)
 	if d.PrevKv {
@@ -188,7 +189,7 @@ func executeDeleteRange(tw *mvcc.WriteTxn, d *pb.DeleteRangeRequest) (*pb.Delete
 
 // txnPath is the branch taken at each txn, depth first: path[0] for the
 // outer txn, then its nested txns in order.
-func txnPath(txn rangeReader, rt *pb.TxnRequest) []bool {
+func txnPath(txn Reader, rt *pb.TxnRequest) []bool {
 	ok := applyCompares(txn, rt.Compare)
 	path := []bool{ok}
 	for _, op := range txnBranch(rt, ok) {
@@ -206,7 +207,7 @@ func txnBranch(rt *pb.TxnRequest, succeeded bool) []*pb.RequestOp {
 	return rt.Failure
 }
 
-func applyCompares(txn rangeReader, cmps []*pb.Compare) bool {
+func applyCompares(txn Reader, cmps []*pb.Compare) bool {
 	for _, c := range cmps {
 		if !applyCompare(txn, c) {
 			return false
@@ -218,7 +219,7 @@ func applyCompares(txn rangeReader, cmps []*pb.Compare) bool {
 // applyCompare holds when every key in the compare's range satisfies it.
 // Over no keys, a value compare fails (a missing value is not the empty
 // value) and other targets compare against zero.
-func applyCompare(txn rangeReader, c *pb.Compare) bool {
+func applyCompare(txn Reader, c *pb.Compare) bool {
 	rr, err := txn.Range(c.Key, rangeEnd(c.RangeEnd), mvcc.RangeOptions{})
 	if err != nil {
 		return false
@@ -267,7 +268,7 @@ func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
 // checkTxn refuses, before anything changes, a txn whose chosen branches
 // hold a request that cannot be applied: a mini-transaction is applied
 // whole or not at all. It returns how many nested txns it walked.
-func checkTxn(txn rangeReader, leases leaseLookup, rt *pb.TxnRequest, path []bool) (int, error) {
+func checkTxn(txn Reader, leases Leases, rt *pb.TxnRequest, path []bool) (int, error) {
 	walked := 0
 	for _, op := range txnBranch(rt, path[0]) {
 		switch {
@@ -280,7 +281,7 @@ func checkTxn(txn rangeReader, leases leaseLookup, rt *pb.TxnRequest, path []boo
 				return 0, mvcc.ErrCompacted
 			}
 		case op.GetRequestPut() != nil:
-			if err := checkPut(txn, leases, op.GetRequestPut()); err != nil {
+			if err := CheckPut(txn, leases, op.GetRequestPut()); err != nil {
 				return 0, err
 			}
 		case op.GetRequestTxn() != nil:
@@ -297,7 +298,7 @@ func checkTxn(txn rangeReader, leases leaseLookup, rt *pb.TxnRequest, path []boo
 
 // executeTxn runs the chosen branches. txn is a read transaction for a
 // read-only txn, else the entry's write transaction (tw != nil).
-func executeTxn(txn rangeReader, tw *mvcc.WriteTxn, rt *pb.TxnRequest, path []bool) (*pb.TxnResponse, int, error) {
+func executeTxn(txn Reader, tw *mvcc.WriteTxn, rt *pb.TxnRequest, path []bool) (*pb.TxnResponse, int, error) {
 	ops := txnBranch(rt, path[0])
 	resp := &pb.TxnResponse{Header: &pb.ResponseHeader{}, Succeeded: path[0], Responses: make([]*pb.ResponseOp, len(ops))}
 	walked := 0
@@ -306,17 +307,17 @@ func executeTxn(txn rangeReader, tw *mvcc.WriteTxn, rt *pb.TxnRequest, path []bo
 		switch {
 		case op.GetRequestRange() != nil:
 			var r *pb.RangeResponse
-			if r, err = executeRange(txn, op.GetRequestRange()); err == nil {
+			if r, err = Range(txn, op.GetRequestRange()); err == nil {
 				resp.Responses[i] = &pb.ResponseOp{Response: &pb.ResponseOp_ResponseRange{ResponseRange: r}}
 			}
 		case op.GetRequestPut() != nil:
 			var r *pb.PutResponse
-			if r, err = executePut(tw, op.GetRequestPut()); err == nil {
+			if r, err = Put(tw, op.GetRequestPut()); err == nil {
 				resp.Responses[i] = &pb.ResponseOp{Response: &pb.ResponseOp_ResponsePut{ResponsePut: r}}
 			}
 		case op.GetRequestDeleteRange() != nil:
 			var r *pb.DeleteRangeResponse
-			if r, err = executeDeleteRange(tw, op.GetRequestDeleteRange()); err == nil {
+			if r, err = DeleteRange(tw, op.GetRequestDeleteRange()); err == nil {
 				resp.Responses[i] = &pb.ResponseOp{Response: &pb.ResponseOp_ResponseDeleteRange{ResponseDeleteRange: r}}
 			}
 		case op.GetRequestTxn() != nil:
@@ -338,14 +339,14 @@ func executeTxn(txn rangeReader, tw *mvcc.WriteTxn, rt *pb.TxnRequest, path []bo
 	return resp, walked, nil
 }
 
-// isTxnReadonly reports whether no branch of rt (at any depth) writes.
-func isTxnReadonly(rt *pb.TxnRequest) bool {
+// IsTxnReadonly reports whether no branch of rt (at any depth) writes.
+func IsTxnReadonly(rt *pb.TxnRequest) bool {
 	for _, ops := range [][]*pb.RequestOp{rt.Success, rt.Failure} {
 		for _, op := range ops {
 			if op.GetRequestPut() != nil || op.GetRequestDeleteRange() != nil {
 				return false
 			}
-			if nested := op.GetRequestTxn(); nested != nil && !isTxnReadonly(nested) {
+			if nested := op.GetRequestTxn(); nested != nil && !IsTxnReadonly(nested) {
 				return false
 			}
 		}
@@ -353,8 +354,8 @@ func isTxnReadonly(rt *pb.TxnRequest) bool {
 	return true
 }
 
-// isTxnSerializable reports whether every op of rt is a serializable range.
-func isTxnSerializable(rt *pb.TxnRequest) bool {
+// IsTxnSerializable reports whether every op of rt is a serializable range.
+func IsTxnSerializable(rt *pb.TxnRequest) bool {
 	for _, ops := range [][]*pb.RequestOp{rt.Success, rt.Failure} {
 		for _, op := range ops {
 			r := op.GetRequestRange()
@@ -366,9 +367,9 @@ func isTxnSerializable(rt *pb.TxnRequest) bool {
 	return true
 }
 
-// txn runs a whole mini-transaction: pick the branches, check them, apply
+// Txn runs a whole mini-transaction: pick the branches, check them, apply
 // them. The response's revision is the transaction's.
-func runTxn(txn rangeReader, tw *mvcc.WriteTxn, leases leaseLookup, rt *pb.TxnRequest) (*pb.TxnResponse, error) {
+func Txn(txn Reader, tw *mvcc.WriteTxn, leases Leases, rt *pb.TxnRequest) (*pb.TxnResponse, error) {
 	path := txnPath(txn, rt)
 	if _, err := checkTxn(txn, leases, rt, path); err != nil {
 		return nil, err
