@@ -81,13 +81,83 @@ func TestRemoveVoter(t *testing.T) {
 		t.Fatal("not committed with both remaining voters")
 	}
 	nw.recover()
-	term := nw.raft(3).Term
 	for i := 0; i < 50; i++ {
 		nw.nodes[3].Tick()
 		nw.stabilize()
 	}
-	if r := nw.raft(3); r.state != StateFollower || r.Term != term {
-		t.Errorf("removed member is %s at term %d, want a follower at %d", r.state, r.Term, term)
+	// The removed member campaigns (see promotable), but the others have
+	// applied its removal and ignore it: leader and term stay.
+	if lead := nw.leader(); lead != 1 {
+		t.Errorf("leader %d after the removed member's campaigns, want 1", lead)
+	}
+	if r := nw.raft(1); r.Term != 1 || r.state != StateLeader {
+		t.Errorf("member 1 is %s at term %d, want the leader at term 1", r.state, r.Term)
+	}
+	if r := nw.raft(3); r.state == StateLeader {
+		t.Error("the removed member became leader")
+	}
+}
+
+// The leader of two voters removes itself; the survivor holds the change
+// but never hears it committed, and the removed member's log is longer
+// (a proposal it took before applying the change). The survivor still
+// counts on the removed member's vote, which a longer log refuses; the
+// removed member must campaign for the removal to finish.
+func TestRemoveLeaderOfTwoSurvivorUnaware(t *testing.T) {
+	nw := newTestNetwork(t, 2)
+	nw.campaign(1)
+	cc := nw.raft(1).raftLog.lastIndex() + 1
+	if err := nw.nodes[1].ProposeConfChange(pb.ConfChange{Type: pb.ConfChangeRemoveNode, NodeID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nw.nodes[1].Propose([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// 2 receives the change and nothing after it, nor that it committed.
+	nw.rewrite = func(m pb.Message) pb.Message {
+		if m.From != 1 || m.To != 2 {
+			return m
+		}
+		var kept []pb.Entry
+		for _, e := range m.Entries {
+			if e.Index <= cc {
+				kept = append(kept, e)
+			}
+		}
+		m.Entries = kept
+		m.Commit = min(m.Commit, cc-1)
+		return m
+	}
+	nw.stabilize()
+	if cs := nw.nodes[1].Status().Config; !slices.Equal(cs.Voters, []uint64{2}) {
+		t.Fatalf("member 1 has voters %v, want [2]", cs.Voters)
+	}
+	if got := nw.raft(2).raftLog.committed; got >= cc {
+		t.Fatalf("member 2 knows commit %d, want it unaware of %d", got, cc)
+	}
+	// 2 hears nothing more from 1, campaigns, and deposes it.
+	nw.drop[[2]uint64{1, 2}] = true
+	nw.tick(4 * nw.raft(2).electionTimeout)
+	if nw.raft(1).state == StateLeader {
+		t.Fatal("member 1 still leads")
+	}
+	nw.rewrite = nil
+	nw.recover()
+	nw.tick(20 * nw.raft(2).electionTimeout)
+	if cs := nw.nodes[2].Status().Config; !slices.Equal(cs.Voters, []uint64{2}) {
+		t.Fatalf("member 2 has voters %v, want [2]: the removal never finished", cs.Voters)
+	}
+	if r := nw.raft(2); r.state != StateLeader {
+		t.Fatalf("member 2 is %s, want the leader", r.state)
+	}
+	if got := nw.appliedData(2); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("member 2 applied %v, want [x]", got)
+	}
+	if err := nw.propose(2, "y"); err != nil {
+		t.Fatalf("member 2 cannot take proposals: %v", err)
+	}
+	if got := nw.appliedData(2); !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("member 2 applied %v, want [x y]", got)
 	}
 }
 

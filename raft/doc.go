@@ -41,7 +41,12 @@
 //     member does not campaign while a committed change is unapplied.
 //     Learners receive the log but never vote or count for quorum.
 //     A leader that removes itself leads on, refusing proposals, until
-//     every remaining voter holds its whole log, then steps down.
+//     every remaining voter holds its whole log, then steps down. The
+//     removed member of a two-voter membership may campaign, counting the
+//     survivor's vote alone: the survivor may not know the removal
+//     committed, and cannot be elected without the removed member's vote,
+//     which a longer log refuses. A survivor that applied the removal
+//     ignores those requests (they are marked CampaignRemoved).
 //   - Snapshots: a follower whose next entry the leader has compacted gets
 //     the snapshot from Storage; the transport reports the outcome with
 //     ReportSnapshot.

@@ -41,6 +41,9 @@ const (
 	// campaignTransfer: the leader asked us to take over (MsgTimeoutNow);
 	// voters grant it even while they believe in a leader.
 	campaignTransfer campaignType = "CampaignTransfer"
+	// campaignRemoved marks the vote requests of a member that has applied
+	// its own removal (see promotable).
+	campaignRemoved = "CampaignRemoved"
 )
 
 type stepFunc func(r *raft, m pb.Message) error
@@ -234,11 +237,42 @@ func (r *raft) pastElectionTimeout() bool {
 	return r.electionElapsed >= r.randomizedElectionTimeout
 }
 
-// promotable reports whether this member may campaign: it is a voter and
-// is not waiting for a snapshot to be persisted.
+// promotable reports whether this member may campaign: it is not waiting
+// for a snapshot to be persisted, and it is a voter, or it has been
+// removed from a membership of two voters.
+//
+// The removed member of two campaigns so that the removal can always
+// finish. The survivor may not know yet that the change committed: it
+// still counts on the removed member's vote, and a vote goes only to a log
+// at least as up to date, which the survivor's need not be (the removed
+// leader may have taken proposals past the change). With three voters or
+// more the survivors are a quorum of the old membership and elect one of
+// themselves. The removed member counts votes in its own membership, the
+// survivor alone, without its own; elected, it leads only until the
+// survivor holds its log (maybeStepDownRemoved). That is as safe as any
+// election: its voter is a quorum of both memberships. A survivor that
+// has applied the removal ignores it (ignoreVoteFromNonMember).
 func (r *raft) promotable() bool {
+	if r.raftLog.unstable.snapshot != nil {
+		return false
+	}
 	pr := r.trk.Progress[r.id]
-	return pr != nil && !pr.IsLearner && r.raftLog.unstable.snapshot == nil
+	if pr == nil {
+		return len(r.trk.Voters) == 1
+	}
+	return !pr.IsLearner
+}
+
+// ignoreVoteFromNonMember reports whether m is a vote request from a
+// member that knows it was removed (see promotable) and that we have
+// removed too: the removal is done, and its campaign must not raise our
+// term. A member that does not know yet that it was removed campaigns as
+// any voter does, and its term reaches us as any other.
+func (r *raft) ignoreVoteFromNonMember(m pb.Message) bool {
+	if m.Type != pb.MsgVote && m.Type != pb.MsgPreVote {
+		return false
+	}
+	return string(m.Context) == campaignRemoved && r.trk.Progress[m.From] == nil
 }
 
 func (r *raft) becomeFollower(term, lead uint64) {
@@ -285,9 +319,10 @@ func (r *raft) becomeLeader() {
 	r.tick = r.tickHeartbeat
 	r.lead = r.id
 	r.state = StateLeader
-	self := r.trk.Progress[r.id]
-	self.BecomeReplicate()
-	self.RecentActive = true
+	if self := r.trk.Progress[r.id]; self != nil {
+		self.BecomeReplicate()
+		self.RecentActive = true
+	}
 	// Entries already in the log may hold a conf change we cannot see yet;
 	// hold new ones until everything up to here is applied.
 	r.pendingConfIndex = r.raftLog.lastIndex()
@@ -339,6 +374,11 @@ func (r *raft) Step(m pb.Message) error {
 			r.logger.Warningf("raft %x: ignoring malformed %s from %x: %v", r.id, m.Type, m.From, err)
 			return nil
 		}
+	}
+	if r.ignoreVoteFromNonMember(m) {
+		r.logger.Infof("raft %x [term: %d] ignored %s from %x [term: %d]: not a member",
+			r.id, r.Term, m.Type, m.From, m.Term)
+		return nil
 	}
 	switch {
 	case m.Term == 0:
@@ -500,8 +540,11 @@ func (r *raft) campaign(t campaignType) {
 			continue
 		}
 		var ctx []byte
-		if t == campaignTransfer {
+		switch {
+		case t == campaignTransfer:
 			ctx = []byte(t)
+		case r.trk.Progress[r.id] == nil:
+			ctx = []byte(campaignRemoved)
 		}
 		r.send(pb.Message{To: id, Term: term, Type: voteMsg, Index: r.raftLog.lastIndex(), LogTerm: r.raftLog.lastTerm(), Context: ctx})
 	}
