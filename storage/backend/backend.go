@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -339,6 +340,11 @@ func (b *Backend) Defrag() (DefragResult, error) {
 	if err == nil {
 		err = os.Rename(tmpPath, b.cfg.Path)
 	}
+	if err == nil {
+		// Commits after the swap go to the new file: the rename must be
+		// durable before any of them is.
+		err = syncDir(filepath.Dir(b.cfg.Path))
+	}
 	if err != nil {
 		os.Remove(tmpPath)
 		// Reopen whatever is at Path so the backend stays usable.
@@ -426,6 +432,18 @@ func defragTo(src *bolt.DB, path string) error {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	return dst.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }
 
 func fileSize(path string) int64 {

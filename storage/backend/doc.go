@@ -27,7 +27,18 @@
 // The file is a plain bbolt database; its format is bbolt's. Bucket
 // contents belong to their owners (mvcc, lease, auth, membership), which
 // document them. Defrag rewrites the file compactly into a temporary file
-// next to it and renames it over the original.
+// next to it, fsyncs it, renames it over the original and fsyncs the
+// directory before the next commit.
+//
+// # Crashes
+//
+// bbolt writes a commit's pages, fsyncs, then writes one of its two meta
+// pages and fsyncs again; a torn meta page leaves the other, the commit
+// before. A crash therefore keeps whole commits: the consistent index and
+// the writes it covers, together. bbolt does its own IO through a memory
+// map, so this file does not go through storage/vfs; crash_test.go kills
+// a writing child process at random moments (in commits and defrags) and
+// tears the newest meta page instead.
 //
 // Caveats: a caller must not keep slices returned by reads after the read
 // view ends (they may point into the memory map); values passed to writes
