@@ -228,6 +228,26 @@ func (m *Member) bootstrapNew() error {
 	return nil
 }
 
+// checkDataDirIdentity refuses a data dir whose WAL was written by
+// another member or cluster than the flags describe.
+func (m *Member) checkDataDirIdentity() error {
+	members, self, err := initialMembers(m.cfg)
+	if err != nil {
+		return err
+	}
+	ids := make([]uint64, len(members))
+	for i, mem := range members {
+		ids[i] = mem.ID
+	}
+	wantCluster := clusterIDFor(ids)
+	if self.ID == m.id && wantCluster == m.cluster.id {
+		return nil
+	}
+	return fmt.Errorf("data dir %s holds member %s of cluster %s, but --name, --initial-cluster and --initial-cluster-token describe member %s of cluster %s: "+
+		"start with the flags that bootstrapped it, or use another --data-dir",
+		m.cfg.DataDir, idString(m.id), idString(m.cluster.id), idString(self.ID), idString(wantCluster))
+}
+
 // initialMembers computes the members of --initial-cluster and finds
 // this one by name.
 func initialMembers(cfg Config) ([]*MemberInfo, *MemberInfo, error) {
@@ -291,6 +311,11 @@ func (m *Member) restart(snapshot *raftpb.Snapshot) error {
 	}
 	m.id = meta.GetNodeID()
 	m.cluster = newCluster(meta.GetClusterID())
+	if m.cfg.CheckDataDirCluster {
+		if err := m.checkDataDirIdentity(); err != nil {
+			return err
+		}
+	}
 	if err := m.cluster.load(m.store); err != nil {
 		return fmt.Errorf("load membership: %w", err)
 	}

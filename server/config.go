@@ -49,6 +49,11 @@ type Config struct {
 	// NewCluster is true for --initial-cluster-state=new.
 	NewCluster          bool
 	StrictReconfigCheck bool
+	// CheckDataDirCluster refuses, on restart, a data dir bootstrapped as
+	// another member or cluster than InitialCluster and its token make.
+	// Set when those were given explicitly: a restart with none of them
+	// uses the data dir's own identity, as etcd does.
+	CheckDataDirCluster bool
 
 	// PeerURLs are this member's advertised peer URLs; ClientURLs its
 	// advertised client URLs.

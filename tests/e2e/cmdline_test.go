@@ -124,3 +124,35 @@ func TestRefusedAtStart(t *testing.T) {
 		})
 	}
 }
+
+// TestDataDirOfAnotherCluster restarts a member's data dir under flags that
+// describe another cluster: refused at start, naming both identities; the
+// right flags still start it.
+func TestDataDirOfAnotherCluster(t *testing.T) {
+	c := NewCluster(t, 1, nil)
+	m := c.Members[0]
+	putGet(t, m.Client(t), "k", "v")
+	if code := m.Stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	for _, tt := range []struct{ flag, value string }{
+		{"--initial-cluster-token", "another-token"},
+		{"--initial-cluster", m.Name + "=" + m.PeerURL() + ",other=http://127.0.0.1:1"},
+	} {
+		t.Run(tt.flag, func(t *testing.T) {
+			args := append(append([]string{}, m.args...), tt.flag, tt.value)
+			code, out, err := RunProcess(Binary(), args, nil, runTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != 1 {
+				t.Errorf("exit status %d, want 1", code)
+			}
+			if want := "data dir " + m.DataDir + " holds member"; !LogContains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		})
+	}
+	m.Start(t)
+	mustGet(t, m.Client(t), "k", "v")
+}
