@@ -47,8 +47,7 @@ type Config struct {
 	InitialCluster      map[string][]url.URL
 	InitialClusterToken string
 	// NewCluster is true for --initial-cluster-state=new.
-	NewCluster          bool
-	StrictReconfigCheck bool
+	NewCluster bool
 	// CheckDataDirCluster refuses, on restart, a data dir bootstrapped as
 	// another member or cluster than InitialCluster and its token make.
 	// Set when those were given explicitly: a restart with none of them

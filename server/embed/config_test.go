@@ -246,7 +246,7 @@ listen-metrics-urls: http://127.0.0.1:2381
 initial-cluster: infra1=http://10.0.0.1:2380,infra2=http://10.0.0.2:2380
 initial-cluster-token: tok
 initial-cluster-state: existing
-strict-reconfig-check: false
+strict-reconfig-check: true
 pre-vote: false
 auto-compaction-mode: revision
 auto-compaction-retention: "1000"
@@ -285,7 +285,7 @@ self-signed-cert-validity: 3
 				if c.InitialCluster != "infra1=http://10.0.0.1:2380,infra2=http://10.0.0.2:2380" || c.InitialClusterToken != "tok" || c.ClusterState != "existing" {
 					t.Errorf("cluster: %q %q %q", c.InitialCluster, c.InitialClusterToken, c.ClusterState)
 				}
-				if c.StrictReconfigCheck || c.PreVote || c.AutoCompactionMode != "revision" || c.AutoCompactionRetention != "1000" {
+				if !c.StrictReconfigCheck || c.PreVote || c.AutoCompactionMode != "revision" || c.AutoCompactionRetention != "1000" {
 					t.Errorf("flags: strict %v prevote %v compaction %q %q", c.StrictReconfigCheck, c.PreVote, c.AutoCompactionMode, c.AutoCompactionRetention)
 				}
 				if c.GRPCKeepAliveMinTime != time.Second || c.GRPCKeepAliveInterval != DefaultGRPCKeepAliveInterval || c.MaxRequestBytes != 2097152 {

@@ -70,7 +70,6 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		InitialCluster:         cluster,
 		InitialClusterToken:    cfg.InitialClusterToken,
 		NewCluster:             cfg.IsNewCluster(),
-		StrictReconfigCheck:    cfg.StrictReconfigCheck,
 		CheckDataDirCluster: cfg.IsNewCluster() &&
 			(cfg.ExplicitlySet["initial-cluster"] || cfg.ExplicitlySet["initial-cluster-token"]),
 		PeerURLs:                cfg.AdvertisePeerUrls,
