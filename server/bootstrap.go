@@ -50,7 +50,8 @@ func NewMember(cfg Config) (*Member, error) {
 	}
 	fsys := vfs.OS
 	var err error
-	if m.snapshotter, err = snap.New(fsys, cfg.SnapDir(), snap.WithLogger(slogFor(lg))); err != nil {
+	verifyDB := func(_ vfs.FS, path string) error { return backend.Verify(path) }
+	if m.snapshotter, err = snap.New(fsys, cfg.SnapDir(), snap.WithLogger(slogFor(lg)), snap.WithDBVerifier(verifyDB)); err != nil {
 		return nil, err
 	}
 	haveWAL := wal.Exist(fsys, cfg.WALPath())
@@ -72,6 +73,7 @@ func NewMember(cfg Config) (*Member, error) {
 			if err := m.recoverSnapshotDB(snapshot.Metadata.Index); err != nil {
 				return nil, err
 			}
+			m.releaseSnapDBs(snapshot.Metadata.Index)
 		}
 	}
 

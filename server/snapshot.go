@@ -51,6 +51,7 @@ func (m *Member) maybeTriggerSnapshot() {
 		m.lg.Warn("failed to release WAL", zap.Error(err))
 	}
 	m.snapshotIndex = applied
+	m.releaseSnapDBs(applied)
 	compactIndex := uint64(1)
 	if applied > m.cfg.SnapshotCatchUpEntries {
 		compactIndex = applied - m.cfg.SnapshotCatchUpEntries
@@ -133,6 +134,7 @@ func (m *Member) applySnapshot(s raftpb.Snapshot) {
 	m.appliedIndex.Store(index)
 	m.appliedTerm.Store(s.Metadata.Term)
 	m.appliedWait.trigger(index)
+	m.releaseSnapDBs(index)
 	m.lg.Info("applied snapshot", zap.Uint64("snapshot-index", index), zap.Uint64("consistent-index", m.consistIndex))
 }
 
@@ -181,4 +183,17 @@ func walMarker(s raftpb.Snapshot) wal.Marker {
 
 func (g *snapshotGlue) SaveSnapshotDB(index uint64, r io.Reader) (int64, error) {
 	return (*Member)(g).snapshotter.SaveDBFrom(r, index)
+}
+
+// releaseSnapDBs removes received database snapshots older than index:
+// the backend holds at least as much (one left by a crash, or a transfer
+// superseded by a newer one).
+func (m *Member) releaseSnapDBs(index uint64) {
+	removed, err := m.snapshotter.ReleaseSnapDBs(index)
+	if err != nil {
+		m.lg.Warn("failed to release old database snapshots", zap.Error(err))
+	}
+	for _, path := range removed {
+		m.lg.Info("removed old database snapshot", zap.String("path", path))
+	}
 }

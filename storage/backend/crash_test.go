@@ -353,3 +353,48 @@ func TestTornMetaPage(t *testing.T) {
 	defer b3.Close()
 	checkRange(b3, 3)
 }
+
+func TestVerify(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	b := openTest(t, Config{Path: good})
+	put(t, b, "a", "1", "b", "2")
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := append([]byte{}, data...)
+	for i := 0; i < len(garbage); i += 7 {
+		garbage[i] ^= 0x5a
+	}
+	tests := []struct {
+		name string
+		data []byte
+		ok   bool
+	}{
+		{"sound", data, true},
+		{"empty", nil, false},
+		{"truncated", data[:2*os.Getpagesize()], false}, // the meta pages only
+		{"garbage", garbage, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name+".db")
+			if tt.name == "sound" {
+				path = good
+			} else if err := os.WriteFile(path, tt.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := Verify(path)
+			if tt.ok && err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if !tt.ok && err == nil {
+				t.Fatal("Verify accepted a bad file")
+			}
+		})
+	}
+}
