@@ -141,10 +141,13 @@ func initBuckets(be *backend.Backend) error {
 	tx := be.BatchTx()
 	tx.Lock()
 	var err error
-	for _, b := range [][]byte{membersBucket, membersRemovedBucket, alarmBucket, clusterBucket, []byte(lease.BucketName)} {
+	for _, b := range [][]byte{mvcc.MetaBucket, membersBucket, membersRemovedBucket, alarmBucket, clusterBucket, []byte(lease.BucketName)} {
 		if err = tx.UnsafeCreateBucket(b); err != nil {
 			break
 		}
+	}
+	if err == nil {
+		err = tx.UnsafePut(mvcc.MetaBucket, storageVersionKey, []byte(StorageVersion))
 	}
 	if uerr := tx.Unlock(); err == nil {
 		err = uerr

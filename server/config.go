@@ -17,6 +17,13 @@ const EtcdVersion = "3.7.0"
 // EtcdClusterVersion is the cluster version reported (major.minor.0).
 const EtcdClusterVersion = "3.7.0"
 
+// StorageVersion is the version of etcd's on-disk schema the backend
+// follows, written to its meta bucket (key storageVersion) as etcd does,
+// so that etcd's tools read the data dir, and reported by Status.
+const StorageVersion = "3.7.0"
+
+var storageVersionKey = []byte("storageVersion")
+
 // Version is basalt's own version.
 const Version = "0.1.0-dev"
 

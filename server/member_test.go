@@ -164,6 +164,10 @@ func TestSingleMemberPutGet(t *testing.T) {
 	if err != nil || resp.Count != 20 {
 		t.Fatalf("after restart: %v %v", resp, err)
 	}
+	st, err := m.Status(ctx)
+	if err != nil || st.StorageVersion != StorageVersion {
+		t.Fatalf("status: storage version %q (%v), want %q", st.GetStorageVersion(), err, StorageVersion)
+	}
 }
 
 func TestThreeMembersReplicateAndFailover(t *testing.T) {

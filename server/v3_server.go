@@ -3,13 +3,14 @@ package server
 import (
 	"context"
 	"errors"
-	"github.com/basaltkv/basalt/server/kvapply"
 	"time"
 
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/raft"
+	"github.com/basaltkv/basalt/server/kvapply"
 	"github.com/basaltkv/basalt/server/serverr"
 	"github.com/basaltkv/basalt/storage/backend"
+	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -230,8 +231,12 @@ func (m *Member) Status(ctx context.Context) (*pb.StatusResponse, error) {
 		RaftTerm:         m.Term(),
 		RaftAppliedIndex: m.appliedIndex.Load(),
 		IsLearner:        m.IsLearner(),
-		StorageVersion:   "3.6.0",
 	}
+	view := be.ReadTx()
+	if v, ok := view.Get(mvcc.MetaBucket, storageVersionKey); ok {
+		resp.StorageVersion = string(v)
+	}
+	view.End()
 	// Errors (active alarms) are filled in by the API layer, as etcd's.
 	return resp, nil
 }
