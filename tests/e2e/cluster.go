@@ -39,6 +39,12 @@ type Options struct {
 	// Certs, if set, are the certificates of TLS and MutualTLS (default:
 	// a new CA per cluster).
 	Certs *Certs
+	// AdvertisePeerURL, if set, is asked for each member's advertised peer
+	// URL (--initial-advertise-peer-urls and its --initial-cluster entry)
+	// given the URL it listens on, so that something (a fault-injecting
+	// proxy) can sit in between. It is asked again with new URLs when the
+	// cluster starts again on new ports. Default: the listen URL.
+	AdvertisePeerURL func(name, listenPeerURL string) (string, error)
 }
 
 // Cluster is a set of basalt processes bootstrapped together.
@@ -55,9 +61,10 @@ type Member struct {
 	DataDir string
 	// clientURL, peerURL and metricsURL are fixed at creation: a restart
 	// keeps them.
-	clientURL  string
-	peerURL    string
-	metricsURL string
+	clientURL     string
+	peerURL       string
+	listenPeerURL string
+	metricsURL    string
 
 	cluster *Cluster
 	args    []string
@@ -126,11 +133,17 @@ func (c *Cluster) bootstrap(size, attempt int) error {
 	var initial []string
 	for i := range size {
 		m := &Member{
-			Name:       fmt.Sprintf("m%d", i),
-			cluster:    c,
-			clientURL:  fmt.Sprintf("%s://127.0.0.1:%d", c.opts.ClientTLS.scheme(), ports[3*i]),
-			peerURL:    fmt.Sprintf("%s://127.0.0.1:%d", c.opts.PeerTLS.scheme(), ports[3*i+1]),
-			metricsURL: fmt.Sprintf("http://127.0.0.1:%d", ports[3*i+2]),
+			Name:          fmt.Sprintf("m%d", i),
+			cluster:       c,
+			clientURL:     fmt.Sprintf("%s://127.0.0.1:%d", c.opts.ClientTLS.scheme(), ports[3*i]),
+			listenPeerURL: fmt.Sprintf("%s://127.0.0.1:%d", c.opts.PeerTLS.scheme(), ports[3*i+1]),
+			metricsURL:    fmt.Sprintf("http://127.0.0.1:%d", ports[3*i+2]),
+		}
+		m.peerURL = m.listenPeerURL
+		if c.opts.AdvertisePeerURL != nil {
+			if m.peerURL, err = c.opts.AdvertisePeerURL(m.Name, m.listenPeerURL); err != nil {
+				return fmt.Errorf("advertised peer URL of %s: %w", m.Name, err)
+			}
 		}
 		m.DataDir = filepath.Join(c.dir, fmt.Sprintf("%s-%d.etcd", m.Name, attempt))
 		c.Members[i] = m
@@ -142,7 +155,7 @@ func (c *Cluster) bootstrap(size, attempt int) error {
 			"--data-dir", m.DataDir,
 			"--listen-client-urls", m.clientURL,
 			"--advertise-client-urls", m.clientURL,
-			"--listen-peer-urls", m.peerURL,
+			"--listen-peer-urls", m.listenPeerURL,
 			"--initial-advertise-peer-urls", m.peerURL,
 			"--initial-cluster", strings.Join(initial, ","),
 			"--initial-cluster-token", token,
@@ -251,8 +264,12 @@ func NewClient(t testing.TB, endpoints []string, tlsCfg *tls.Config) *clientv3.C
 // ClientURL is where clients reach the member.
 func (m *Member) ClientURL() string { return m.clientURL }
 
-// PeerURL is where other members reach it.
+// PeerURL is where other members reach it: its advertised peer URL.
 func (m *Member) PeerURL() string { return m.peerURL }
+
+// ListenPeerURL is the peer URL it listens on; it differs from PeerURL
+// with Options.AdvertisePeerURL.
+func (m *Member) ListenPeerURL() string { return m.listenPeerURL }
 
 // MetricsURL is its --listen-metrics-urls URL (with Options.Metrics).
 func (m *Member) MetricsURL() string { return m.metricsURL }
@@ -304,6 +321,18 @@ func (m *Member) Start(t testing.TB) {
 	if err := m.WaitReady(m.cluster.opts.ReadyTimeout); err != nil {
 		t.Fatalf("e2e: %s not ready: %v\n%s", m.Name, err, m.Process().Output())
 	}
+}
+
+// TryStart is Start for goroutines other than the test's: it returns the
+// error instead of failing a test.
+func (m *Member) TryStart() error {
+	if err := m.start(); err != nil {
+		return fmt.Errorf("start %s: %w", m.Name, err)
+	}
+	if err := m.WaitReady(m.cluster.opts.ReadyTimeout); err != nil {
+		return fmt.Errorf("%s not ready: %w", m.Name, err)
+	}
+	return nil
 }
 
 // Stop sends SIGTERM and returns the exit status; it fails t if the
