@@ -351,8 +351,9 @@ func (ws *watchState) syncWatchers() bool {
 	minRev := int64(-1)
 	var live []*watcher
 	for _, w := range round {
-		if w.minRev <= compactRev {
-			// History it needs is gone: tell it and drop it.
+		if w.minRev < compactRev {
+			// History it needs is gone: tell it and drop it. The
+			// compaction revision itself is still readable, as in etcd.
 			wr := WatchResponse{CompactRevision: compactRev, Revision: cur}
 			if w.send(wr) {
 				ws.unsynced.delete(w)

@@ -154,6 +154,18 @@ func TestWatchCompactedAndErrors(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no compaction response")
 	}
+	// From the compaction revision on, the history is still there.
+	if _, err := st.Watch(AutoWatchID, []byte("a"), nil, 5); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case wr := <-st.Chan():
+		if wr.CompactRevision != 0 || len(wr.Events) == 0 || wr.Events[0].Kv.ModRevision != 5 {
+			t.Fatalf("watch from the compaction revision: got %+v, want events from 5", wr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no events from the compaction revision")
+	}
 	if _, err := st.Watch(AutoWatchID, []byte("b"), []byte("a"), 0); err != ErrEmptyWatcherRange {
 		t.Fatalf("empty range: %v", err)
 	}
