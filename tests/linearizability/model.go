@@ -236,9 +236,12 @@ func outputsEqual(a, b output) bool {
 		a.Lease == b.Lease && slices.Equal(a.KVs, b.KVs)
 }
 
+// initialState is a new store: no keys, at revision 1.
+var initialState = state{Rev: 1}
+
 // kvModel is the porcupine model of the store.
 var kvModel = porcupine.Model{
-	Init: func() any { return state{} },
+	Init: func() any { return initialState },
 	Step: func(s, in, out any) (bool, any) {
 		return step(s.(state), in.(input), out.(output))
 	},

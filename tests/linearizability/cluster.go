@@ -1,0 +1,165 @@
+package linearizability
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/basaltkv/basalt/tests/e2e"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// cluster is an e2e cluster with a fault-injecting proxy in front of each
+// member's peer listener.
+type cluster struct {
+	*e2e.Cluster
+	proxies []*peerProxy // by member index
+	ids     []uint64     // member IDs by index
+	// clients talk to one member each (status, move-leader, checks).
+	clients []*clientv3.Client
+}
+
+func startCluster(t *testing.T, size int, args []string) *cluster {
+	t.Helper()
+	var mu sync.Mutex
+	byName := map[string]*peerProxy{}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range byName {
+			p.close()
+		}
+	})
+	ec := e2e.NewCluster(t, size, &e2e.Options{
+		Args:         args,
+		ReadyTimeout: 30 * time.Second,
+		StopTimeout:  10 * time.Second,
+		AdvertisePeerURL: func(name, listen string) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if old := byName[name]; old != nil {
+				old.close()
+			}
+			p, err := newPeerProxy(name, listen)
+			if err != nil {
+				return "", err
+			}
+			byName[name] = p
+			return p.URL(), nil
+		},
+	})
+	c := &cluster{Cluster: ec}
+	mu.Lock()
+	for _, m := range ec.Members {
+		c.proxies = append(c.proxies, byName[m.Name])
+	}
+	mu.Unlock()
+	for _, m := range ec.Members {
+		c.clients = append(c.clients, newClient(t, []string{m.ClientURL()}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.clients[0].MemberList(ctx)
+	if err != nil {
+		t.Fatalf("member list: %v", err)
+	}
+	c.ids = make([]uint64, size)
+	for i, m := range ec.Members {
+		for _, pm := range resp.Members {
+			if pm.Name == m.Name {
+				c.ids[i] = pm.ID
+			}
+		}
+		if c.ids[i] == 0 {
+			t.Fatalf("member %s not in the member list %v", m.Name, resp.Members)
+		}
+	}
+	return c
+}
+
+// newClient is a clientv3 client of endpoints, closed when t ends.
+func newClient(t testing.TB, endpoints []string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          2 * time.Second,
+		DialKeepAliveTime:    time.Second,
+		DialKeepAliveTimeout: time.Second,
+		Logger:               zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("client of %v: %v", endpoints, err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func (c *cluster) size() int { return len(c.Members) }
+
+func (c *cluster) index(id uint64) int {
+	for i, mid := range c.ids {
+		if mid == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// leader asks the members in turn who leads; -1 if none answers.
+func (c *cluster) leader(ctx context.Context) (int, error) {
+	var errs []error
+	for i, cli := range c.clients {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		resp, err := cli.Status(sctx, c.Members[i].ClientURL())
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if l := c.index(resp.Leader); l >= 0 {
+			return l, nil
+		}
+	}
+	return -1, fmt.Errorf("no leader known: %w", errors.Join(errs...))
+}
+
+// waitLeader polls until some member names a leader.
+func (c *cluster) waitLeader(ctx context.Context) (int, error) {
+	for {
+		l, err := c.leader(ctx)
+		if err == nil {
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// isolate cuts member i's peer traffic: in (others → i), out (i →
+// others) or both.
+func (c *cluster) isolate(i int, in, out bool) {
+	if in {
+		c.proxies[i].block(true)
+	}
+	if out {
+		for j, p := range c.proxies {
+			if j != i {
+				p.block(false, c.ids[i])
+			}
+		}
+	}
+}
+
+// heal lifts every network fault.
+func (c *cluster) heal() {
+	for _, p := range c.proxies {
+		p.heal()
+	}
+}

@@ -1,0 +1,301 @@
+package linearizability
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// scenario is a cluster, its flags, its traffic and the faults injected.
+type scenario struct {
+	name    string
+	members int
+	clients int
+	faults  []fault
+	args    []string
+	// compact compacts, every second or so, up to what every watcher has
+	// seen: with a low --snapshot-count, members then catch up from
+	// snapshots of a compacted store.
+	compact bool
+}
+
+// run is one execution of a scenario.
+type run struct {
+	t        *testing.T
+	sc       scenario
+	seed     uint64
+	duration time.Duration
+
+	c        *cluster
+	rec      *recorder
+	watchers []*watcher
+	sched    *schedule
+	problems []string
+	// finalRev and finalKVs are the final read, after healing.
+	finalRev int64
+	finalKVs []kvState
+}
+
+func (r *run) problem(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+// runScenario starts the cluster, runs traffic and faults for duration,
+// heals everything, checks the history, the watches and durability, and
+// on failure keeps the artifacts.
+func runScenario(t *testing.T, sc scenario, seed uint64, duration time.Duration) {
+	r := &run{t: t, sc: sc, seed: seed, duration: duration}
+	t.Logf("scenario %s: seed %d (BASALT_LIN_SEED=%d replays the schedule), %v of traffic", sc.name, seed, seed, duration)
+	var info *porcupine.LinearizationInfo
+	var ops []porcupine.Operation
+	defer func() {
+		if len(r.problems) == 0 && !t.Failed() {
+			return
+		}
+		a := &artifacts{scenario: sc.name, seed: seed, ops: ops, info: info, c: r.c, watchers: r.watchers, problems: r.problems}
+		if r.sched != nil {
+			a.faults = r.sched.log()
+		}
+		if ops == nil && r.rec != nil {
+			a.ops = r.rec.history()
+		}
+		dir, err := a.save()
+		if err != nil {
+			t.Errorf("saving artifacts: %v", err)
+		}
+		for _, p := range r.problems {
+			t.Error(p)
+		}
+		t.Errorf("scenario %s failed with seed %d; history, logs and seed kept in %s", sc.name, seed, dir)
+	}()
+
+	r.c = startCluster(t, sc.members, sc.args)
+	r.rec = newRecorder()
+	r.traffic()
+	ops = r.rec.history()
+	info = r.checkHistory(ops)
+	r.checkWatchers(ops)
+	r.checkMembers()
+}
+
+func (r *run) traffic() {
+	t, c := r.t, r.c
+	ctx, stop := context.WithTimeout(context.Background(), r.duration)
+	defer stop()
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	var wg, wwg sync.WaitGroup
+
+	for i := range 2 {
+		w := &watcher{id: i, cli: newClient(t, c.Endpoints())}
+		r.watchers = append(r.watchers, w)
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			w.run(watchCtx)
+		}()
+	}
+	for i := range r.sc.clients {
+		w := &worker{id: i, cli: newClient(t, c.Endpoints()), rng: rand.New(rand.NewPCG(r.seed, uint64(i))), rec: r.rec}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx)
+		}()
+	}
+	if r.sc.compact {
+		cli := newClient(t, c.Endpoints())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.compactor(ctx, cli)
+		}()
+	}
+	r.sched = newSchedule(c, r.rec, r.seed, r.sc.faults)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.sched.run(ctx)
+	}()
+	wg.Wait()
+	for _, err := range r.sched.errors() {
+		r.problem("fault injection: %v", err)
+	}
+
+	// Heal: every member running and continued, the network whole.
+	c.heal()
+	for _, m := range c.Members {
+		_ = m.Resume()
+		if p := m.Process(); p == nil || p.Exited() {
+			if err := m.TryStart(); err != nil {
+				r.problem("restart %s after the faults: %v", m.Name, err)
+			}
+		}
+	}
+
+	// The final read: every acknowledged write must be in it (or
+	// overwritten by a later one), which the model checks.
+	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli := newClient(t, c.Endpoints())
+	var final output
+	for {
+		call := r.rec.now()
+		resp, err := cli.Get(fctx, keyPrefix, clientv3.WithPrefix())
+		if err == nil {
+			final = rangeAllOutput(resp)
+			r.rec.add(r.sc.clients, input{Kind: opRangeAll}, call, final, r.rec.now())
+			break
+		}
+		if fctx.Err() != nil {
+			r.problem("final read after healing: %v", err)
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // retry spacing, not synchronization
+	}
+	for _, w := range r.watchers {
+		if err := w.waitRev(fctx, final.Rev); err != nil {
+			r.problem("%v", err)
+		}
+	}
+	stopWatch()
+	wwg.Wait()
+	r.finalRev, r.finalKVs = final.Rev, final.KVs
+}
+
+// compactor compacts up to a little before what every watcher has seen,
+// so that no watcher needs a compacted revision.
+func (r *run) compactor(ctx context.Context, cli *clientv3.Client) {
+	var done int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		rev := int64(-1)
+		for _, w := range r.watchers {
+			if l := w.lastRev.Load(); rev < 0 || l < rev {
+				rev = l
+			}
+		}
+		rev -= 10
+		if rev <= done {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, opTimeout)
+		if _, err := cli.Compact(cctx, rev); err == nil {
+			done = rev
+		}
+		cancel()
+	}
+}
+
+// checkHistory runs porcupine over the history.
+func (r *run) checkHistory(ops []porcupine.Operation) *porcupine.LinearizationInfo {
+	unknown := 0
+	for _, op := range ops {
+		if op.Output.(output).Unknown {
+			unknown++
+		}
+	}
+	start := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(kvModel, ops, checkTimeout)
+	r.t.Logf("history: %d operations (%d of unknown outcome), %d faults; porcupine: %v in %v",
+		len(ops), unknown, len(r.sched.log()), res, time.Since(start).Round(time.Millisecond))
+	switch res {
+	case porcupine.Illegal:
+		r.problem("the history is not linearizable (see history.html for the longest linearizable prefix)")
+	case porcupine.Unknown:
+		r.problem("porcupine did not decide within %v", checkTimeout)
+	}
+	return &info
+}
+
+// checkTimeout bounds porcupine.
+const checkTimeout = 2 * time.Minute
+
+func (r *run) checkWatchers(ops []porcupine.Operation) {
+	if r.finalKVs == nil {
+		return
+	}
+	var first []event
+	for i, w := range r.watchers {
+		w.mu.Lock()
+		events := slices.Clone(w.events)
+		for _, e := range w.errs {
+			r.problem("watcher %d: %s", w.id, e)
+		}
+		w.mu.Unlock()
+		s, errs := checkWatch(events, ops, r.finalRev)
+		for _, e := range errs {
+			r.problem("watcher %d: %s", w.id, e)
+		}
+		if !slices.Equal(s.KVs[:], r.finalKVs) {
+			r.problem("watcher %d: its events replay into %s, the final read is %s", w.id, describeState(s), describeState(stateOf(r.finalRev, r.finalKVs)))
+		}
+		if i == 0 {
+			first = events
+		} else if !slices.Equal(events, first) {
+			r.problem("watchers 0 and %d saw different events (%d and %d)", w.id, len(first), len(events))
+		}
+	}
+}
+
+func stateOf(rev int64, kvs []kvState) state {
+	s := state{Rev: rev}
+	copy(s.KVs[:], kvs)
+	return s
+}
+
+// checkMembers checks that every member, once caught up, holds the final
+// state at the final revision and the same KV hash.
+func (r *run) checkMembers() {
+	if r.finalKVs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var hashes []uint32
+	for i, cli := range r.c.clients {
+		name := r.c.Members[i].Name
+		var resp *clientv3.GetResponse
+		for {
+			var err error
+			resp, err = cli.Get(ctx, keyPrefix, clientv3.WithPrefix(), clientv3.WithSerializable())
+			if err == nil && resp.Header.Revision >= r.finalRev {
+				break
+			}
+			if ctx.Err() != nil {
+				r.problem("%s did not catch up to revision %d: %v", name, r.finalRev, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond) // polling spacing
+		}
+		if resp.Header.Revision != r.finalRev {
+			r.problem("%s is at revision %d after the final read at %d (no traffic ran meanwhile)", name, resp.Header.Revision, r.finalRev)
+		}
+		if got := rangeAllOutput(resp); !slices.Equal(got.KVs, r.finalKVs) {
+			r.problem("%s holds %s, the final read was %s", name, describeState(stateOf(got.Rev, got.KVs)), describeState(stateOf(r.finalRev, r.finalKVs)))
+		}
+		h, err := cli.HashKV(ctx, r.c.Members[i].ClientURL(), r.finalRev)
+		if err != nil {
+			r.problem("%s: HashKV at %d: %v", name, r.finalRev, err)
+			continue
+		}
+		hashes = append(hashes, h.Hash)
+	}
+	for _, h := range hashes {
+		if h != hashes[0] {
+			r.problem("KV hashes at revision %d differ: %v (members in order)", r.finalRev, hashes)
+			break
+		}
+	}
+}
