@@ -80,9 +80,14 @@ func runScenario(t *testing.T, sc scenario, seed uint64, duration time.Duration)
 	r.rec = newRecorder()
 	r.traffic()
 	ops = r.rec.history()
-	info = r.checkHistory(ops)
-	r.checkWatchers(ops)
+	events := r.checkWatchers(ops)
 	r.checkMembers()
+	if events != nil && len(r.problems) == 0 {
+		var settled, dropped int
+		ops, settled, dropped = resolveUnknown(ops, events)
+		t.Logf("watch settled %d writes of unknown outcome and showed %d never took effect", settled, dropped)
+	}
+	info = r.checkHistory(ops)
 }
 
 func (r *run) traffic() {
@@ -222,10 +227,13 @@ func (r *run) checkHistory(ops []porcupine.Operation) *porcupine.LinearizationIn
 // checkTimeout bounds porcupine.
 const checkTimeout = 2 * time.Minute
 
-func (r *run) checkWatchers(ops []porcupine.Operation) {
+// checkWatchers checks every watcher's events; it returns them if they
+// are complete and agree.
+func (r *run) checkWatchers(ops []porcupine.Operation) []event {
 	if r.finalKVs == nil {
-		return
+		return nil
 	}
+	ok := true
 	var first []event
 	for i, w := range r.watchers {
 		w.mu.Lock()
@@ -237,16 +245,23 @@ func (r *run) checkWatchers(ops []porcupine.Operation) {
 		s, errs := checkWatch(events, ops, r.finalRev)
 		for _, e := range errs {
 			r.problem("watcher %d: %s", w.id, e)
+			ok = false
 		}
 		if !slices.Equal(s.KVs[:], r.finalKVs) {
+			ok = false
 			r.problem("watcher %d: its events replay into %s, the final read is %s", w.id, describeState(s), describeState(stateOf(r.finalRev, r.finalKVs)))
 		}
 		if i == 0 {
 			first = events
 		} else if !slices.Equal(events, first) {
+			ok = false
 			r.problem("watchers 0 and %d saw different events (%d and %d)", w.id, len(first), len(events))
 		}
 	}
+	if !ok {
+		return nil
+	}
+	return first
 }
 
 func stateOf(rev int64, kvs []kvState) state {

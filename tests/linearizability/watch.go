@@ -207,3 +207,35 @@ func describeEvent(ev event) string {
 	}
 	return fmt.Sprintf("PUT k%d=%s@%d", ev.Key, ev.KV.Value, ev.KV.ModRev)
 }
+
+// resolveUnknown uses a complete, checked watch stream to settle the
+// writes of unknown outcome that carry values (puts and transactions):
+// one whose value the stream delivered took effect at that event's
+// revision; one whose values it never delivered had no effect by the
+// final revision and is dropped (the same as the checker placing it last,
+// since it constrains nothing). This only prunes the checker's search:
+// deletes and revokes of unknown outcome stay unknown.
+func resolveUnknown(ops []porcupine.Operation, events []event) (resolved []porcupine.Operation, settled, dropped int) {
+	revOf := map[string]int64{}
+	for _, ev := range events {
+		if !ev.Delete {
+			revOf[ev.KV.Value] = ev.KV.ModRev
+		}
+	}
+	for _, op := range ops {
+		in, out := op.Input.(input), op.Output.(output)
+		if !out.Unknown || (in.Kind != opPut && in.Kind != opCAS && in.Kind != opMultiTxn) {
+			resolved = append(resolved, op)
+			continue
+		}
+		rev, ok := revOf[in.Values[0]]
+		if !ok {
+			dropped++
+			continue
+		}
+		op.Output = output{Rev: rev, Succeeded: in.Kind != opPut}
+		settled++
+		resolved = append(resolved, op)
+	}
+	return resolved, settled, dropped
+}
