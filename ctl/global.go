@@ -102,7 +102,6 @@ func newLogger() (*zap.Logger, error) { return logutil.CreateDefaultZapLogger(za
 func applyEnv(lg *zap.Logger, fs *pflag.FlagSet, environ []string) error {
 	given := map[string]bool{}
 	used := map[string]bool{}
-	var setErr error
 	lookup := map[string]string{}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -117,14 +116,11 @@ func applyEnv(lg *zap.Logger, fs *pflag.FlagSet, environ []string) error {
 		}
 		if v := lookup[key]; v != "" {
 			used[key] = true
-			if err := fs.Set(f.Name, v); err != nil && setErr == nil {
-				setErr = fmt.Errorf("invalid value %q for %s: %v", v, key, err)
-			}
+			// etcdctl ignores a value the flag rejects: the flag keeps
+			// its default.
+			_ = fs.Set(f.Name, v)
 		}
 	})
-	if setErr != nil {
-		return fail(ExitError, setErr)
-	}
 	for _, kv := range environ {
 		k, _, ok := strings.Cut(kv, "=")
 		if !ok {

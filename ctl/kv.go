@@ -12,6 +12,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
+// The usage lines of the key-value commands, shared with txn's requests.
+const (
+	getUse = "get [options] <key> [range_end]"
+	putUse = "put [options] <key> <value> (<value> can also be given from stdin)"
+	delUse = "del [options] <key> [range_end]"
+)
+
 // getOptions are get's flags; txn reuses them for its get requests.
 type getOptions struct {
 	consistency                string
@@ -58,7 +65,7 @@ func completions(cmd *cobra.Command, flag string, values ...string) {
 func (e *env) newGetCommand() *cobra.Command {
 	var o getOptions
 	cmd := &cobra.Command{
-		Use:     "get [options] <key> [range_end]",
+		Use:     getUse,
 		Short:   "Gets the key or a range of keys",
 		GroupID: groupKV,
 	}
@@ -247,7 +254,7 @@ will store the content of the file to <key>.
 func (e *env) newPutCommand() *cobra.Command {
 	var o putOptions
 	cmd := &cobra.Command{
-		Use:     "put [options] <key> <value> (<value> can also be given from stdin)",
+		Use:     putUse,
 		Short:   "Puts the given key into the store",
 		Long:    putLong,
 		GroupID: groupKV,
@@ -321,7 +328,7 @@ func (o *delOptions) register(fs *pflag.FlagSet) {
 func (e *env) newDelCommand() *cobra.Command {
 	var o delOptions
 	cmd := &cobra.Command{
-		Use:     "del [options] <key> [range_end]",
+		Use:     delUse,
 		Short:   "Removes the specified key or range of keys [key, range_end)",
 		GroupID: groupKV,
 	}

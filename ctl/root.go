@@ -48,8 +48,9 @@ func Main(progName string, args []string, stdin io.Reader, stdout, stderr io.Wri
 	}
 	root := e.newRoot()
 	root.SetArgs(args)
+	// Cobra's usage after a bad flag goes to the process's stderr and help
+	// to its stdout, as in etcdctl: only errors are redirected here.
 	root.SetIn(stdin)
-	root.SetOut(stdout)
 	root.SetErr(stderr)
 	return report(stderr, root.Execute())
 }
@@ -134,8 +135,8 @@ func (e *env) newOptionsCommand(root *cobra.Command) *cobra.Command {
 				shown.Hidden = false
 				fs.AddFlag(&shown)
 			})
-			fmt.Fprintf(cmd.OutOrStdout(), "The following options can be passed to any command:\n\n")
-			fmt.Fprint(cmd.OutOrStdout(), fs.FlagUsages())
+			fmt.Fprintf(e.stdout, "The following options can be passed to any command:\n\n")
+			fmt.Fprint(e.stdout, fs.FlagUsages())
 		},
 	}
 }

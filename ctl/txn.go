@@ -144,28 +144,29 @@ func (e *env) parseRequest(line string) (clientv3.Op, error) {
 		opErr error
 	)
 	var po putOptions
-	put := &cobra.Command{Use: "put", RunE: func(_ *cobra.Command, args []string) error {
+	put := &cobra.Command{Use: putUse, RunE: func(_ *cobra.Command, args []string) error {
 		key, value, opts, err := po.op(e, args)
 		op, opErr = clientv3.OpPut(key, value, opts...), err
 		return nil
 	}}
 	po.register(put.Flags())
 	var gopt getOptions
-	get := &cobra.Command{Use: "get", RunE: func(_ *cobra.Command, args []string) error {
+	get := &cobra.Command{Use: getUse, RunE: func(_ *cobra.Command, args []string) error {
 		key, opts, err := gopt.op(args)
 		op, opErr = clientv3.OpGet(key, opts...), err
 		return nil
 	}}
 	gopt.register(get)
 	var do delOptions
-	del := &cobra.Command{Use: "del", RunE: func(_ *cobra.Command, args []string) error {
+	del := &cobra.Command{Use: delUse, RunE: func(_ *cobra.Command, args []string) error {
 		key, opts, err := do.op(e, args)
 		op, opErr = clientv3.OpDelete(key, opts...), err
 		return nil
 	}}
 	do.register(del.Flags())
 
-	root := &cobra.Command{Use: "txn-request", SilenceErrors: true, SilenceUsage: true}
+	// Like etcdctl, a bad request line shows the request's usage on stderr.
+	root := &cobra.Command{SilenceErrors: true}
 	root.SetOut(e.stderr)
 	root.SetErr(e.stderr)
 	root.AddCommand(put, get, del)
@@ -211,7 +212,13 @@ func parseCompare(line string) (*clientv3.Cmp, error) {
 		cmp := clientv3.Compare(clientv3.Value(key), op, val)
 		return &cmp, nil
 	case "lease":
-		cmp := clientv3.Compare(clientv3.LeaseValue(key), op, val)
+		// etcdctl passes the string on and crashes; the lease ID is hex,
+		// as everywhere else on the command line.
+		id, err := strconv.ParseInt(val, 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("invalid txn compare request: %s", line)
+		}
+		cmp := clientv3.Compare(clientv3.LeaseValue(key), op, clientv3.LeaseID(id))
 		return &cmp, nil
 	}
 	return nil, fmt.Errorf("malformed comparison: %s (unknown target %s)", line, target)
