@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -80,10 +81,20 @@ func ParseRetention(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// revisionCompactor keeps the last keep revisions, checking every five
-// minutes as etcd does.
+// revisionCompactionInterval is how often the revision compactor looks:
+// five minutes, as in etcd, which has no flag for it. End-to-end tests
+// shorten it with BASALT_TEST_REVISION_COMPACTION_INTERVAL (a duration)
+// rather than wait five minutes.
+func revisionCompactionInterval() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("BASALT_TEST_REVISION_COMPACTION_INTERVAL")); err == nil && d > 0 {
+		return d
+	}
+	return 5 * time.Minute
+}
+
+// revisionCompactor keeps the last keep revisions.
 func (m *Member) revisionCompactor(keep int64) {
-	t := time.NewTicker(5 * time.Minute)
+	t := time.NewTicker(revisionCompactionInterval())
 	defer t.Stop()
 	var last int64
 	for {
@@ -99,9 +110,13 @@ func (m *Member) revisionCompactor(keep int64) {
 		if rev <= 0 || rev == last {
 			continue
 		}
-		if m.compactTo(rev) {
-			last = rev
+		m.lg.Info("starting auto revision compaction", zap.Int64("revision", rev), zap.Int64("revision-compaction-retention", keep))
+		if err := m.compactTo(rev); err != nil {
+			m.lg.Warn("failed auto revision compaction", zap.Int64("revision", rev), zap.Int64("revision-compaction-retention", keep), zap.Error(err))
+			continue
 		}
+		m.lg.Info("completed auto revision compaction", zap.Int64("revision", rev), zap.Int64("revision-compaction-retention", keep))
+		last = rev
 	}
 }
 
@@ -115,6 +130,7 @@ func (m *Member) periodicCompactor(period time.Duration) {
 	t := time.NewTicker(step)
 	defer t.Stop()
 	var samples []int64
+	var last int64
 	need := int(period / step)
 	for {
 		select {
@@ -128,22 +144,24 @@ func (m *Member) periodicCompactor(period time.Duration) {
 		}
 		rev := samples[0]
 		samples = samples[1:]
-		if m.IsLeader() {
-			m.compactTo(rev)
+		if !m.IsLeader() || rev <= last {
+			continue
 		}
+		m.lg.Info("starting auto periodic compaction", zap.Int64("revision", rev), zap.Duration("compact-period", period))
+		if err := m.compactTo(rev); err != nil {
+			m.lg.Warn("failed auto periodic compaction", zap.Int64("revision", rev), zap.Duration("compact-period", period), zap.Error(err))
+			continue
+		}
+		m.lg.Info("completed auto periodic compaction", zap.Int64("revision", rev), zap.Duration("compact-period", period))
+		last = rev
 	}
 }
 
-func (m *Member) compactTo(rev int64) bool {
+func (m *Member) compactTo(rev int64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
 	defer cancel()
 	_, err := m.Compact(ctx, &pb.CompactionRequest{Revision: rev})
-	if err != nil {
-		m.lg.Debug("auto compaction skipped", zap.Int64("revision", rev), zap.Error(err))
-		return false
-	}
-	m.lg.Info("completed auto compaction", zap.Int64("revision", rev))
-	return true
+	return err
 }
 
 // purgeLoop removes old snapshot and WAL files beyond --max-snapshots and

@@ -12,6 +12,7 @@ import (
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -299,6 +300,9 @@ func (m *Member) MoveLeader(ctx context.Context, transferee uint64) error {
 }
 
 func (m *Member) moveLeader(ctx context.Context, transferee uint64) error {
+	start := time.Now()
+	m.lg.Info("leadership transfer starting", zap.String("local-member-id", idString(m.id)),
+		zap.String("current-leader-member-id", idString(m.Leader())), zap.String("transferee-member-id", idString(transferee)))
 	m.node.TransferLeadership(ctx, m.id, transferee)
 	for m.Leader() != transferee {
 		select {
@@ -310,6 +314,8 @@ func (m *Member) moveLeader(ctx context.Context, transferee uint64) error {
 			return serverr.ErrStopped
 		}
 	}
+	m.lg.Info("leadership transfer finished", zap.String("local-member-id", idString(m.id)),
+		zap.String("new-leader-member-id", idString(transferee)), zap.Duration("took", time.Since(start)))
 	return nil
 }
 
