@@ -267,6 +267,29 @@ func testAPILease(t *testing.T, e *apiEnv) {
 		t.Fatalf("leases after revoke = %v, %v", ls, err)
 	}
 
+	t.Run("expiry deletes the keys everywhere", func(t *testing.T) {
+		deadline := time.Now().Add(15 * time.Second)
+		for _, m := range e.c.Members {
+			mc := m.Client(t)
+			for {
+				g, err := mc.Get(ctx, expiringKey, clientv3.WithSerializable())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(g.Kvs) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: key of a lease of TTL %d still there", m.Name, g.Kvs[0].Lease)
+				}
+				time.Sleep(50 * time.Millisecond) // poll interval
+			}
+		}
+		if ttl, err := cli.TimeToLive(ctx, e.expiringLease); err != nil || ttl.TTL != -1 {
+			t.Fatalf("time to live of an expired lease = %+v, %v", ttl, err)
+		}
+	})
+
 	// A keepalive to any member renews the lease where it expires: on the
 	// leader. agedLease has been ticking since the cluster started, so its
 	// remaining TTL on the leader has dropped below its granted TTL.

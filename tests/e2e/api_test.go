@@ -31,7 +31,12 @@ type apiEnv struct {
 	// runs, its remaining TTL on the leader has dropped below the granted
 	// TTL: a keepalive through a follower must bring it back up.
 	agedLease clientv3.LeaseID
+	// expiringLease, of the shortest TTL, holds expiringKey; nothing keeps
+	// it alive.
+	expiringLease clientv3.LeaseID
 }
+
+const expiringKey = "/expiring/k"
 
 const (
 	apiMaxRequestBytes = 64 * 1024
@@ -52,11 +57,12 @@ var apiCases = []struct {
 	{"limits", testAPILimits},
 	{"headers", testAPIHeaders},
 	{"watch", testAPIWatch},
-	{"lease", testAPILease},
 	{"member-list", testAPIMemberList},
 	{"lock", testAPILock},
 	{"election", testAPIElection},
 	{"gateway", testAPIGateway},
+	// Late, so that the lease of the shortest TTL has expired already.
+	{"lease", testAPILease},
 	{"compact", testAPICompact},
 	{"maintenance", testAPIMaintenance},
 	{"move-leader", testAPIMoveLeader},
@@ -120,6 +126,14 @@ func newAPIEnv(t *testing.T, c *Cluster) *apiEnv {
 		t.Fatalf("grant: %v", err)
 	}
 	e.agedLease = lr.ID
+	lr, err = e.cli.Grant(ctx, 1) // raised to the member's minimum TTL
+	if err != nil {
+		t.Fatalf("grant: %v", err)
+	}
+	e.expiringLease = lr.ID
+	if _, err := e.cli.Put(ctx, expiringKey, "x", clientv3.WithLease(lr.ID)); err != nil {
+		t.Fatalf("put: %v", err)
+	}
 	return e
 }
 

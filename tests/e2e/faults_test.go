@@ -228,10 +228,13 @@ func TestFollowerCatchUp(t *testing.T) {
 		writes int
 		// bySnapshot: the leader must send a database snapshot.
 		bySnapshot bool
+		// kill stops the follower with SIGKILL rather than SIGTERM.
+		kill bool
 	}{
 		{name: "by log", writes: 200},
 		{
 			name: "by snapshot",
+			kill: true,
 			// A snapshot every 50 entries that keeps only 10 of them for
 			// followers behind: 300 writes put a stopped follower out of
 			// the log's reach. (--snapshot-catchup-entries is etcd's flag
@@ -245,16 +248,34 @@ func TestFollowerCatchUp(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := NewCluster(t, 3, &Options{Args: tt.args})
 			cli := c.Client(t)
-			leader, followers, _ := roles(t, c, cli)
+			leader, followers, ids := roles(t, c, cli)
 			lagger := followers[0]
 			ctx := testCtx(t)
 			if _, err := cli.Put(ctx, "/catch/before", "stop"); err != nil {
 				t.Fatal(err)
 			}
-			if code := lagger.Stop(t); code != 0 {
+			// A lease known before the gap, one granted during it: the
+			// follower must know both, with their keys, once caught up.
+			oldLease, err := cli.Grant(ctx, 600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cli.Put(ctx, "/catch/leased-old", "x", clientv3.WithLease(oldLease.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if tt.kill {
+				lagger.Kill()
+			} else if code := lagger.Stop(t); code != 0 {
 				t.Fatalf("%s exited with status %d", lagger.Name, code)
 			}
-			want := map[string]string{"/catch/before": "stop"}
+			want := map[string]string{"/catch/before": "stop", "/catch/leased-old": "x", "/catch/leased-new": "y"}
+			newLease, err := cli.Grant(ctx, 600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cli.Put(ctx, "/catch/leased-new", "y", clientv3.WithLease(newLease.ID)); err != nil {
+				t.Fatal(err)
+			}
 			writer := leader.Client(t)
 			var rev int64
 			for i := range tt.writes {
@@ -284,7 +305,7 @@ func TestFollowerCatchUp(t *testing.T) {
 			mustGet(t, lc, "/catch/0001", "1")
 			putGet(t, lc, "/catch/after", "restart")
 			// The compaction reached it, through the log or the snapshot.
-			_, err := lc.Get(ctx, "/catch/0001", clientv3.WithRev(2), clientv3.WithSerializable())
+			_, err = lc.Get(ctx, "/catch/0001", clientv3.WithRev(2), clientv3.WithSerializable())
 			wantErr(t, "read below the compaction on the restarted follower", err, "etcdserver: mvcc: required revision has been compacted")
 
 			sent := LogContains(leader.Process().Output(), "sent database snapshot")
@@ -311,6 +332,33 @@ func TestFollowerCatchUp(t *testing.T) {
 			}
 			if hashes[0] != hashes[1] || hashes[1] != hashes[2] {
 				t.Fatalf("HashKV differs between members: %v", hashes)
+			}
+
+			// Restarted once more, it starts from what it saved while
+			// catching up.
+			lagger.Kill()
+			lagger.Start(t)
+			want["/catch/after"], want["/catch/last"] = "restart", "x"
+			sameKVs(t, lagger.Name+" restarted again", waitCaughtUp(t, lagger, "/catch/", last.Header.Revision, 30*time.Second), want)
+
+			// Leading, it knows the leases: their keys and their expiry.
+			if _, err := leader.Client(t).MoveLeader(ctx, ids[lagger.Name]); err != nil {
+				t.Fatalf("move leader to %s: %v", lagger.Name, err)
+			}
+			if _, err := waitLeader(t, c, cli, ids[leader.Name]); err != nil {
+				t.Fatal(err)
+			}
+			for l, key := range map[clientv3.LeaseID]string{oldLease.ID: "/catch/leased-old", newLease.ID: "/catch/leased-new"} {
+				ttl, err := lc.TimeToLive(ctx, l, clientv3.WithAttachedKeys())
+				if err != nil || ttl.TTL <= 0 || len(ttl.Keys) != 1 || string(ttl.Keys[0]) != key {
+					t.Fatalf("lease %x on the caught-up leader: %+v, %v; want key %s", l, ttl, err, key)
+				}
+			}
+			if _, err := lc.Revoke(ctx, newLease.ID); err != nil {
+				t.Fatal(err)
+			}
+			if g, err := lc.Get(ctx, "/catch/leased-new"); err != nil || len(g.Kvs) != 0 {
+				t.Fatalf("key of a revoked lease: %v, %v", g, err)
 			}
 		})
 	}
