@@ -3,8 +3,10 @@ package linearizability
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +28,13 @@ type scenario struct {
 	compact bool
 }
 
+// scenarioSeed makes scenarios run by one seed differ from one another.
+func scenarioSeed(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
+}
+
 // run is one execution of a scenario.
 type run struct {
 	t        *testing.T
@@ -41,6 +50,9 @@ type run struct {
 	// finalRev and finalKVs are the final read, after healing.
 	finalRev int64
 	finalKVs []kvState
+	// term is the highest raft term at the end: how many elections the
+	// faults caused.
+	term uint64
 }
 
 func (r *run) problem(format string, args ...any) {
@@ -51,7 +63,7 @@ func (r *run) problem(format string, args ...any) {
 // heals everything, checks the history, the watches and durability, and
 // on failure keeps the artifacts.
 func runScenario(t *testing.T, sc scenario, seed uint64, duration time.Duration) {
-	r := &run{t: t, sc: sc, seed: seed, duration: duration}
+	r := &run{t: t, sc: sc, seed: seed ^ scenarioSeed(sc.name), duration: duration}
 	t.Logf("scenario %s: seed %d (BASALT_LIN_SEED=%d replays the schedule), %v of traffic", sc.name, seed, seed, duration)
 	var info *porcupine.LinearizationInfo
 	var ops []porcupine.Operation
@@ -213,8 +225,13 @@ func (r *run) checkHistory(ops []porcupine.Operation) *porcupine.LinearizationIn
 	}
 	start := time.Now()
 	res, info := porcupine.CheckOperationsVerbose(kvModel, ops, checkTimeout)
-	r.t.Logf("history: %d operations (%d of unknown outcome), %d faults; porcupine: %v in %v",
-		len(ops), unknown, len(r.sched.log()), res, time.Since(start).Round(time.Millisecond))
+	var faults []string
+	for _, f := range r.sched.log() {
+		faults = append(faults, f.Description)
+	}
+	r.t.Logf("faults: %s", strings.Join(faults, "; "))
+	r.t.Logf("history: %d operations (%d of unknown outcome), final revision %d, raft term %d; porcupine: %v in %v",
+		len(ops), unknown, r.finalRev, r.term, res, time.Since(start).Round(time.Millisecond))
 	switch res {
 	case porcupine.Illegal:
 		r.problem("the history is not linearizable (see history.html for the longest linearizable prefix)")
@@ -306,6 +323,9 @@ func (r *run) checkMembers() {
 			continue
 		}
 		hashes = append(hashes, h.Hash)
+		if st, err := cli.Status(ctx, r.c.Members[i].ClientURL()); err == nil {
+			r.term = max(r.term, st.RaftTerm)
+		}
 	}
 	for _, h := range hashes {
 		if h != hashes[0] {
