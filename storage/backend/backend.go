@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -472,4 +473,45 @@ func Verify(path string) error {
 		}
 		return nil
 	})
+}
+
+// ScanFile opens the bbolt file at path read-only (it is not modified),
+// checks it, and calls f for every key of every bucket in order. It
+// returns the CRC-32C of every bucket name, key and value in that order
+// (the hash `snapshot status` reports) and the size the pages reach.
+func ScanFile(path string, f func(bucket, k, v []byte) error) (hash uint32, size int64, err error) {
+	if _, err := os.Stat(path); err != nil {
+		return 0, 0, err
+	}
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return 0, 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	err = db.View(func(tx *bolt.Tx) error {
+		var problems []string
+		for err := range tx.Check() {
+			problems = append(problems, err.Error())
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("snapshot file integrity check failed. %d errors found.\n%s", len(problems), strings.Join(problems, "\n"))
+		}
+		size = tx.Size()
+		return tx.ForEach(func(name []byte, bkt *bolt.Bucket) error {
+			h.Write(name)
+			return bkt.ForEach(func(k, v []byte) error {
+				h.Write(k)
+				h.Write(v)
+				if f != nil {
+					return f(name, k, v)
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return h.Sum32(), size, nil
 }

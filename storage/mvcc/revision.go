@@ -1,6 +1,11 @@
 package mvcc
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
 
 // Revision is a point in the store's history.
 type Revision struct {
@@ -53,4 +58,19 @@ func bytesToRev(b []byte) (rev Revision, ok bool) {
 
 func isTombstone(b []byte) bool {
 	return len(b) == markedRevBytesLen && b[revBytesLen] == markTombstone
+}
+
+// KeyBucketEntry decodes an entry of the database's key bucket, for tools
+// that read a database file: the revision it was written at, the user key,
+// and whether it is a deletion.
+func KeyBucketEntry(k, v []byte) (rev Revision, key []byte, tombstone bool, err error) {
+	rev, ok := bytesToRev(k)
+	if !ok {
+		return Revision{}, nil, false, fmt.Errorf("not a revision key: %q", k)
+	}
+	var kv mvccpb.KeyValue
+	if err := decodeKV(v, &kv); err != nil {
+		return Revision{}, nil, false, fmt.Errorf("value of revision %d_%d: %w", rev.Main, rev.Sub, err)
+	}
+	return rev, kv.Key, isTombstone(k), nil
 }
