@@ -230,6 +230,19 @@ func (r *run) checkHistory(ops []porcupine.Operation) *porcupine.LinearizationIn
 		faults = append(faults, f.Description)
 	}
 	r.t.Logf("faults: %s", strings.Join(faults, "; "))
+	// Acknowledged operations per second show the outages the faults made.
+	var perSec []int
+	for _, op := range ops {
+		if op.Output.(output).Unknown {
+			continue
+		}
+		sec := int(op.Return / int64(time.Second))
+		for len(perSec) <= sec {
+			perSec = append(perSec, 0)
+		}
+		perSec[sec]++
+	}
+	r.t.Logf("acknowledged operations per second: %v", perSec)
 	r.t.Logf("history: %d operations (%d of unknown outcome), final revision %d, raft term %d; porcupine: %v in %v",
 		len(ops), unknown, r.finalRev, r.term, res, time.Since(start).Round(time.Millisecond))
 	switch res {
@@ -327,6 +340,13 @@ func (r *run) checkMembers() {
 			r.term = max(r.term, st.RaftTerm)
 		}
 	}
+	sent, applied := 0, 0
+	for _, m := range r.c.Members {
+		logs := m.Logs()
+		sent += strings.Count(logs, "sent database snapshot")
+		applied += strings.Count(logs, "applied snapshot")
+	}
+	r.t.Logf("members: %d database snapshots sent, %d applied", sent, applied)
 	for _, h := range hashes {
 		if h != hashes[0] {
 			r.problem("KV hashes at revision %d differ: %v (members in order)", r.finalRev, hashes)
