@@ -214,7 +214,7 @@ func TestEnvironment(t *testing.T) {
 		{[]string{"ETCDCTL_ENDPOINTS=" + ep, "ETCDCTL_API=3"}, a("get", "k", "--print-value-only")},
 		{[]string{"ETCDCTL_ENDPOINTS=" + ep, "ETCDCTL_NO_SUCH_OPTION=1"}, a("get", "k")},
 		{[]string{"ETCDCTL_ENDPOINTS=" + ep, "ETCDCTL_DIAL_TIMEOUT=not-a-duration"}, a("get", "k")},
-		{[]string{"ETCDCTL_ENDPOINTS=" + ep}, a("--endpoints=" + ep, "get", "k")},
+		{[]string{"ETCDCTL_ENDPOINTS=" + ep}, a("--endpoints="+ep, "get", "k")},
 		{[]string{"ETCDCTL_ENDPOINTS=" + ep, "ETCDCTL_CLUSTER=true"}, a("endpoint", "hashkv", "-w", "json")},
 	} {
 		r := runCtl(t, ctlBin, s.args, "", s.env, 60*time.Second)
