@@ -580,3 +580,97 @@ func TestGracefulStopTransfersLeadership(t *testing.T) {
 	leader.Start(t)
 	mustGet(t, leader.Client(t), "/graceful", "ok")
 }
+
+// TestQuorumLoss leaves one member of three running: it must refuse
+// writes and linearizable reads, serve serializable reads, report the
+// lost leader on /health and end require-leader watches; once the others
+// are back, the cluster serves again.
+func TestQuorumLoss(t *testing.T) {
+	for _, keepLeader := range []bool{true, false} {
+		name := "follower left"
+		if keepLeader {
+			name = "leader left"
+		}
+		t.Run(name, func(t *testing.T) {
+			c := NewCluster(t, 3, nil)
+			cli := c.Client(t)
+			leader, followers, _ := roles(t, c, cli)
+			alone, gone := followers[0], []*Member{leader, followers[1]}
+			if keepLeader {
+				alone, gone = leader, followers
+			}
+			ctx := testCtx(t)
+			ac := alone.Client(t)
+			putGet(t, ac, "/quorum/k", "v")
+			wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			defer wcancel()
+			wch := ac.Watch(wctx, "/quorum/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+			waitCreated(t, "require-leader watch", wch)
+
+			t0 := time.Now()
+			for _, m := range gone {
+				m.Kill()
+			}
+
+			// The watch ends with "no leader" once the member notices.
+			select {
+			case wr, ok := <-wch:
+				if ok {
+					wantErr(t, "require-leader watch without a leader", wr.Err(), "etcdserver: no leader")
+				}
+			case <-time.After(opTimeout):
+				t.Fatal("require-leader watch still open without a leader")
+			}
+			t.Logf("watch ended %v after the kill", time.Since(t0))
+			deadline := time.Now().Add(opTimeout)
+			for {
+				code, body := httpGet(t, alone.ClientURL()+"/health", nil)
+				if code == http.StatusServiceUnavailable {
+					if strings.TrimSpace(body) != `{"health":"false","reason":"RAFT NO LEADER"}` {
+						t.Errorf("/health without a leader = %s", body)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("/health = %d %s without a quorum", code, body)
+				}
+				time.Sleep(50 * time.Millisecond) // poll interval
+			}
+			if code, body := httpGet(t, alone.ClientURL()+"/health?serializable=true", nil); code != http.StatusOK {
+				t.Errorf("/health?serializable=true = %d %s", code, body)
+			}
+			st, err := ac.Status(ctx, alone.ClientURL())
+			if err != nil || st.Leader != 0 {
+				t.Errorf("status without a quorum: %+v, %v", st, err)
+			}
+
+			t.Logf("/health false %v after the kill", time.Since(t0))
+			short, cancel := context.WithTimeout(ctx, time.Second)
+			_, err = ac.Put(short, "/quorum/lost", "x")
+			cancel()
+			if err == nil {
+				t.Fatal("put acknowledged by one member of three")
+			}
+			short, cancel = context.WithTimeout(ctx, time.Second)
+			_, err = ac.Get(short, "/quorum/k")
+			cancel()
+			if err == nil {
+				t.Fatal("linearizable read served by one member of three")
+			}
+			if g, err := ac.Get(ctx, "/quorum/k", clientv3.WithSerializable()); err != nil || len(g.Kvs) != 1 {
+				t.Fatalf("serializable read without a quorum: %v, %v", g, err)
+			}
+
+			t0 = time.Now()
+			for _, m := range gone {
+				m.Start(t)
+			}
+			t.Logf("restarted in %v", time.Since(t0))
+			putEventually(t, ac, "/quorum/back", "yes", 30*time.Second)
+			t.Logf("put %v after restarting", time.Since(t0))
+			for _, m := range c.Members {
+				mustGet(t, m.Client(t), "/quorum/back", "yes")
+			}
+		})
+	}
+}
