@@ -13,6 +13,7 @@
 //	BASALT_LIN_DURATION   traffic time per scenario, e.g. "2m" (default 12s)
 //	BASALT_LIN_SEED       the seed of every scenario's fault schedule and traffic
 //	BASALT_LIN_ARTIFACTS  where failing runs keep their history, logs and seed
+//	BASALT_LIN_KEEP       keep the artifacts of passing runs too
 //
 // A failing run prints the folder with its artifacts and the seed. The
 // seed replays the fault schedule and each client's choice of operations;

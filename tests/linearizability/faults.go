@@ -132,10 +132,11 @@ func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Du
 	case faultKillRandom, faultKillLeader:
 		m.Kill()
 		sleep(ctx, hold)
+		restart := time.Now()
 		if err := m.TryStart(); err != nil {
 			s.fail(fmt.Errorf("%v: restart: %w", f, err))
 		}
-		ev.Description = fmt.Sprintf("SIGKILL %s, restart after %v", m.Name, hold)
+		ev.Description = fmt.Sprintf("SIGKILL %s, restart after %v (ready in %v)", m.Name, hold.Round(time.Millisecond), time.Since(restart).Round(time.Millisecond))
 	case faultPauseRandom, faultPauseLeader:
 		if err := m.Pause(); err != nil {
 			s.fail(fmt.Errorf("%v: %w", f, err))
@@ -144,22 +145,22 @@ func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Du
 		if err := m.Resume(); err != nil {
 			s.fail(fmt.Errorf("%v: %w", f, err))
 		}
-		ev.Description = fmt.Sprintf("SIGSTOP %s for %v", m.Name, hold)
+		ev.Description = fmt.Sprintf("SIGSTOP %s for %v", m.Name, hold.Round(time.Millisecond))
 	case faultPartitionRandom, faultPartitionLeader:
 		s.c.isolate(target, true, true)
 		sleep(ctx, hold)
 		s.c.heal()
-		ev.Description = fmt.Sprintf("partition %s both ways for %v", m.Name, hold)
+		ev.Description = fmt.Sprintf("partition %s both ways for %v", m.Name, hold.Round(time.Millisecond))
 	case faultPartitionLeaderIn:
 		s.c.isolate(target, true, false)
 		sleep(ctx, hold)
 		s.c.heal()
-		ev.Description = fmt.Sprintf("drop peer traffic to %s for %v", m.Name, hold)
+		ev.Description = fmt.Sprintf("drop peer traffic to %s for %v", m.Name, hold.Round(time.Millisecond))
 	case faultPartitionLeaderOut:
 		s.c.isolate(target, false, true)
 		sleep(ctx, hold)
 		s.c.heal()
-		ev.Description = fmt.Sprintf("drop peer traffic from %s for %v", m.Name, hold)
+		ev.Description = fmt.Sprintf("drop peer traffic from %s for %v", m.Name, hold.Round(time.Millisecond))
 	case faultMoveLeader:
 		to := (target + 1 + random%(s.c.size()-1)) % s.c.size()
 		mctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -10,7 +10,7 @@ import (
 
 // snapshotArgs make members snapshot and compact their logs often, so that
 // a member back from a fault catches up from a snapshot.
-var snapshotArgs = []string{"--snapshot-count=100", "--snapshot-catchup-entries=20"}
+var snapshotArgs = []string{"--snapshot-count=50", "--snapshot-catchup-entries=10"}
 
 var allFaults = []fault{
 	faultKillRandom, faultKillLeader, faultPauseRandom, faultPauseLeader,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -69,6 +70,11 @@ func runScenario(t *testing.T, sc scenario, seed uint64, duration time.Duration)
 	var ops []porcupine.Operation
 	defer func() {
 		if len(r.problems) == 0 && !t.Failed() {
+			if os.Getenv("BASALT_LIN_KEEP") != "" {
+				a := &artifacts{scenario: sc.name, seed: seed, ops: ops, info: info, c: r.c, watchers: r.watchers, faults: r.sched.log()}
+				dir, err := a.save()
+				t.Logf("BASALT_LIN_KEEP: artifacts of this passing run in %s (%v)", dir, err)
+			}
 			return
 		}
 		a := &artifacts{scenario: sc.name, seed: seed, ops: ops, info: info, c: r.c, watchers: r.watchers, problems: r.problems}
@@ -157,6 +163,7 @@ func (r *run) traffic() {
 		}
 	}
 
+	r.t.Logf("traffic stopped and faults healed at %v", time.Duration(r.rec.now()).Round(time.Millisecond))
 	// The final read: every acknowledged write must be in it (or
 	// overwritten by a later one), which the model checks.
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
