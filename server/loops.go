@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -28,8 +30,24 @@ func (m *Member) publishAttributes() {
 	}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+		// The entry of the proposal may come inside a snapshot from the
+		// leader, which no waiter hears of: then look at what the
+		// snapshot says of us rather than wait out the timeout.
+		snapc := m.snapshotApplied.wait()
+		var bySnapshot atomic.Bool
+		go func() {
+			select {
+			case <-snapc:
+				bySnapshot.Store(true)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		_, err := m.propose(ctx, &pb.InternalRaftRequest{ClusterMemberAttrSet: req})
 		cancel()
+		if err != nil && bySnapshot.Load() && m.attributesPublished(req.MemberAttributes) {
+			err = nil
+		}
 		if err == nil {
 			m.lg.Info("published local member to cluster through raft",
 				zap.String("local-member-id", idString(m.id)), zap.String("cluster-id", idString(m.cluster.id)),
@@ -44,6 +62,12 @@ func (m *Member) publishAttributes() {
 			return
 		}
 	}
+}
+
+// attributesPublished reports whether the membership holds attrs for us.
+func (m *Member) attributesPublished(attrs *membershippb.Attributes) bool {
+	mem := m.cluster.member(m.id)
+	return mem != nil && mem.Name == attrs.Name && slices.Equal(mem.ClientURLs, attrs.ClientUrls)
 }
 
 // autoCompactLoop compacts on the schedule of --auto-compaction-mode and

@@ -80,6 +80,9 @@ type Member struct {
 	// Linearizable reads: requests share the notifier of the next round.
 	readMu       sync.RWMutex
 	readNotifier *notifier
+	// snapshotApplied fires each time a snapshot from the leader is
+	// applied.
+	snapshotApplied broadcast
 	readwaitc    chan struct{}
 	readStateC   chan raft.ReadState
 
@@ -120,6 +123,31 @@ type notifier struct {
 }
 
 func newNotifier() *notifier { return &notifier{c: make(chan struct{})} }
+
+// broadcast wakes every waiter each time it fires.
+type broadcast struct {
+	mu sync.Mutex
+	c  chan struct{}
+}
+
+// wait returns a channel closed at the next fire.
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.c == nil {
+		b.c = make(chan struct{})
+	}
+	return b.c
+}
+
+func (b *broadcast) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.c != nil {
+		close(b.c)
+		b.c = nil
+	}
+}
 
 func (n *notifier) notify(err error) {
 	n.err = err

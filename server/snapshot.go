@@ -134,6 +134,7 @@ func (m *Member) applySnapshot(s raftpb.Snapshot) {
 	m.appliedIndex.Store(index)
 	m.appliedTerm.Store(s.Metadata.Term)
 	m.appliedWait.trigger(index)
+	m.snapshotApplied.fire()
 	m.releaseSnapDBs(index)
 	m.lg.Info("applied snapshot", zap.Uint64("snapshot-index", index), zap.Uint64("consistent-index", m.consistIndex))
 }
