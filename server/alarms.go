@@ -135,10 +135,19 @@ func (m *Member) applyAlarm(tw *mvcc.WriteTxn, r *pb.AlarmRequest) (*pb.AlarmRes
 }
 
 // Alarm gets, raises or disarms alarms. Raising and disarming go through
-// raft so every member agrees.
+// raft so every member agrees. Getting is linearizable, as in etcd (which
+// sends it through raft too): a client that saw a write refused for
+// NOSPACE finds the alarm on any member it asks next.
 func (m *Member) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
 	if r.Action == pb.AlarmRequest_GET {
-		return &pb.AlarmResponse{Header: &pb.ResponseHeader{}, Alarms: m.Alarms()}, nil
+		if err := m.LinearizableReadNotify(ctx); err != nil {
+			return nil, err
+		}
+		alarms := m.Alarms()
+		if r.Alarm != pb.AlarmType_NONE {
+			alarms = slices.DeleteFunc(alarms, func(a *pb.AlarmMember) bool { return a.Alarm != r.Alarm })
+		}
+		return &pb.AlarmResponse{Header: &pb.ResponseHeader{}, Alarms: alarms}, nil
 	}
 	res, err := m.propose(ctx, &pb.InternalRaftRequest{Alarm: r})
 	if err != nil {
