@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/basaltkv/basalt/lease"
@@ -49,6 +50,13 @@ func NewMember(cfg Config) (*Member, error) {
 		peerHTTP:      newPeerHTTPClient(cfg),
 	}
 	fsys := vfs.OS
+	if f, ok := fsyncFaultsFromEnv(); ok {
+		// A test hook (tests/linearizability): a slow or failing disk
+		// under the WAL and snapshot files.
+		lg.Warn("injecting fsync faults (test hook)", zap.Duration("delay", f.SyncDelay), zap.Int64("fail-after", f.FailSyncAfter))
+		fsys = vfs.Faulty(fsys, f)
+	}
+	m.fs = fsys
 	var err error
 	verifyDB := func(_ vfs.FS, path string) error { return backend.Verify(path) }
 	if m.snapshotter, err = snap.New(fsys, cfg.SnapDir(), snap.WithLogger(slogFor(lg)), snap.WithDBVerifier(verifyDB)); err != nil {
@@ -211,7 +219,7 @@ func (m *Member) bootstrapNew() error {
 	if err != nil {
 		return err
 	}
-	m.wal, err = wal.Create(vfs.OS, m.cfg.WALPath(), meta, wal.WithFsyncObserver(m.metrics.observeWALFsync))
+	m.wal, err = wal.Create(m.fs, m.cfg.WALPath(), meta, wal.WithFsyncObserver(m.metrics.observeWALFsync))
 	if err != nil {
 		return fmt.Errorf("create WAL: %w", err)
 	}
@@ -301,7 +309,7 @@ func (m *Member) restart(snapshot *raftpb.Snapshot) error {
 	if snapshot != nil {
 		marker = wal.Marker{Index: snapshot.Metadata.Index, Term: snapshot.Metadata.Term}
 	}
-	w, err := wal.Open(vfs.OS, m.cfg.WALPath(), marker, wal.WithFsyncObserver(m.metrics.observeWALFsync))
+	w, err := wal.Open(m.fs, m.cfg.WALPath(), marker, wal.WithFsyncObserver(m.metrics.observeWALFsync))
 	if err != nil {
 		return fmt.Errorf("open WAL: %w", err)
 	}
@@ -394,4 +402,18 @@ func (m *Member) recoverSnapshotDB(index uint64) error {
 	}
 	m.lg.Info("recovering backend from snapshot database", zap.String("path", path), zap.Uint64("snapshot-index", index))
 	return os.Rename(path, m.cfg.BackendPath())
+}
+
+// fsyncFaultsFromEnv reads the test hooks BASALT_TEST_FSYNC_DELAY (a
+// duration added to every fsync of the WAL and snapshot files) and
+// BASALT_TEST_FSYNC_FAIL_AFTER (fsyncs after that many fail).
+func fsyncFaultsFromEnv() (vfs.Faults, bool) {
+	var f vfs.Faults
+	if d, err := time.ParseDuration(os.Getenv("BASALT_TEST_FSYNC_DELAY")); err == nil && d > 0 {
+		f.SyncDelay = d
+	}
+	if n, err := strconv.ParseInt(os.Getenv("BASALT_TEST_FSYNC_FAIL_AFTER"), 10, 64); err == nil && n > 0 {
+		f.FailSyncAfter = n
+	}
+	return f, f != (vfs.Faults{})
 }

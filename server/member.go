@@ -21,6 +21,7 @@ import (
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"github.com/basaltkv/basalt/storage/snap"
+	"github.com/basaltkv/basalt/storage/vfs"
 	"github.com/basaltkv/basalt/storage/wal"
 	"go.uber.org/zap"
 )
@@ -80,11 +81,13 @@ type Member struct {
 	// Linearizable reads: requests share the notifier of the next round.
 	readMu       sync.RWMutex
 	readNotifier *notifier
+	// fs holds the WAL and snapshot files.
+	fs vfs.FS
 	// snapshotApplied fires each time a snapshot from the leader is
 	// applied.
 	snapshotApplied broadcast
-	readwaitc    chan struct{}
-	readStateC   chan raft.ReadState
+	readwaitc       chan struct{}
+	readStateC      chan raft.ReadState
 
 	// Apply-goroutine state.
 	confState     raftpb.ConfState
@@ -272,7 +275,10 @@ func (m *Member) transferLeadershipOnStop() error {
 	var transferee uint64
 	var best uint64
 	for id, pr := range st.Progress {
-		if id == m.id || pr.IsLearner {
+		// Only a voter this member is connected to can take over, as in
+		// etcd: one that is down would keep the cluster leaderless until
+		// the transfer times out.
+		if id == m.id || pr.IsLearner || m.transport.ActiveSince(id).IsZero() {
 			continue
 		}
 		if pr.Match >= best {

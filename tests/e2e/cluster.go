@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,10 @@ type Member struct {
 	proc *Process
 	// history keeps the output of previous runs, for failure reports.
 	history []string
+
+	// Env is added to the cluster's environment at this member's next
+	// start (a per-member test hook, for example a failing disk).
+	Env []string
 }
 
 var clusterSeq atomic.Int64
@@ -294,7 +299,7 @@ func (m *Member) start() error {
 		}
 		m.history = append(m.history, m.proc.Output())
 	}
-	p, err := StartProcess(Binary(), m.args, m.cluster.opts.Env)
+	p, err := StartProcess(Binary(), m.args, append(slices.Clone(m.cluster.opts.Env), m.Env...))
 	if err != nil {
 		return err
 	}
