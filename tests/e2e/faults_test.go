@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -579,6 +580,35 @@ func TestGracefulStopTransfersLeadership(t *testing.T) {
 	// The old leader rejoins as a follower.
 	leader.Start(t)
 	mustGet(t, leader.Client(t), "/graceful", "ok")
+
+	// With a follower down, the leader hands over to the one still up.
+	current, rest, _ := roles(t, c, fc)
+	down, up := rest[0], rest[1]
+	if code := down.Stop(t); code != 0 {
+		t.Fatalf("%s exited with status %d", down.Name, code)
+	}
+	if code := current.Stop(t); code != 0 {
+		t.Fatalf("%s exited with status %d", current.Name, code)
+	}
+	to, ok := logField(current.Process().Output(), "leadership transfer finished", "new-leader-member-id")
+	if want := fmt.Sprintf("%x", ids[up.Name]); !ok || to != want {
+		t.Fatalf("leader with %s down: transfer finished to %q (logged %v), want %s (%s)", down.Name, to, ok, want, up.Name)
+	}
+}
+
+// logField finds the last JSON log line with message msg and returns its
+// field.
+func logField(out, msg, field string) (string, bool) {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var entry map[string]any
+		if json.Unmarshal([]byte(lines[i]), &entry) != nil || entry["msg"] != msg {
+			continue
+		}
+		v, ok := entry[field].(string)
+		return v, ok
+	}
+	return "", false
 }
 
 // TestQuorumLoss leaves one member of three running: it must refuse
