@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/basaltkv/basalt/tests/e2e"
 )
 
 // fault is one kind of failure the schedule injects.
@@ -22,19 +24,21 @@ const (
 	faultPartitionLeaderIn  // others → leader dropped
 	faultPartitionLeaderOut // leader → others dropped
 	faultMoveLeader
+	faultSlowDisk    // restarted with every fsync 20–100 ms slower
+	faultFailingDisk // restarted with fsyncs failing after a few dozen
 )
 
 var faultNames = [...]string{
 	"kill-random", "kill-leader", "pause-random", "pause-leader",
 	"partition-random", "partition-leader", "partition-leader-in", "partition-leader-out",
-	"move-leader",
+	"move-leader", "slow-disk", "failing-disk",
 }
 
 func (f fault) String() string { return faultNames[f] }
 
 // multiMemberOnly are the faults that need peers.
 func (f fault) multiMemberOnly() bool {
-	return f >= faultPartitionRandom
+	return f >= faultPartitionRandom && f <= faultMoveLeader
 }
 
 // faultEvent is one injected fault, for the report and the visualization.
@@ -161,6 +165,31 @@ func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Du
 		sleep(ctx, hold)
 		s.c.heal()
 		ev.Description = fmt.Sprintf("drop peer traffic from %s for %v", m.Name, hold.Round(time.Millisecond))
+	case faultSlowDisk, faultFailingDisk:
+		// The member restarts on a faulty disk (the server's test hooks),
+		// runs on it for the hold (a failing one stops by itself), and
+		// restarts on a sound one.
+		env := fmt.Sprintf("BASALT_TEST_FSYNC_DELAY=%dms", 20+random*20)
+		if f == faultFailingDisk {
+			env = fmt.Sprintf("BASALT_TEST_FSYNC_FAIL_AFTER=%d", 20+s.rng.IntN(80))
+		}
+		killAndWait(m)
+		m.Env = []string{env}
+		err := m.TryStart()
+		m.Env = nil
+		if err != nil && f == faultSlowDisk {
+			s.fail(fmt.Errorf("%v: start: %w", f, err))
+		}
+		sleep(ctx, hold)
+		stopped := m.Process() != nil && m.Process().Exited()
+		killAndWait(m)
+		if err := m.TryStart(); err != nil {
+			s.fail(fmt.Errorf("%v: restart: %w", f, err))
+		}
+		ev.Description = fmt.Sprintf("%s on %s for %v", env, m.Name, hold.Round(time.Millisecond))
+		if stopped {
+			ev.Description += " (it stopped)"
+		}
 	case faultMoveLeader:
 		to := (target + 1 + random%(s.c.size()-1)) % s.c.size()
 		mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -184,5 +213,13 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
+	}
+}
+
+// killAndWait sends SIGKILL and waits until the process is gone.
+func killAndWait(m *e2e.Member) {
+	m.Kill()
+	if p := m.Process(); p != nil {
+		_, _ = p.Wait(10 * time.Second)
 	}
 }

@@ -15,7 +15,7 @@ var snapshotArgs = []string{"--snapshot-count=50", "--snapshot-catchup-entries=1
 var allFaults = []fault{
 	faultKillRandom, faultKillLeader, faultPauseRandom, faultPauseLeader,
 	faultPartitionRandom, faultPartitionLeader, faultPartitionLeaderIn, faultPartitionLeaderOut,
-	faultMoveLeader,
+	faultMoveLeader, faultSlowDisk, faultFailingDisk,
 }
 
 // scenarios: the first ones (short) run in CI; BASALT_LIN_SCENARIOS=all
@@ -32,6 +32,7 @@ var scenarios = []struct {
 	{scenario{name: "3members-partition", members: 3, clients: 6, faults: []fault{faultPartitionRandom, faultPartitionLeader, faultPartitionLeaderIn, faultPartitionLeaderOut}, args: snapshotArgs, compact: true}, false},
 	{scenario{name: "3members-move-leader", members: 3, clients: 6, faults: []fault{faultMoveLeader}}, false},
 	{scenario{name: "3members-no-faults", members: 3, clients: 8}, false},
+	{scenario{name: "3members-disk-faults", members: 3, clients: 6, faults: []fault{faultSlowDisk, faultFailingDisk}, args: snapshotArgs, compact: true}, false},
 	{scenario{name: "5members-all-faults", members: 5, clients: 8, faults: allFaults, args: snapshotArgs, compact: true}, false},
 }
 
