@@ -46,7 +46,6 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 
 func (rawCodec) Name() string { return "proto" }
 
-
 // methods are the unary calls fuzzed, by the index the input picks.
 // Alarm (which could raise NOSPACE), MoveLeader, Defragment and Snapshot
 // change or stream the whole member and are left out.
@@ -200,7 +199,7 @@ func addSeeds(f *testing.F) {
 		{8, nil},
 		{9, req(&pb.HashKVRequest{Revision: -1})},
 		{10, nil},
-		{1, []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}},    // a length past the end
+		{1, []byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}},       // a length past the end
 		{3, []byte{0x12, 0x02, 0x0a, 0x00, 0x12, 0x80, 0x01}}, // truncated nested message
 		{0, bytes.Repeat([]byte{0x0a, 0x01, 'k'}, 100)},       // a repeated singular field
 	}
