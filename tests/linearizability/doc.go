@@ -2,8 +2,9 @@
 // concurrent clientv3 clients drive puts, linearizable reads, deletes,
 // compare-and-swap and multi-key transactions, leases and watches against
 // 1-, 3- and 5-member clusters while a seeded schedule kills, pauses,
-// partitions (through a TCP proxy in front of each peer listener) and
-// moves the leader. The recorded history is checked with porcupine against
+// partitions (through a TCP proxy in front of each peer listener), moves
+// the leader, and restarts members on a slow or failing disk (the server's
+// BASALT_TEST_FSYNC_DELAY and BASALT_TEST_FSYNC_FAIL_AFTER hooks). The recorded history is checked with porcupine against
 // a revision-aware model of etcd's KV; watches are checked for complete,
 // ordered, gap-free delivery; every acknowledged write must survive.
 //
