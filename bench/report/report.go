@@ -67,8 +67,9 @@ func (r *Report) Results() chan<- Result { return r.results }
 // once Results is closed.
 func (r *Report) Run() <-chan string {
 	out := make(chan string, 1)
+	start := r.now()
 	go func() {
-		s := r.collect()
+		s := r.collect(start)
 		out <- Format(s, r.opts)
 		close(out)
 	}()
@@ -79,15 +80,17 @@ func (r *Report) Run() <-chan string {
 // once Results is closed.
 func (r *Report) Stats() <-chan Stats {
 	out := make(chan Stats, 1)
+	start := r.now()
 	go func() {
-		out <- r.collect()
+		out <- r.collect(start)
 		close(out)
 	}()
 	return out
 }
 
-func (r *Report) collect() Stats {
-	start := r.now()
+// collect reads results until Results is closed; the report's total time
+// runs from start (when Run or Stats was called) to then.
+func (r *Report) collect(start time.Time) Stats {
 	var (
 		lats   []float64
 		errs   = map[string]int{}
