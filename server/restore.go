@@ -43,7 +43,10 @@ type RestoreConfig struct {
 	// SkipHashCheck accepts a file without the SHA-256 that `snapshot save`
 	// appends (a database file copied from a data dir).
 	SkipHashCheck bool
-	Logger        *zap.Logger
+	// InitialMmapSize is bbolt's initial memory map size while the
+	// restored database is rewritten (0: the backend's default, etcd's 10 GiB).
+	InitialMmapSize uint64
+	Logger          *zap.Logger
 }
 
 // snapshotHasHash reports whether a snapshot file of size n ends with the
@@ -86,6 +89,13 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 			return fmt.Errorf("wal-dir %q exists", cfg.WALDir)
 		}
 	}
+	// A missing or unreadable snapshot must not leave a data dir behind
+	// that a corrected retry would find not empty.
+	src, err := os.Open(cfg.SnapshotPath)
+	if err != nil {
+		return err
+	}
+	src.Close()
 	lg.Info("restoring snapshot", zap.String("path", cfg.SnapshotPath), zap.String("wal-dir", sc.WALPath()),
 		zap.String("data-dir", cfg.DataDir), zap.String("snap-dir", sc.SnapDir()))
 	if err := os.MkdirAll(sc.SnapDir(), 0o700); err != nil {
@@ -106,7 +116,7 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 	// The log the raft snapshot stands for: one conf change per member.
 	const term = 1
 	index := uint64(len(members))
-	if err := rewriteRestoredDB(sc.BackendPath(), members, index, term); err != nil {
+	if err := rewriteRestoredDB(sc.BackendPath(), int(cfg.InitialMmapSize), members, index, term); err != nil {
 		return err
 	}
 
@@ -195,8 +205,8 @@ func copySnapshotDB(from, to string, skipHashCheck bool) error {
 
 // rewriteRestoredDB replaces the database's membership with members and
 // sets its consistent index, in one transaction.
-func rewriteRestoredDB(path string, members []*MemberInfo, index, term uint64) error {
-	be, err := backend.Open(backend.Config{Path: path})
+func rewriteRestoredDB(path string, mmapSize int, members []*MemberInfo, index, term uint64) error {
+	be, err := backend.Open(backend.Config{Path: path, MmapSize: mmapSize})
 	if err != nil {
 		return err
 	}

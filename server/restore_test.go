@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -193,6 +194,7 @@ func TestRestoreSnapshotRefuses(t *testing.T) {
 		{"not a database", write("junk", bytes.Repeat([]byte{7}, 4096)), true, "", "a", "snapshot"},
 		{"data dir not empty", good, false, full, "a", "not empty"},
 		{"name not in cluster", good, false, "", "zz", `couldn't find local name "zz"`},
+		{"missing snapshot", filepath.Join(dir, "absent"), false, "", "a", "no such file or directory"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,6 +211,13 @@ func TestRestoreSnapshotRefuses(t *testing.T) {
 				t.Fatalf("restore: %v", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("restore: %v, want an error with %q", err, tt.wantErr)
+			}
+			if tt.wantErr == "no such file or directory" {
+				// Nothing is created: a corrected retry must not find the
+				// data dir not empty.
+				if _, err := os.Stat(dd); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("data dir after a failed restore: %v, want it absent", err)
+				}
 			}
 		})
 	}
