@@ -169,6 +169,15 @@ func (r *run) traffic() {
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cli := newClient(t, c.Endpoints())
+	// Operations whose outcome is unknown (cut off by the end of traffic or
+	// a fault) may still commit: their proposals can sit in a leader's log
+	// until the cluster heals. The model lets them take effect at any time,
+	// also after the final read, but the checks after it compare members
+	// with that read; so read once the revision has stopped moving. There
+	// is no event to wait for, hence polling for quiescence.
+	if err := waitQuiet(fctx, cli); err != nil {
+		r.problem("cluster not quiet after healing: %v", err)
+	}
 	var final output
 	for {
 		call := r.rec.now()
@@ -360,4 +369,29 @@ func (r *run) checkMembers() {
 			break
 		}
 	}
+}
+
+// waitQuiet waits until the store's revision has stayed the same over
+// several polls half a second apart.
+func waitQuiet(ctx context.Context, cli *clientv3.Client) error {
+	const polls = 4
+	last, same := int64(-1), 0
+	for same < polls {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		resp, err := cli.Get(ctx, keyPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			same = 0
+			continue
+		}
+		if resp.Header.Revision == last {
+			same++
+		} else {
+			last, same = resp.Header.Revision, 0
+		}
+	}
+	return nil
 }
