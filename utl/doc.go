@@ -1,0 +1,10 @@
+// Package utl is basaltutl, the offline tool of a basalt data dir and of
+// database snapshots: etcdutl's commands (snapshot restore and status,
+// defrag, hashkv, version, completion), flags, output formats, messages
+// and exit codes. The work itself is the server's (server.RestoreSnapshot,
+// server.DBFileStatus, server.DBFileHashKV, server.DefragDataDir); this
+// package parses, checks and prints as etcdutl does.
+//
+// Main returns the exit status instead of exiting, so that commands run in
+// process in tests; cmd/basaltutl only wires it to os.Exit.
+package utl
