@@ -1,0 +1,178 @@
+package utl_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/basaltkv/basalt/tests/e2e"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/snapshot"
+	"go.uber.org/zap"
+)
+
+// The tests run the basaltutl binary on snapshots and data dirs of real
+// basalt processes; transcripts are compared with testdata/*.golden
+// (go test -update rewrites them).
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var utlBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runWithBinaries(m))
+}
+
+func runWithBinaries(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "basaltutl-test-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if p := os.Getenv("BASALT_E2E_BIN"); p != "" {
+		e2e.SetBinary(p)
+	} else {
+		bin, err := e2e.BuildBinary(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		e2e.SetBinary(bin)
+	}
+	utlBin = filepath.Join(dir, "basaltutl")
+	args := []string{"build", "-o", utlBin}
+	if os.Getenv("BASALT_E2E_RACE") == "1" {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/basaltkv/basalt/cmd/basaltutl")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build cmd/basaltutl: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// result is one run of a command.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs bin with args and extra environment, bounded by a minute.
+func run(t testing.TB, env []string, bin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %q: no exit within a minute\nstdout:\n%s\nstderr:\n%s", bin, args, out.String(), errOut.String())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %q: %v", bin, args, err)
+	}
+	return result{stdout: out.String(), stderr: errOut.String(), code: code}
+}
+
+// utl runs basaltutl and fails t unless it exits 0.
+func utl(t testing.TB, args ...string) result {
+	t.Helper()
+	r := run(t, nil, utlBin, args...)
+	if r.code != 0 {
+		t.Fatalf("basaltutl %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// saveSnapshot streams a member's database into a file as `snapshot
+// save` does (clientv3's snapshot package, which etcdctl uses).
+func saveSnapshot(t testing.TB, endpoint, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if _, err := snapshot.SaveWithVersion(ctx, zap.NewNop(), cfg, path); err != nil {
+		t.Fatalf("snapshot save from %s: %v", endpoint, err)
+	}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// restoredMember is a basalt process started on a data dir basaltutl
+// restored.
+type restoredMember struct {
+	name, dataDir, clientURL, peerURL string
+	proc                              *e2e.Process
+}
+
+// newRestoredCluster picks URLs for members named names and returns them
+// with the --initial-cluster that lists them.
+func newRestoredCluster(t testing.TB, dir string, names ...string) ([]*restoredMember, string) {
+	t.Helper()
+	ports, err := e2e.FreePorts(2 * len(names))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []*restoredMember
+	var initial []string
+	for i, n := range names {
+		m := &restoredMember{
+			name:      n,
+			dataDir:   filepath.Join(dir, n+".etcd"),
+			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+		}
+		ms = append(ms, m)
+		initial = append(initial, n+"="+m.peerURL)
+	}
+	return ms, strings.Join(initial, ",")
+}
+
+// startRestored starts every member on its data dir (the restored WAL
+// holds the membership, so the initial-cluster flags are for show, as a
+// user would pass them) and waits until each serves clients.
+func startRestored(t testing.TB, ms []*restoredMember, initialCluster, token string) {
+	t.Helper()
+	for _, m := range ms {
+		args := []string{
+			"--name", m.name, "--data-dir", m.dataDir,
+			"--listen-client-urls", m.clientURL, "--advertise-client-urls", m.clientURL,
+			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
+			"--initial-cluster", initialCluster, "--initial-cluster-token", token,
+		}
+		p, err := e2e.StartProcess(e2e.Binary(), args, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.proc = p
+		t.Cleanup(func() {
+			p.Kill()
+			if t.Failed() {
+				t.Logf("=== output of %s ===\n%s", m.name, p.Output())
+			}
+		})
+	}
+	for _, m := range ms {
+		if err := m.proc.WaitOutput(e2e.ReadyLine, time.Minute); err != nil {
+			t.Fatalf("%s not ready: %v", m.name, err)
+		}
+	}
+}
