@@ -69,10 +69,22 @@ type result struct {
 // run runs bin with args and extra environment, bounded by a minute.
 func run(t testing.TB, env []string, bin string, args ...string) result {
 	t.Helper()
+	return runCmd(t, "", env, bin, args...)
+}
+
+// runIn runs bin in the working directory wd.
+func runIn(t testing.TB, wd, bin string, args ...string) result {
+	t.Helper()
+	return runCmd(t, wd, nil, bin, args...)
+}
+
+func runCmd(t testing.TB, wd string, env []string, bin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = wd
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
