@@ -112,3 +112,33 @@ func compareGolden(t *testing.T, name, got string) {
 		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+// TestCompletionAndHelp: completion scripts for each shell, refusals of
+// other shells, and help (the usage alone, as etcdutl's) on stdout.
+func TestCompletionAndHelp(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantOut  string
+		wantErr  string
+		wantCode int
+	}{
+		{args: []string{"completion", "bash"}, wantOut: "__start_basaltutl"},
+		{args: []string{"completion", "zsh"}, wantOut: "#compdef basaltutl"},
+		{args: []string{"completion", "fish"}, wantOut: "complete -c basaltutl"},
+		{args: []string{"completion", "powershell"}, wantOut: "Register-ArgumentCompleter"},
+		{args: []string{"completion", "tcsh"}, wantErr: `Error: invalid argument "tcsh" for "basaltutl completion"`, wantCode: 1},
+		{args: []string{"completion"}, wantErr: "Error: accepts 1 arg(s), received 0", wantCode: 1},
+		{args: []string{"--help"}, wantOut: "Usage:\n  basaltutl [command]\n"},
+		{args: []string{"snapshot", "restore", "--help"}, wantOut: "--initial-cluster-token string"},
+		{args: []string{"snap", "stat", "--help"}, wantOut: "basaltutl snapshot status <filename> [flags]"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := run(t, nil, utlBin, tt.args...)
+			if r.code != tt.wantCode || !strings.Contains(r.stdout, tt.wantOut) || !strings.Contains(r.stderr, tt.wantErr) {
+				t.Fatalf("exit %d (want %d)\nstdout:\n%.500s\nstderr:\n%s\nwant stdout with %q, stderr with %q",
+					r.code, tt.wantCode, r.stdout, r.stderr, tt.wantOut, tt.wantErr)
+			}
+		})
+	}
+}
