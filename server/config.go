@@ -49,6 +49,9 @@ type Config struct {
 	TickMs        uint
 	ElectionTicks int
 	PreVote       bool
+	// InitialElectionTickAdvance fast-forwards the election timer at boot
+	// once peers are connected (a single member always does).
+	InitialElectionTickAdvance bool
 
 	// InitialCluster maps member names to peer URLs.
 	InitialCluster      map[string][]url.URL

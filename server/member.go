@@ -219,6 +219,7 @@ func (m *Member) requestTimeout() time.Duration {
 // Start runs the member's goroutines.
 func (m *Member) Start() {
 	m.goAttach(m.raftLoop)
+	m.goAttach(m.adjustTicks)
 	m.goAttach(m.applyLoop)
 	m.goAttach(m.linearizableReadLoop)
 	m.goAttach(m.leaseLoop)
@@ -301,4 +302,44 @@ func urlStrings(us []url.URL) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// adjustTicks fast-forwards the election timer at boot, as etcd does, so
+// that the first election does not wait a whole election timeout: a
+// single member at once; otherwise, with --initial-election-tick-advance,
+// once streams to at least two peers are up (within the transport's read
+// timeout), leaving two ticks for a leader's heartbeat to arrive.
+func (m *Member) adjustTicks() {
+	if len(m.cluster.list()) == 1 {
+		ticks := m.cfg.ElectionTicks - 1
+		m.lg.Info("started as single-node; fast-forwarding election ticks", zap.String("local-member-id", idString(m.id)), zap.Int("forward-ticks", ticks))
+		m.advanceTicks(ticks)
+		return
+	}
+	if !m.cfg.InitialElectionTickAdvance {
+		m.lg.Info("skipping initial election tick advance", zap.Int("election-ticks", m.cfg.ElectionTicks))
+		return
+	}
+	m.lg.Info("starting initial election tick advance", zap.Int("election-ticks", m.cfg.ElectionTicks))
+	const every, within = 50 * time.Millisecond, 5 * time.Second
+	for range int(within / every) {
+		select {
+		case <-time.After(every):
+		case <-m.stopping:
+			return
+		}
+		if n := m.transport.ActivePeers(); n > 1 {
+			ticks := m.cfg.ElectionTicks - 2
+			m.lg.Info("initialized peer connections; fast-forwarding election ticks", zap.String("local-member-id", idString(m.id)),
+				zap.Int("forward-ticks", ticks), zap.Int("active-remote-members", n))
+			m.advanceTicks(ticks)
+			return
+		}
+	}
+}
+
+func (m *Member) advanceTicks(n int) {
+	for range n {
+		m.node.Tick()
+	}
 }

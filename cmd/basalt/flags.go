@@ -142,7 +142,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.uint64v(&cfg.SnapshotCount, "snapshot-count", cfg.SnapshotCount, "Committed transactions between two snapshots.")
 	c.uintv(&cfg.TickMs, "heartbeat-interval", cfg.TickMs, "Heartbeat interval in milliseconds.")
 	c.uintv(&cfg.ElectionMs, "election-timeout", cfg.ElectionMs, "Election timeout in milliseconds; at least 5 heartbeat intervals.")
-	c.boolean(nextB(), "initial-election-tick-advance", true, "Fast-forward election ticks at boot. (Not supported yet in basalt except =false.)")
+	c.boolean(&cfg.InitialElectionTickAdvance, "initial-election-tick-advance", cfg.InitialElectionTickAdvance, "Fast-forward election ticks at boot, once peers are connected, for a faster first election.")
 	c.value(flags.NewURLs(&cfg.ListenPeerUrls), "listen-peer-urls", "URLs to listen on for traffic from other members.")
 	c.value(flags.NewURLs(&cfg.ListenClientUrls), "listen-client-urls", "URLs to listen on for client gRPC and HTTP traffic.")
 	c.str(next(&s), "listen-client-http-urls", "", "URLs to listen on for HTTP-only client traffic. (Not supported yet in basalt.)")

@@ -107,6 +107,8 @@ type Config struct {
 	InitialClusterToken string `json:"initial-cluster-token"`
 	StrictReconfigCheck bool   `json:"strict-reconfig-check"`
 	PreVote             bool   `json:"pre-vote"`
+	// InitialElectionTickAdvance fast-forwards election ticks at boot.
+	InitialElectionTickAdvance bool `json:"initial-election-tick-advance"`
 
 	AutoCompactionMode      string `json:"auto-compaction-mode"`
 	AutoCompactionRetention string `json:"auto-compaction-retention"`
@@ -171,6 +173,7 @@ func NewConfig() *Config {
 		InitialClusterToken:         DefaultInitialClusterToken,
 		StrictReconfigCheck:         DefaultStrictReconfigCheck,
 		PreVote:                     true,
+		InitialElectionTickAdvance:  true,
 		AutoCompactionMode:          DefaultAutoCompactionMode,
 		AutoCompactionRetention:     DefaultAutoCompactionRetention,
 		GRPCKeepAliveMinTime:        DefaultGRPCKeepAliveMinTime,

@@ -191,7 +191,7 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"discovery-srv", "", ""},
 		{"discovery-srv", "example.com", "basalt: --discovery-srv is not supported yet"},
 		{"initial-election-tick-advance", "false", ""},
-		{"initial-election-tick-advance", "true", "not supported yet"},
+		{"initial-election-tick-advance", "true", ""}, // built
 		{"backend-bbolt-freelist-type", "map", "not supported yet"},
 		{"compact-hash-check-time", "1m0s", ""},
 		{"compact-hash-check-time", "2m0s", "not supported yet"},

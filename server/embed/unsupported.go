@@ -46,7 +46,6 @@ const (
 var notBuilt = []NotBuilt{
 	{Name: "listen-client-http-urls", Honoured: "", Why: "gRPC and HTTP share --listen-client-urls"},
 	{Name: "strict-reconfig-check", Honoured: "true", Why: "membership changes come in a later release, and will be checked"},
-	{Name: "initial-election-tick-advance", Honoured: "false", Why: "the member does not fast-forward election ticks at boot"},
 	{Name: "backend-bbolt-freelist-type", Always: true},
 	{Name: "raft-read-timeout", Honoured: "5s"},
 	{Name: "raft-write-timeout", Honoured: "5s"},

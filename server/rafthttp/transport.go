@@ -255,6 +255,19 @@ func (t *Transport) Send(msgs []raftpb.Message) {
 	}
 }
 
+// ActivePeers counts the peers with a connected stream.
+func (t *Transport) ActivePeers() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := 0
+	for _, p := range t.mu.peers {
+		if !p.activeSince().IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
 // ActiveSince returns when the current stream to member id connected, or
 // the zero time if it is not connected.
 func (t *Transport) ActiveSince(id uint64) time.Time {
