@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -243,6 +244,73 @@ func FuzzRequests(f *testing.F) {
 		}
 		if _, err := tg.kv.Range(ctx, &pb.RangeRequest{Key: []byte("fuzz-canary")}); err != nil {
 			t.Fatalf("after %s: range: %v", name, err)
+		}
+	})
+}
+
+// streams are the bidirectional calls fuzzed, by the index the input picks.
+var streams = []string{
+	"/etcdserverpb.Watch/Watch",
+	"/etcdserverpb.Lease/LeaseKeepAlive",
+}
+
+// FuzzStreamRequests sends fuzzed raw requests on a Watch or
+// LeaseKeepAlive stream, then closes its side: the member answers or ends
+// the stream with a status, never panics, and goes on serving.
+func FuzzStreamRequests(f *testing.F) {
+	req := func(m proto.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	create := func(c *pb.WatchCreateRequest) []byte {
+		return req(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: c}})
+	}
+	for _, s := range []struct {
+		stream uint8
+		data   []byte
+	}{
+		{0, create(&pb.WatchCreateRequest{Key: []byte("k")})},
+		{0, create(&pb.WatchCreateRequest{Key: []byte("a"), RangeEnd: []byte{0}, StartRevision: -5, ProgressNotify: true, PrevKv: true, Fragment: true})},
+		{0, create(&pb.WatchCreateRequest{Key: []byte("a"), StartRevision: 1 << 50, WatchId: -7, Filters: []pb.WatchCreateRequest_FilterType{9, 0, 1}})},
+		{0, create(&pb.WatchCreateRequest{Key: nil, RangeEnd: []byte("z"), WatchId: 1 << 40})},
+		{0, req(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: -1}}})},
+		{0, req(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_ProgressRequest{ProgressRequest: &pb.WatchProgressRequest{}}})},
+		{0, nil},
+		{1, req(&pb.LeaseKeepAliveRequest{ID: -1})},
+		{1, req(&pb.LeaseKeepAliveRequest{ID: 0})},
+		{1, []byte{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+	} {
+		f.Add(s.stream, s.data)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		tg := member(t)
+		name := streams[int(which)%len(streams)]
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		// Most requests are answered at once; one that is not (a cancel of
+		// no watch) is given a moment.
+		sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer scancel()
+		st, err := tg.conn.NewStream(sctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, name, grpc.ForceCodec(rawCodec{}))
+		if err != nil {
+			t.Fatalf("%s: open: %v", name, err)
+		}
+		if err := st.SendMsg(&data); err == nil {
+			_ = st.CloseSend()
+			// The first answer, or the end of the stream (a watch stream
+			// stays open on a closed client side).
+			var resp []byte
+			if err := st.RecvMsg(&resp); err != nil {
+				if _, ok := status.FromError(err); !ok && err != io.EOF {
+					t.Fatalf("%s: not a gRPC status: %v", name, err)
+				}
+			}
+		}
+		if _, err := tg.kv.Put(ctx, &pb.PutRequest{Key: []byte("fuzz-canary"), Value: data[:min(len(data), 16)]}); err != nil {
+			t.Fatalf("after %s: put: %v", name, err)
 		}
 	})
 }
