@@ -20,7 +20,8 @@ func (e *env) newMemberCommand() *cobra.Command {
 		Long:    "Membership related commands",
 		GroupID: groupCluster,
 	}
-	mc.AddCommand(e.newMemberListCommand())
+	mc.AddCommand(e.newMemberAddCommand(), e.newMemberRemoveCommand(), e.newMemberUpdateCommand(),
+		e.newMemberListCommand(), e.newMemberPromoteCommand())
 	return mc
 }
 

@@ -27,6 +27,10 @@ type printer interface {
 	TimeToLive(r *clientv3.LeaseTimeToLiveResponse, keys bool) error
 	Leases(*clientv3.LeaseLeasesResponse) error
 
+	MemberAdd(*clientv3.MemberAddResponse) error
+	MemberRemove(id uint64, r *clientv3.MemberRemoveResponse) error
+	MemberUpdate(id uint64, r *clientv3.MemberUpdateResponse) error
+	MemberPromote(id uint64, r *clientv3.MemberPromoteResponse) error
 	MemberList(*clientv3.MemberListResponse) error
 
 	EndpointHealth([]epHealth) error
@@ -89,6 +93,18 @@ func (p messagePrinter) TimeToLive(r *clientv3.LeaseTimeToLiveResponse, _ bool) 
 	return p.emit(r)
 }
 func (p messagePrinter) Leases(r *clientv3.LeaseLeasesResponse) error { return p.emit(r) }
+func (p messagePrinter) MemberAdd(r *clientv3.MemberAddResponse) error {
+	return p.emit((*pb.MemberAddResponse)(r))
+}
+func (p messagePrinter) MemberRemove(_ uint64, r *clientv3.MemberRemoveResponse) error {
+	return p.emit((*pb.MemberRemoveResponse)(r))
+}
+func (p messagePrinter) MemberUpdate(_ uint64, r *clientv3.MemberUpdateResponse) error {
+	return p.emit((*pb.MemberUpdateResponse)(r))
+}
+func (p messagePrinter) MemberPromote(_ uint64, r *clientv3.MemberPromoteResponse) error {
+	return p.emit((*pb.MemberPromoteResponse)(r))
+}
 func (p messagePrinter) MemberList(r *clientv3.MemberListResponse) error {
 	return p.emit((*pb.MemberListResponse)(r))
 }

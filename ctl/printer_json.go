@@ -50,6 +50,42 @@ func (p *jsonPrinter) MemberList(r *clientv3.MemberListResponse) error {
 	}{(*hexHeader)(r.Header), hexMembers(r.Members)})
 }
 
+// The member change responses follow MemberList: with --hex their header
+// and member IDs are hex strings.
+func (p *jsonPrinter) MemberAdd(r *clientv3.MemberAddResponse) error {
+	if !p.isHex {
+		return p.write(r)
+	}
+	return p.write(&struct {
+		Header  *hexHeader   `json:"header"`
+		Member  *hexMember   `json:"member"`
+		Members []*hexMember `json:"members"`
+	}{(*hexHeader)(r.Header), (*hexMember)(r.Member), hexMembers(r.Members)})
+}
+
+func (p *jsonPrinter) MemberRemove(_ uint64, r *clientv3.MemberRemoveResponse) error {
+	return p.membersHex(r, r.Header, r.Members)
+}
+
+func (p *jsonPrinter) MemberUpdate(_ uint64, r *clientv3.MemberUpdateResponse) error {
+	return p.membersHex(r, r.Header, r.Members)
+}
+
+func (p *jsonPrinter) MemberPromote(_ uint64, r *clientv3.MemberPromoteResponse) error {
+	return p.membersHex(r, r.Header, r.Members)
+}
+
+// membersHex writes r, or with --hex its header and members in hex.
+func (p *jsonPrinter) membersHex(r any, h *pb.ResponseHeader, ms []*pb.Member) error {
+	if !p.isHex {
+		return p.write(r)
+	}
+	return p.write(&struct {
+		Header  *hexHeader   `json:"header"`
+		Members []*hexMember `json:"members"`
+	}{(*hexHeader)(h), hexMembers(ms)})
+}
+
 func (p *jsonPrinter) Txn(r *clientv3.TxnResponse) error {
 	return p.write(txnJSON((*pb.TxnResponse)(r)))
 }

@@ -146,6 +146,32 @@ func (s *simplePrinter) Alarm(r *clientv3.AlarmResponse) error {
 	return nil
 }
 
+// The member change sentences write IDs as etcdctl does: hex, padded with
+// spaces to 16 characters.
+func (s *simplePrinter) MemberAdd(r *clientv3.MemberAddResponse) error {
+	as := " "
+	if r.Member.GetIsLearner() {
+		as = " as learner "
+	}
+	fmt.Fprintf(s.out, "Member %16x added%sto cluster %16x\n", r.Member.GetID(), as, r.Header.GetClusterId())
+	return nil
+}
+
+func (s *simplePrinter) MemberRemove(id uint64, r *clientv3.MemberRemoveResponse) error {
+	fmt.Fprintf(s.out, "Member %16x removed from cluster %16x\n", id, r.Header.GetClusterId())
+	return nil
+}
+
+func (s *simplePrinter) MemberUpdate(id uint64, r *clientv3.MemberUpdateResponse) error {
+	fmt.Fprintf(s.out, "Member %16x updated in cluster %16x\n", id, r.Header.GetClusterId())
+	return nil
+}
+
+func (s *simplePrinter) MemberPromote(id uint64, r *clientv3.MemberPromoteResponse) error {
+	fmt.Fprintf(s.out, "Member %16x promoted in cluster %16x\n", id, r.Header.GetClusterId())
+	return nil
+}
+
 func (s *simplePrinter) MemberList(r *clientv3.MemberListResponse) error {
 	_, rows := memberListRows(r)
 	s.rows(rows)
