@@ -89,6 +89,7 @@ func (e *env) newRoot() *cobra.Command {
 		e.newSnapshotCommand(),
 		e.newLockCommand(),
 		e.newElectCommand(),
+		e.newMakeMirrorCommand(),
 		e.newCompletionCommand(),
 		e.newOptionsCommand(root),
 	)
