@@ -90,6 +90,7 @@ func (e *env) newRoot() *cobra.Command {
 		e.newLockCommand(),
 		e.newElectCommand(),
 		e.newMakeMirrorCommand(),
+		e.newCheckCommand(),
 		e.newCompletionCommand(),
 		e.newOptionsCommand(root),
 	)
