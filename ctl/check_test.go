@@ -31,7 +31,7 @@ func TestCheckPerf(t *testing.T) {
 	}
 	env := []string{"BASALT_CTL_CHECK_DURATION=2s"}
 
-	r := runCtl(t, ctlBin, a("--endpoints", ep, "check", "perf", "--prefix", "/perf/", "--auto-compact", "--auto-defrag"), "", env, 60*time.Second)
+	r := runCtl(t, ctlPath(), a("--endpoints", ep, "check", "perf", "--prefix", "/perf/", "--auto-compact", "--auto-defrag"), "", env, 60*time.Second)
 	out := r.stdout
 	// Compaction and defragmentation report before the verdict.
 	for _, line := range []string{"compacted revision ", "Finished defragmenting etcd member[" + ep + "]\n"} {
@@ -60,11 +60,11 @@ func TestCheckPerf(t *testing.T) {
 	}
 
 	// A prefix that holds keys is refused before anything is written.
-	r = runCtl(t, ctlBin, a("--endpoints", ep, "check", "perf", "--prefix", "/ke"), "", env, 30*time.Second)
+	r = runCtl(t, ctlPath(), a("--endpoints", ep, "check", "perf", "--prefix", "/ke"), "", env, 30*time.Second)
 	if want := "Error: prefix \"/ke\" has keys. Delete with 'etcdctl del --prefix /ke' first\n"; r.code != 3 || r.stderr != want {
 		t.Errorf("busy prefix: exit %d stderr %q, want 3 %q", r.code, r.stderr, want)
 	}
-	r = runCtl(t, ctlBin, a("--endpoints", ep, "check", "perf", "--load", "huge"), "", env, 30*time.Second)
+	r = runCtl(t, ctlPath(), a("--endpoints", ep, "check", "perf", "--load", "huge"), "", env, 30*time.Second)
 	if want := "Error: unknown load option huge\n"; r.code != 4 || r.stderr != want {
 		t.Errorf("bad load: exit %d stderr %q, want 4 %q", r.code, r.stderr, want)
 	}

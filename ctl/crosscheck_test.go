@@ -65,7 +65,7 @@ func TestCrossCheckEtcdctl(t *testing.T) {
 	for _, s := range steps {
 		want := runCtl(t, etcdctl, append([]string{"--endpoints=" + etcdctlEp}, s.args...), s.stdin, []string{"ETCDCTL_API=3"}, 60*time.Second)
 		want.stdout, want.stderr = etcdctlNorm.apply(want.stdout), etcdctlNorm.apply(want.stderr)
-		got := runCtl(t, ctlBin, append([]string{"--endpoints=" + basaltctlEp}, s.args...), s.stdin, nil, 60*time.Second)
+		got := runCtl(t, ctlPath(), append([]string{"--endpoints=" + basaltctlEp}, s.args...), s.stdin, nil, 60*time.Second)
 		got.stdout, got.stderr = basaltctlNorm.apply(got.stdout), basaltctlNorm.apply(got.stderr)
 		if got.stdout != want.stdout || got.code != want.code || errorLine(got.stderr) != errorLine(want.stderr) {
 			t.Errorf("%q:\netcdctl:   exit %d, stdout %q, error %q\nbasaltctl: exit %d, stdout %q, error %q",

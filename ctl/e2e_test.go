@@ -24,41 +24,9 @@ import (
 // rewrites them).
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-var ctlBin string
-
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(runWithBinaries(m))
-}
-
-func runWithBinaries(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "basaltctl-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if p := os.Getenv("BASALT_E2E_BIN"); p != "" {
-		e2e.SetBinary(p)
-	} else {
-		bin, err := e2e.BuildBinary(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		e2e.SetBinary(bin)
-	}
-	ctlBin = filepath.Join(dir, "basaltctl")
-	args := []string{"build", "-o", ctlBin}
-	if os.Getenv("BASALT_E2E_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	args = append(args, "github.com/basaltkv/basalt/cmd/basaltctl")
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build cmd/basaltctl: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(e2e.RunWithBinary(m, "basaltctl"))
 }
 
 // result is one run of a command line client.
@@ -202,7 +170,7 @@ func transcript(t testing.TB, endpoint string, n *normalizer, steps []step) stri
 			}
 			args = append(args, arg)
 		}
-		r := runCtl(t, ctlBin, args, s.stdin, s.env, 60*time.Second)
+		r := runCtl(t, ctlPath(), args, s.stdin, s.env, 60*time.Second)
 		if s.after != nil {
 			s.after(t, r, n, vars)
 		}
@@ -404,3 +372,6 @@ func realignTables(s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// ctlPath is the basaltctl binary TestMain built.
+func ctlPath() string { return e2e.Command("basaltctl") }

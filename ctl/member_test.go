@@ -82,7 +82,7 @@ func learnerID(t *testing.T, cli *clientv3.Client) uint64 {
 func TestMemberChangesAgainstEtcd(t *testing.T) {
 	ep, peerURL, cli := startEtcd(t)
 	ctl := func(args ...string) result {
-		return runCtl(t, ctlBin, append([]string{"--endpoints", ep}, args...), "", nil, 30*time.Second)
+		return runCtl(t, ctlPath(), append([]string{"--endpoints", ep}, args...), "", nil, 30*time.Second)
 	}
 	list, err := cli.MemberList(context.Background())
 	if err != nil {
@@ -241,7 +241,7 @@ func TestMemberChangeRefusedByBasalt(t *testing.T) {
 		a("member", "update", "1234", "--peer-urls=http://127.0.0.1:1"),
 		a("member", "promote", "1234"),
 	} {
-		r := runCtl(t, ctlBin, append(a("--endpoints", ep), args...), "", nil, 30*time.Second)
+		r := runCtl(t, ctlPath(), append(a("--endpoints", ep), args...), "", nil, 30*time.Second)
 		if r.code != 1 || r.stdout != "" || errorLine(r.stderr) != want {
 			t.Errorf("%q against basalt: got %+v, want exit 1 and %q", args, r, want)
 		}

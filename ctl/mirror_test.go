@@ -31,7 +31,7 @@ func TestMakeMirror(t *testing.T) {
 	start := func(args ...string) (stop func()) {
 		out.Reset()
 		errOut.Reset()
-		cmd := exec.Command(ctlBin, append(a("--endpoints", srcEp, "make-mirror", destEp), args...)...)
+		cmd := exec.Command(ctlPath(), append(a("--endpoints", srcEp, "make-mirror", destEp), args...)...)
 		cmd.Env = cleanEnv(nil)
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err := cmd.Start(); err != nil {
@@ -133,7 +133,7 @@ func TestMakeMirrorArgs(t *testing.T) {
 		{a("make-mirror", ep, "--dest-prefix", "x", "--no-dest-prefix"), 128,
 			"Error: `--dest-prefix` and `--no-dest-prefix` cannot be set at the same time, choose one"},
 	} {
-		r := runCtl(t, ctlBin, append(a("--endpoints", ep), tc.args...), "", nil, 30*time.Second)
+		r := runCtl(t, ctlPath(), append(a("--endpoints", ep), tc.args...), "", nil, 30*time.Second)
 		if r.code != tc.code || errorLine(r.stderr) != tc.err {
 			t.Errorf("%q: got %+v, want exit %d and %q", tc.args, r, tc.code, tc.err)
 		}

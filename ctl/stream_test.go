@@ -37,7 +37,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func startCtl(t *testing.T, endpoint string, env []string, args ...string) *background {
 	t.Helper()
 	b := &background{done: make(chan struct{})}
-	b.cmd = exec.Command(ctlBin, append([]string{"--endpoints=" + endpoint}, args...)...)
+	b.cmd = exec.Command(ctlPath(), append([]string{"--endpoints=" + endpoint}, args...)...)
 	b.cmd.Env = cleanEnv(env)
 	b.cmd.Stdout = lockedWriter{&b.mu, &b.out}
 	b.cmd.Stderr = lockedWriter{&b.mu, &b.stderrOnly}
@@ -217,7 +217,7 @@ func TestEnvironment(t *testing.T) {
 		{[]string{"ETCDCTL_ENDPOINTS=" + ep}, a("--endpoints="+ep, "get", "k")},
 		{[]string{"ETCDCTL_ENDPOINTS=" + ep, "ETCDCTL_CLUSTER=true"}, a("endpoint", "hashkv", "-w", "json")},
 	} {
-		r := runCtl(t, ctlBin, s.args, "", s.env, 60*time.Second)
+		r := runCtl(t, ctlPath(), s.args, "", s.env, 60*time.Second)
 		sb.WriteString("$ " + n.apply(strings.Join(s.env, " ")+" "+strings.Join(s.args, " ")) + "\n")
 		sb.WriteString(n.apply(r.stdout))
 		for _, l := range strings.SplitAfter(n.apply(r.stderr), "\n") {

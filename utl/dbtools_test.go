@@ -76,11 +76,11 @@ func TestDefragAndHashKVOfStoppedMember(t *testing.T) {
 	db := filepath.Join(m.DataDir, "member", "snap", "db")
 
 	// The running member holds the database's lock.
-	r := run(t, nil, utlBin, "hashkv", db, "--timeout", "300ms")
+	r := run(t, nil, utlPath(), "hashkv", db, "--timeout", "300ms")
 	if r.code != 1 || !strings.Contains(r.stderr, "timeout") {
 		t.Fatalf("hashkv of a running member's db: exit %d, stderr:\n%s\nwant a lock timeout", r.code, r.stderr)
 	}
-	r = run(t, nil, utlBin, "defrag", "--data-dir", m.DataDir, "--timeout", "300ms")
+	r = run(t, nil, utlPath(), "defrag", "--data-dir", m.DataDir, "--timeout", "300ms")
 	if r.code != 1 || !strings.Contains(r.stderr, "Error: Failed to defragment etcd data["+m.DataDir+"] (") || !strings.Contains(r.stderr, "timeout") {
 		t.Fatalf("defrag of a running member: exit %d, stderr:\n%s\nwant a lock timeout", r.code, r.stderr)
 	}

@@ -78,7 +78,7 @@ func TestGolden(t *testing.T) {
 	}
 	var b strings.Builder
 	for _, args := range steps {
-		r := run(t, nil, utlBin, args...)
+		r := run(t, nil, utlPath(), args...)
 		fmt.Fprintf(&b, "$ basaltutl %s\n%s", strings.Join(args, " "), r.stdout)
 		if r.stderr != "" {
 			fmt.Fprintf(&b, "[stderr]\n%s", r.stderr)
@@ -134,7 +134,7 @@ func TestCompletionAndHelp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			r := run(t, nil, utlBin, tt.args...)
+			r := run(t, nil, utlPath(), tt.args...)
 			if r.code != tt.wantCode || !strings.Contains(r.stdout, tt.wantOut) || !strings.Contains(r.stderr, tt.wantErr) {
 				t.Fatalf("exit %d (want %d)\nstdout:\n%.500s\nstderr:\n%s\nwant stdout with %q, stderr with %q",
 					r.code, tt.wantCode, r.stdout, r.stderr, tt.wantOut, tt.wantErr)

@@ -23,41 +23,9 @@ import (
 // (go test -update rewrites them).
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-var utlBin string
-
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(runWithBinaries(m))
-}
-
-func runWithBinaries(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "basaltutl-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if p := os.Getenv("BASALT_E2E_BIN"); p != "" {
-		e2e.SetBinary(p)
-	} else {
-		bin, err := e2e.BuildBinary(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		e2e.SetBinary(bin)
-	}
-	utlBin = filepath.Join(dir, "basaltutl")
-	args := []string{"build", "-o", utlBin}
-	if os.Getenv("BASALT_E2E_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	args = append(args, "github.com/basaltkv/basalt/cmd/basaltutl")
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build cmd/basaltutl: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(e2e.RunWithBinary(m, "basaltutl"))
 }
 
 // result is one run of a command.
@@ -103,7 +71,7 @@ func runCmd(t testing.TB, wd string, env []string, bin string, args ...string) r
 // utl runs basaltutl and fails t unless it exits 0.
 func utl(t testing.TB, args ...string) result {
 	t.Helper()
-	r := run(t, nil, utlBin, args...)
+	r := run(t, nil, utlPath(), args...)
 	if r.code != 0 {
 		t.Fatalf("basaltutl %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
 	}
@@ -188,3 +156,6 @@ func startRestored(t testing.TB, ms []*restoredMember, initialCluster, token str
 		}
 	}
 }
+
+// utlPath is the basaltutl binary TestMain built.
+func utlPath() string { return e2e.Command("basaltutl") }

@@ -204,7 +204,7 @@ func TestRestoreErrors(t *testing.T) {
 				dd = filepath.Join(dir, fmt.Sprintf("dd%d.etcd", i))
 			}
 			args := append([]string{"snapshot", "restore", "--data-dir", dd}, tt.args...)
-			r := run(t, nil, utlBin, args...)
+			r := run(t, nil, utlPath(), args...)
 			if r.code != tt.wantCode {
 				t.Fatalf("exit %d, want %d\nstderr:\n%s", r.code, tt.wantCode, r.stderr)
 			}
@@ -224,7 +224,7 @@ func TestRestoreErrors(t *testing.T) {
 	wd := t.TempDir()
 	cmd := []string{"snapshot", "restore", good, "--name", "m1", "--initial-cluster", "m1=http://127.0.0.1:2380",
 		"--initial-advertise-peer-urls", "http://127.0.0.1:2380"}
-	r := runIn(t, wd, utlBin, cmd...)
+	r := runIn(t, wd, utlPath(), cmd...)
 	if r.code != 0 {
 		t.Fatalf("restore with the default data dir: exit %d\n%s", r.code, r.stderr)
 	}
@@ -240,7 +240,7 @@ func TestRestoreErrors(t *testing.T) {
 	if names, err := os.ReadDir(walDir); err != nil || len(names) == 0 {
 		t.Fatalf("--wal-dir %s: %v, %v", walDir, names, err)
 	}
-	r = run(t, nil, utlBin, "snapshot", "restore", good, "--data-dir", filepath.Join(dir, "w2.etcd"), "--wal-dir", walDir)
+	r = run(t, nil, utlPath(), "snapshot", "restore", good, "--data-dir", filepath.Join(dir, "w2.etcd"), "--wal-dir", walDir)
 	if want := fmt.Sprintf("Error: wal-dir %q exists", walDir); r.code != 1 || !strings.Contains(r.stderr, want) {
 		t.Fatalf("restore into an existing wal dir: exit %d, stderr:\n%s\nwant %q", r.code, r.stderr, want)
 	}

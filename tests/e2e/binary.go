@@ -22,38 +22,56 @@ func SetBinary(path string) { basaltBin = path }
 
 // BuildBinary builds cmd/basalt into dir and returns its path. With
 // BASALT_E2E_RACE=1 it builds with the race detector.
-func BuildBinary(dir string) (string, error) {
-	out := filepath.Join(dir, "basalt")
+func BuildBinary(dir string) (string, error) { return BuildCommand(dir, "basalt") }
+
+// BuildCommand builds cmd/<name> into dir and returns its path, with the
+// race detector under BASALT_E2E_RACE=1.
+func BuildCommand(dir, name string) (string, error) {
+	out := filepath.Join(dir, name)
 	args := []string{"build", "-o", out}
 	if os.Getenv("BASALT_E2E_RACE") == "1" {
 		args = append(args, "-race")
 	}
-	args = append(args, "github.com/basaltkv/basalt/cmd/basalt")
+	args = append(args, "github.com/basaltkv/basalt/cmd/"+name)
 	cmd := exec.Command("go", args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build cmd/basalt: %w\n%s", err, b)
+		return "", fmt.Errorf("go build cmd/%s: %w\n%s", name, err, b)
 	}
 	return out, nil
 }
 
-// RunWithBinary builds basalt once (or uses $BASALT_E2E_BIN), runs the
-// tests and removes the build: call it from TestMain.
-func RunWithBinary(m *testing.M) int {
-	if p := os.Getenv(binaryEnv); p != "" {
-		SetBinary(p)
-		return m.Run()
-	}
+var commands = map[string]string{}
+
+// Command is the path of a command RunWithBinary built for the tests.
+func Command(name string) string { return commands[name] }
+
+// RunWithBinary builds basalt once (or uses $BASALT_E2E_BIN) and the other
+// commands named (see Command), runs the tests and removes the builds:
+// call it from TestMain.
+func RunWithBinary(m *testing.M, others ...string) int {
 	dir, err := os.MkdirTemp("", "basalt-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bin, err := BuildBinary(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	if p := os.Getenv(binaryEnv); p != "" {
+		SetBinary(p)
+	} else {
+		bin, err := BuildBinary(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		SetBinary(bin)
 	}
-	SetBinary(bin)
+	for _, name := range others {
+		bin, err := BuildCommand(dir, name)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		commands[name] = bin
+	}
 	return m.Run()
 }
