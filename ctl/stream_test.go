@@ -167,7 +167,7 @@ func itoa(i int) string {
 
 func TestLockAndElect(t *testing.T) {
 	_, ep, n := newCluster(t, 1, nil)
-	n.addRegexp(`(mylock|myelection)/[0-9a-f]{16}`, `$1/<LEASE>`)
+	n.addRegexp(`(mylock|myelection)/[0-9a-f]{1,16}`, `$1/<LEASE>`)
 	n.addRegexp(`ETCD_LOCK_REV=\d+`, `ETCD_LOCK_REV=<REV>`)
 	var sb strings.Builder
 
