@@ -48,19 +48,17 @@ func learnerMaySupport(req any) bool {
 // requestMetadata checks the client's metadata: the API version it
 // announces (counted per version) and whether it requires a leader.
 func requestMetadata(ctx context.Context, rpcType string) (requireLeader bool, err error) {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
-		return false, nil
-	}
+	// Single-key lookups: FromIncomingContext would copy the whole map on
+	// every request.
 	ver := "unknown"
-	if vs := md.Get(rpctypes.MetadataClientAPIVersionKey); len(vs) > 0 {
+	if vs := metadata.ValueFromIncomingContext(ctx, rpctypes.MetadataClientAPIVersionKey); len(vs) > 0 {
 		ver = vs[0]
 	}
 	if !utf8.ValidString(ver) {
 		return false, rpctypes.ErrGRPCInvalidClientAPIVersion
 	}
 	clientRequests.WithLabelValues(rpcType, ver).Inc()
-	ks := md[rpctypes.MetadataRequireLeaderKey]
+	ks := metadata.ValueFromIncomingContext(ctx, rpctypes.MetadataRequireLeaderKey)
 	return len(ks) > 0 && ks[0] == rpctypes.MetadataHasLeader, nil
 }
 

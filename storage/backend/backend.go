@@ -55,8 +55,8 @@ type Backend struct {
 
 	// readMu guards the state read views are made from.
 	readMu sync.RWMutex
-	// buf holds the batch's writes; view is an immutable clone of it
-	// published for readers after every write transaction.
+	// buf holds the batch's writes; view is an immutable clone of it for
+	// readers, nil when buf changed since: the next reader clones it.
 	buf    writeBuffer
 	view   writeBuffer
 	readTx *bolt.Tx
@@ -203,25 +203,35 @@ func (b *Backend) Commits() int64 {
 // not. End it when done.
 func (b *Backend) ReadTx() *ReadTx {
 	b.readMu.RLock()
-	defer b.readMu.RUnlock()
+	if b.view != nil {
+		defer b.readMu.RUnlock()
+		b.readers.Add(1)
+		return &ReadTx{tx: b.readTx, buf: b.view, done: b.readers}
+	}
+	b.readMu.RUnlock()
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
+	if b.view == nil {
+		b.view = b.buf.clone()
+	}
 	b.readers.Add(1)
 	return &ReadTx{tx: b.readTx, buf: b.view, done: b.readers}
 }
 
 // Size is the size of the database file in bytes.
 func (b *Backend) Size() int64 {
-	v := b.ReadTx()
-	defer v.End()
-	return v.tx.Size()
+	// Not through ReadTx: a view would clone the write buffer, which the
+	// quota check on every write must not cost.
+	b.readMu.RLock()
+	defer b.readMu.RUnlock()
+	return b.readTx.Size()
 }
 
 // SizeInUse is the size of the pages holding data: Size less free pages.
 func (b *Backend) SizeInUse() int64 {
 	st := b.db.Stats()
-	v := b.ReadTx()
-	defer v.End()
 	free := int64(st.FreePageN+st.PendingPageN) * int64(b.db.Info().PageSize)
-	return v.tx.Size() - free
+	return b.Size() - free
 }
 
 // Hash returns a CRC32-Castagnoli over every bucket's name, keys and

@@ -41,7 +41,10 @@ func (t *BatchTx) Publish() {
 			b.buf.put(op.bucket, op.key, op.val)
 		}
 	}
-	b.view = b.buf.clone()
+	// The readers' view is cloned lazily, by the next reader: a clone
+	// makes the next write copy its path through the tree, which writes
+	// with no reads in between need not pay.
+	b.view = nil
 	b.readMu.Unlock()
 	b.pending += len(t.ops)
 	t.ops = t.ops[:0]
