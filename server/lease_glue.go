@@ -159,7 +159,10 @@ func (m *Member) forwardToLeader(ctx context.Context, lead uint64, path string, 
 }
 
 func newPeerHTTPClient(cfg Config) *http.Client {
-	tr := &http.Transport{TLSClientConfig: cfg.PeerTLS, MaxIdleConnsPerHost: 8, IdleConnTimeout: 30 * time.Second}
+	// Every client's keep-alive reaching a follower is forwarded on its own
+	// request: keep as many connections as there are concurrent forwards,
+	// or each one past the idle limit costs a new TCP (and TLS) handshake.
+	tr := &http.Transport{TLSClientConfig: cfg.PeerTLS, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
 	return &http.Client{Transport: tr}
 }
 

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,9 @@ type options struct {
 	keep          bool
 	write         string
 	snapshotCount string
+	// only, when set, keeps the workloads whose name it matches and skips
+	// the RSS and restart measures.
+	only *regexp.Regexp
 }
 
 func main() {
@@ -56,6 +60,7 @@ func main() {
 	benchBin := flag.String("bench", "", "basalt-bench binary (default: built from this repository)")
 	workDir := flag.String("dir", "", "directory for binaries, data and logs (default: a new temporary directory)")
 	keep := flag.Bool("keep", false, "keep the data dirs and logs")
+	only := flag.String("only", "", "run only the workloads whose name matches this regular expression (no RSS or restart measures)")
 	flag.Parse()
 
 	scaleName := envOr("BENCH_SCALE", "full")
@@ -76,6 +81,13 @@ func main() {
 	o := options{
 		scale: sc, etcdBin: *etcdBin, basaltBin: *basaltBin, benchBin: *benchBin, workDir: *workDir,
 		keep: *keep, write: *write, snapshotCount: envOr("BENCH_SNAPSHOT_COUNT", "100000"),
+	}
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			fatalf("bad -only: %v", err)
+		}
+		o.only = re
 	}
 	for _, m := range strings.Split(*members, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(m))
@@ -194,6 +206,9 @@ func compareSize(ctx context.Context, o options, dir string, size int, etcd, bas
 
 	var rows []row
 	for _, w := range workloads(o.scale) {
+		if o.only != nil && !o.only.MatchString(w.name) {
+			continue
+		}
 		r := row{members: size, workload: w.name}
 		for round := range o.scale.rounds {
 			for i, c := range clusters {
@@ -212,6 +227,9 @@ func compareSize(ctx context.Context, o options, dir string, size int, etcd, bas
 		}
 	}
 
+	if o.only != nil {
+		return rows, nil, nil
+	}
 	rss := gauge{members: size, name: fmt.Sprintf("RSS after %s keys, largest member (MiB)", thousands(o.scale.rssKeys)), format: fmtMiB}
 	restart := gauge{members: size, name: "restart after that load: exec to first linearizable Get (s)", format: fmtSeconds}
 	for i, c := range clusters {
