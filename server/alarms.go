@@ -110,26 +110,23 @@ func (m *Member) applyAlarm(tw *mvcc.WriteTxn, r *pb.AlarmRequest) (*pb.AlarmRes
 		}
 		resp.Alarms = append(resp.Alarms, a)
 	case pb.AlarmRequest_DEACTIVATE:
-		for t, byMember := range as.types {
-			if r.Alarm != pb.AlarmType_NONE && r.Alarm != t {
-				continue
-			}
-			for id, a := range byMember {
-				if r.MemberID != 0 && r.MemberID != id {
-					continue
-				}
-				key, err := proto.Marshal(a)
-				if err != nil {
-					return nil, err
-				}
-				if err := tw.UnsafeDelete(alarmBucket, key); err != nil {
-					return nil, err
-				}
-				delete(byMember, id)
-				resp.Alarms = append(resp.Alarms, a)
-				m.lg.Warn("alarm disarmed", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
-			}
+		// One member's alarm of one type, as in etcd: no wildcards (a
+		// client disarming "everything" lists the alarms and disarms each,
+		// as clientv3 does).
+		a, ok := as.types[r.Alarm][r.MemberID]
+		if !ok {
+			break
 		}
+		key, err := proto.Marshal(a)
+		if err != nil {
+			return nil, err
+		}
+		if err := tw.UnsafeDelete(alarmBucket, key); err != nil {
+			return nil, err
+		}
+		delete(as.types[r.Alarm], r.MemberID)
+		resp.Alarms = append(resp.Alarms, a)
+		m.lg.Warn("alarm disarmed", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
 	}
 	return resp, nil
 }
