@@ -1,13 +1,20 @@
 package ctl_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"golang.org/x/sys/unix"
 )
 
 // basalt does not implement authentication yet, so the user, role and auth
@@ -399,5 +406,154 @@ func TestAuthRefusedByBasalt(t *testing.T) {
 		if want.code == 1 && !strings.HasPrefix(errorLine(got.stderr), "Error: rpc error: code = Unimplemented desc = basalt: ") {
 			t.Errorf("%q against basalt: error %q is not basalt's refusal", s.args, errorLine(got.stderr))
 		}
+	}
+}
+
+// openPTY opens a pseudo-terminal pair: the master the test types on, and
+// the slave basaltctl reads as its stdin.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	var n int
+	if err := control(master, func(fd int) error {
+		if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+			return err
+		}
+		var err error
+		n, err = unix.IoctlGetInt(fd, unix.TIOCGPTN)
+		return err
+	}); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return master, slave
+}
+
+// control runs f on f's descriptor without switching it to blocking mode.
+func control(f *os.File, op func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var opErr error
+	if err := rc.Control(func(fd uintptr) { opErr = op(int(fd)) }); err != nil {
+		return err
+	}
+	return opErr
+}
+
+// echoing reports whether the terminal echoes what is typed.
+func echoing(t *testing.T, tty *os.File) bool {
+	t.Helper()
+	var lflag uint32
+	if err := control(tty, func(fd int) error {
+		tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		if err == nil {
+			lflag = tio.Lflag
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("termios: %v", err)
+	}
+	return lflag&unix.ECHO != 0
+}
+
+// syncBuffer is a bytes.Buffer that a reader goroutine fills while the
+// test polls it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestUserAddPromptsOnTerminal types a new user's password twice on a
+// terminal: basaltctl prompts for each on stdout, turns echo off while
+// reading and on again after, as etcdctl does.
+func TestUserAddPromptsOnTerminal(t *testing.T) {
+	ep, _, cli := startEtcd(t)
+	master, slave := openPTY(t)
+	if !echoing(t, slave) {
+		t.Fatal("a new terminal does not echo")
+	}
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(ctlPath(), "--endpoints="+ep, "user", "add", "u1")
+	cmd.Env = cleanEnv(nil)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for _, prompt := range []string{"Password of u1: ", "Password of u1: \nType password of u1 again for confirmation: "} {
+		waitFor(t, fmt.Sprintf("prompt %q", prompt), 30*time.Second, func() bool { return stdout.String() == prompt })
+		waitFor(t, "echo off", 30*time.Second, func() bool { return !echoing(t, slave) })
+		if _, err := master.WriteString("s3cret\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("user add: %v, stderr %q", err, stderr.String())
+	}
+	const want = "Password of u1: \nType password of u1 again for confirmation: \nUser u1 created\n"
+	if stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+	if !echoing(t, slave) {
+		t.Error("echo is still off after user add")
+	}
+	// With echo back on, a marker typed now comes back: nothing before it
+	// may be the password.
+	if _, err := master.WriteString("marker\n"); err != nil {
+		t.Fatal(err)
+	}
+	var echoed []byte
+	buf := make([]byte, 256)
+	master.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for !bytes.Contains(echoed, []byte("marker")) {
+		n, err := master.Read(buf)
+		if err != nil {
+			t.Fatalf("read the terminal: %v (got %q)", err, echoed)
+		}
+		echoed = append(echoed, buf[:n]...)
+	}
+	if bytes.Contains(echoed, []byte("s3cret")) {
+		t.Errorf("the password was echoed: %q", echoed)
+	}
+	// The password is the one typed: the user can log in with it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.RoleAdd(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserAdd(ctx, "root", "rootpw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := runCtl(t, ctlPath(), a("--endpoints="+ep, "--user=u1:s3cret", "get", "foo"), "", nil, 30*time.Second)
+	if r.code != 1 || errorLine(r.stderr) != "Error: etcdserver: permission denied" {
+		t.Errorf("u1 logging in with the typed password: %+v, want permission denied (logged in, no role)", r)
 	}
 }
