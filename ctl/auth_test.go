@@ -202,6 +202,23 @@ var authScenario = authConcat(
 		step{args: a("--user=u6:spaced", "get", "foo1")},
 		step{args: a("get", "foo1")},
 	),
+	// A user whose one role is restricted to a prefix.
+	plain(
+		step{args: root("role", "add", "app")},
+		step{args: root("role", "grant-permission", "app", "readwrite", "app/", "--prefix")},
+		step{args: root("user", "add", "appuser:apppw")},
+		step{args: root("user", "grant-role", "appuser", "app")},
+		step{args: a("--user=appuser:apppw", "put", "app/x", "1")},
+		step{args: a("--user=appuser:apppw", "get", "app/", "--prefix")},
+		step{args: a("--user=appuser:apppw", "del", "app/x")},
+		step{args: a("--user=appuser:apppw", "put", "other", "1")},
+		step{args: a("--user=appuser:apppw", "get", "other")},
+		step{args: a("--user=appuser:apppw", "get", "app", "--prefix")},
+		step{args: a("--user=appuser:apppw", "get", "", "--from-key")},
+		step{args: a("--user=appuser:apppw", "txn"), stdin: "\nput app/y 2\n\nput other 2\n\n"},
+		step{args: a("--user=appuser:apppw", "role", "get", "app")},
+		step{args: root("get", "", "--prefix")},
+	),
 
 	// Passwords.
 	plain(
