@@ -6,7 +6,8 @@
 //
 // The package is organised by command group (kv.go, txn.go, watch.go,
 // lease.go, cluster.go, member.go, maintenance.go, concurrency.go,
-// mirror.go, check.go) over three shared parts: global.go turns the global
-// flags into a clientv3 configuration, printer*.go render responses, and exit.go carries exit codes back to
+// mirror.go, check.go, user.go, role.go, auth.go) over three shared parts:
+// global.go turns the global flags into a clientv3 configuration,
+// printer*.go render responses, and exit.go carries exit codes back to
 // Main, which is the only place the process's fate is decided.
 package ctl

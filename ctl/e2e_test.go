@@ -102,7 +102,13 @@ func (n *normalizer) apply(s string) string {
 // clusterNormalizer knows the cluster's IDs and URLs.
 func clusterNormalizer(t testing.TB, c *e2e.Cluster) *normalizer {
 	t.Helper()
-	cli := c.Client(t)
+	return clientNormalizer(t, c.Client(t))
+}
+
+// clientNormalizer knows the IDs and URLs of the cluster cli reaches
+// (basalt's, or an etcd's).
+func clientNormalizer(t testing.TB, cli *clientv3.Client) *normalizer {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ml, err := cli.MemberList(ctx)

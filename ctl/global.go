@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -325,7 +324,9 @@ func (e *env) authConfig() (*clientv3.AuthConfig, error) {
 }
 
 // askPassword prompts on stdout and reads a line from stdin, without echo
-// when stdin is a terminal.
+// when stdin is a terminal, as etcdctl's prompts do: the line is read a
+// byte at a time (a second prompt reads the next line) and trimmed of
+// surrounding white space, and a newline follows the answer.
 func (e *env) askPassword(prompt string) (string, error) {
 	fmt.Fprint(e.stdout, prompt)
 	if f, ok := e.stdin.(*os.File); ok {
@@ -338,12 +339,34 @@ func (e *env) askPassword(prompt string) (string, error) {
 			}
 		}
 	}
-	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	line, err := readLine(e.stdin)
 	fmt.Fprintln(e.stdout)
-	if err != nil && line == "" {
-		return "", err
+	if err != nil {
+		return "", fmt.Errorf("failed during password entry: %w", err)
 	}
-	return strings.TrimRight(line, "\r\n"), nil
+	return strings.TrimSpace(line), nil
+}
+
+// readLine reads up to a newline or the end of r, one byte at a time so
+// that nothing after the line is consumed.
+func readLine(r io.Reader) (string, error) {
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		n, err := r.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				return string(line), nil
+			}
+			line = append(line, b[0])
+		}
+		if err == io.EOF {
+			return string(line), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
 }
 
 // argOrStdin is args[i], or all of stdin when there are fewer arguments.

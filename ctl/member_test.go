@@ -19,12 +19,13 @@ import (
 
 // startEtcd runs Debian's etcd 3.4 as a one-member cluster named e0 and
 // returns its client URL, its peer URL and a client: basalt refuses member
-// changes for now, so the member commands are tested against etcd.
+// changes and authentication for now, so the member, user, role and auth
+// commands are tested against etcd.
 func startEtcd(t *testing.T) (string, string, *clientv3.Client) {
 	t.Helper()
 	const etcdBin = "/usr/bin/etcd"
 	if _, err := os.Stat(etcdBin); err != nil {
-		t.Skipf("%s is missing (install Debian's etcd-server): the member change commands are tested against a real etcd", etcdBin)
+		t.Skipf("%s is missing (install Debian's etcd-server): the member change and auth commands are tested against a real etcd", etcdBin)
 	}
 	ports, err := e2e.FreePorts(2)
 	if err != nil {

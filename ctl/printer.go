@@ -39,6 +39,25 @@ type printer interface {
 	MoveLeader(leader, target uint64, r *clientv3.MoveLeaderResponse) error
 
 	Alarm(*clientv3.AlarmResponse) error
+
+	// The user, role and auth commands; their printers are in
+	// printer_auth.go.
+	UserAdd(name string, r *clientv3.AuthUserAddResponse) error
+	UserGet(name string, r *clientv3.AuthUserGetResponse) error
+	UserList(*clientv3.AuthUserListResponse) error
+	UserDelete(name string, r *clientv3.AuthUserDeleteResponse) error
+	UserChangePassword(*clientv3.AuthUserChangePasswordResponse) error
+	UserGrantRole(user, role string, r *clientv3.AuthUserGrantRoleResponse) error
+	UserRevokeRole(user, role string, r *clientv3.AuthUserRevokeRoleResponse) error
+	RoleAdd(role string, r *clientv3.AuthRoleAddResponse) error
+	RoleGet(role string, r *clientv3.AuthRoleGetResponse) error
+	RoleList(*clientv3.AuthRoleListResponse) error
+	RoleDelete(role string, r *clientv3.AuthRoleDeleteResponse) error
+	RoleGrantPermission(role string, r *clientv3.AuthRoleGrantPermissionResponse) error
+	// RoleRevokePermission's end is the range end sent: "" for one key,
+	// "\x00" for all keys from key on.
+	RoleRevokePermission(role, key, end string, r *clientv3.AuthRoleRevokePermissionResponse) error
+	AuthStatus(*clientv3.AuthStatusResponse) error
 }
 
 // newPrinter is the printer of format, or nil for an unknown format.
