@@ -13,11 +13,11 @@ import (
 	"google.golang.org/grpc"
 )
 
-// fakeDowngradeServer answers Maintenance.Downgrade as an etcd 3.7 member
+// fakeDowngradeServer answers Maintenance.Downgrade as an etcd 3.7.3 member
 // of cluster version 3.7 does: the response carries the member's header and
-// the cluster version ("3.7", major.minor only). A version other than 3.6 is
-// refused with etcd's error, and cancel without a downgrade in progress
-// with etcd's "no inflight downgrade job".
+// the cluster version ("3.7", major.minor only). A target other than 3.6 is
+// refused with etcd's error, and so is enable while a downgrade is enabled;
+// cancel always succeeds (etcd only logs "no inflight downgrade job").
 type fakeDowngradeServer struct {
 	pb.UnimplementedMaintenanceServer
 	mu struct {
@@ -37,12 +37,12 @@ func (s *fakeDowngradeServer) Downgrade(_ context.Context, r *pb.DowngradeReques
 			return nil, rpctypes.ErrGRPCInvalidDowngradeTargetVersion
 		}
 		if r.Action == pb.DowngradeRequest_ENABLE {
+			if s.mu.enabled {
+				return nil, rpctypes.ErrGRPCDowngradeInProcess
+			}
 			s.mu.enabled = true
 		}
 	case pb.DowngradeRequest_CANCEL:
-		if !s.mu.enabled {
-			return nil, rpctypes.ErrGRPCNoInflightDowngrade
-		}
 		s.mu.enabled = false
 	}
 	return &pb.DowngradeResponse{
@@ -102,6 +102,9 @@ func TestDowngradeOutput(t *testing.T) {
 			{args: a("downgrade", "enable", "")},
 			{args: a("downgrade", "validate", "3.4")},
 			{args: a("downgrade", "cancel")},
+			{args: a("downgrade", "enable", "3.6")},
+			{args: a("downgrade", "enable", "3.6")},
+			{args: a("downgrade", "cancel")},
 		},
 		inEveryFormat(decode, "downgrade", "validate", "3.6"),
 	)
@@ -122,7 +125,7 @@ func TestDowngradeOutput(t *testing.T) {
 	for _, r := range srv.requests() {
 		got = append(got, r.Action.String()+" "+r.Version)
 	}
-	want := []string{"VALIDATE 3.4", "CANCEL "}
+	want := []string{"VALIDATE 3.4", "CANCEL ", "ENABLE 3.6", "ENABLE 3.6", "CANCEL "}
 	for range formats {
 		want = append(want, "VALIDATE 3.6")
 	}
