@@ -2,14 +2,19 @@ package ctl
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +60,7 @@ func (e *env) newCheckCommand() *cobra.Command {
 		Long:    "commands for checking properties of the etcd cluster",
 		GroupID: groupUtility,
 	}
-	cc.AddCommand(e.newCheckPerfCommand())
+	cc.AddCommand(e.newCheckPerfCommand(), e.newCheckDatascaleCommand())
 	return cc
 }
 
@@ -96,6 +101,11 @@ func (e *env) checkClients(cmd *cobra.Command, n int) ([]*clientv3.Client, func(
 	if err != nil {
 		return nil, nil, err
 	}
+	return e.dialClients(spec, n)
+}
+
+// dialClients dials n clients with spec; the function returned closes them.
+func (e *env) dialClients(spec *clientv3.ConfigSpec, n int) ([]*clientv3.Client, func(), error) {
 	clients := make([]*clientv3.Client, 0, n)
 	closeAll := func() {
 		for _, c := range clients {
@@ -212,7 +222,9 @@ func (e *env) checkPerf(cmd *cobra.Command, o *checkOptions) error {
 	<-barDone
 	s := stats.summary()
 
-	e.checkCleanup(clients[0], o)
+	if err := e.checkCleanup(clients[0], o); err != nil {
+		return err
+	}
 
 	ok = true
 	if len(s.errors) != 0 {
@@ -248,43 +260,258 @@ func (e *env) checkPerf(cmd *cobra.Command, o *checkOptions) error {
 	return nil
 }
 
-// checkCleanup deletes the check's keys and, as asked, compacts to the
-// deletion's revision and defragments every endpoint. Failures are
-// reported but do not change the verdict, as in etcdctl.
-func (e *env) checkCleanup(cli *clientv3.Client, o *checkOptions) {
+// checkCleanup deletes "check perf"'s keys (a failure is reported and
+// skips compaction, not defragmentation) and then compacts and defragments
+// as asked, as etcdctl does.
+func (e *env) checkCleanup(cli *clientv3.Client, o *checkOptions) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	resp, err := cli.Delete(ctx, o.prefix, clientv3.WithPrefix())
+	cancel()
 	if err != nil {
 		fmt.Fprintf(e.stdout, "FAIL: Cleanup failed during key deletion: ERROR(%v)\n", err)
-		return
+	} else if o.autoCompact {
+		if err := e.checkCompact(cli, resp.Header.Revision); err != nil {
+			return err
+		}
 	}
-	e.checkCompactDefrag(cli, o, resp.Header.Revision)
+	return e.checkDefrag(cli, o)
 }
 
-func (e *env) checkCompactDefrag(cli *clientv3.Client, o *checkOptions, rev int64) {
-	if o.autoCompact {
-		ctx, cancel := e.commandCtx()
-		_, err := cli.Compact(ctx, rev)
+// checkCompact compacts physically to rev; as in etcdctl, a failure ends
+// the check with exit status 1 before its verdict.
+func (e *env) checkCompact(cli *clientv3.Client, rev int64) error {
+	fmt.Fprintf(e.stdout, "Compacting with revision %d\n", rev)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err := cli.Compact(ctx, rev, clientv3.WithCompactPhysical())
+	cancel()
+	if err != nil {
+		return fail(ExitError, err)
+	}
+	fmt.Fprintf(e.stdout, "Compacted with revision %d\n", rev)
+	return nil
+}
+
+// checkDefrag defragments every endpoint when --auto-defrag is set; the
+// first failure ends the check with exit status 1.
+func (e *env) checkDefrag(cli *clientv3.Client, o *checkOptions) error {
+	if !o.autoDefrag {
+		return nil
+	}
+	for _, ep := range cli.Endpoints() {
+		fmt.Fprintf(e.stdout, "Defragmenting %q\n", ep)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := cli.Defragment(ctx, ep)
 		cancel()
 		if err != nil {
-			fmt.Fprintln(e.stderr, "Error:", err)
-		} else {
-			fmt.Fprintf(e.stdout, "compacted revision %v\n", rev)
+			return fail(ExitError, err)
 		}
+		fmt.Fprintf(e.stdout, "Defragmented %q\n", ep)
 	}
-	if o.autoDefrag {
-		for _, ep := range cli.Endpoints() {
-			ctx, cancel := e.commandCtx()
-			_, err := cli.Defragment(ctx, ep)
-			cancel()
-			if err != nil {
-				fmt.Fprintf(e.stderr, "Failed to defragment etcd member[%s] (%v)\n", ep, err)
-			} else {
-				fmt.Fprintf(e.stdout, "Finished defragmenting etcd member[%s]\n", ep)
+	return nil
+}
+
+// checkDatascaleKeysEnv shrinks "check datascale" for tests: a count of
+// key-value pairs that replaces the load's. Like checkDurationEnv it is read
+// by this command only and is not documented to users.
+const checkDatascaleKeysEnv = "BASALT_CTL_CHECK_DATASCALE_KEYS"
+
+// datascaleLoad is one "check datascale" workload: how many key-value
+// pairs are written, their size, and the clients that share the writes.
+type datascaleLoad struct {
+	keys    int
+	kvSize  int
+	clients int
+}
+
+// etcdctl's workloads. kvSize is what the report states; the pairs written
+// are a 512-byte key (after the prefix) and a 512-byte value.
+var datascaleLoads = map[string]datascaleLoad{
+	"s":  {keys: 10000, kvSize: 1024, clients: 50},
+	"m":  {keys: 100000, kvSize: 1024, clients: 200},
+	"l":  {keys: 1000000, kvSize: 1024, clients: 500},
+	"xl": {keys: 3000000, kvSize: 1024, clients: 1000},
+}
+
+func (e *env) newCheckDatascaleCommand() *cobra.Command {
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "datascale [options]",
+		Short: "Check the memory usage of holding data for different workloads on a given server endpoint.",
+		Long:  "If no endpoint is provided, localhost will be used. If multiple endpoints are provided, first endpoint will be used.",
+	}
+	o.register(cmd, "The datascale check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)",
+		"/etcdctl-check-datascale/", "The prefix for writing the datascale check's keys.")
+	cmd.RunE = run(func(cmd *cobra.Command, args []string) error { return e.checkDatascale(cmd, &o) })
+	return cmd
+}
+
+// checkDatascale writes the load's keys and reports how much the first
+// endpoint's resident memory grew meanwhile, read from its /metrics.
+func (e *env) checkDatascale(cmd *cobra.Command, o *checkOptions) error {
+	model, ok := loadAliases[o.load]
+	if !ok {
+		return failf(ExitBadFeature, "unknown load option %v", o.load)
+	}
+	load := datascaleLoads[model]
+	if v := os.Getenv(checkDatascaleKeysEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return failf(ExitBadArgs, "%s: %q is not a count of keys", checkDatascaleKeysEnv, v)
+		}
+		load.keys = n
+	}
+
+	spec, err := e.clientSpec(cmd)
+	if err != nil {
+		return err
+	}
+	clients, closeAll, err := e.dialClients(spec, load.clients)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	if len(spec.Endpoints) == 0 {
+		return fail(ExitError, errors.New("no endpoint to read metrics from"))
+	}
+	metricsHost := spec.Endpoints[0]
+
+	if err := e.ensureEmptyPrefix(context.Background(), clients[0], o.prefix, "etcdctl del --prefix "+o.prefix); err != nil {
+		return err
+	}
+
+	before := e.residentMemory(metricsHost, spec.Secure)
+	if before == 0 {
+		fmt.Fprintln(e.stdout, "FAIL: Could not read process_resident_memory_bytes before the put operations.")
+		return exitQuietly(ExitError)
+	}
+	fmt.Fprintf(e.stdout, "Start data scale check for work load [%v key-value pairs, %v bytes per key-value, %v concurrent clients].\n",
+		load.keys, load.kvSize, load.clients)
+
+	key := make([]byte, 512)
+	val := string(make([]byte, 512))
+	requests := make(chan clientv3.Op, load.clients)
+	stats := newLatencyStats()
+	bar := e.newProgressBar(load.keys)
+	var barMu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			for op := range requests {
+				start := time.Now()
+				_, err := c.Do(context.Background(), op)
+				stats.add(time.Since(start), err)
+				barMu.Lock()
+				bar.add(1)
+				barMu.Unlock()
 			}
+		})
+	}
+	go func() {
+		defer close(requests)
+		for range load.keys {
+			binary.PutVarint(key, rand.Int64N(math.MaxInt64))
+			requests <- clientv3.OpPut(o.prefix+string(key), val)
+		}
+	}()
+	wg.Wait()
+	bar.finish()
+	s := stats.summary()
+
+	after := e.residentMemory(metricsHost, spec.Secure)
+	if after == 0 {
+		// As etcdctl, this leaves the keys in place.
+		fmt.Fprintln(e.stdout, "FAIL: Could not read process_resident_memory_bytes after the put operations.")
+		return exitQuietly(ExitError)
+	}
+
+	resp, err := clients[0].Delete(context.Background(), o.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return fail(ExitError, err)
+	}
+	if o.autoCompact {
+		if err := e.checkCompact(clients[0], resp.Header.Revision); err != nil {
+			return err
 		}
 	}
+	if err := e.checkDefrag(clients[0], o); err != nil {
+		return err
+	}
+
+	if len(s.errors) != 0 {
+		fmt.Fprintln(e.stdout, "FAIL: too many errors")
+		for _, k := range sortedKeys(s.errors) {
+			fmt.Fprintf(e.stdout, "FAIL: ERROR(%v) -> %d\n", k, s.errors[k])
+		}
+		return exitQuietly(ExitError)
+	}
+	mbUsed := (after - before) / (1024 * 1024)
+	fmt.Fprintf(e.stdout, "PASS: Approximate system memory used : %v MB.\n", strconv.FormatFloat(mbUsed, 'f', 2, 64))
+	return nil
+}
+
+const residentMemoryMetric = "process_resident_memory_bytes"
+
+// residentMemory reads process_resident_memory_bytes from host's /metrics
+// (http:// is assumed when host has no scheme). As etcdctl, it prints what
+// went wrong on stdout and returns 0.
+func (e *env) residentMemory(host string, sec *clientv3.SecureConfig) float64 {
+	if !strings.HasPrefix(host, "http://") && !strings.HasPrefix(host, "https://") {
+		host = "http://" + host
+	}
+	url := host + "/metrics"
+	hc := &http.Client{}
+	if strings.HasPrefix(host, "https://") {
+		cert, err := tls.LoadX509KeyPair(sec.Cert, sec.Key)
+		if err != nil {
+			fmt.Fprintf(e.stdout, "client certificate error: %v\n", err)
+			return 0
+		}
+		tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: sec.InsecureSkipVerify}
+		// etcdctl trusts only the system's roots here; --cacert is added
+		// so that a cluster with its own CA can be checked.
+		if sec.Cacert != "" {
+			pem, err := os.ReadFile(sec.Cacert)
+			if err != nil {
+				fmt.Fprintf(e.stdout, "client certificate error: %v\n", err)
+				return 0
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pem)
+			tlsCfg.RootCAs = roots
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsCfg
+		hc.Transport = tr
+		defer tr.CloseIdleConnections()
+	}
+	resp, err := hc.Get(url)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "fetch error: %v\n", err)
+		return 0
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		fmt.Fprintf(e.stdout, "fetch error: reading %s: %v\n", url, err)
+		return 0
+	}
+	value, found := "", false
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, residentMemoryMetric); ok {
+			value, found = strings.TrimSpace(rest), true
+			break
+		}
+	}
+	if !found || value == "" {
+		fmt.Fprintf(e.stdout, "could not find: %v\n", residentMemoryMetric)
+		return 0
+	}
+	bytes, err := strconv.ParseFloat(value, 64)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "parse error: %v\n", err)
+		return 0
+	}
+	return bytes
 }
 
 func sortedKeys(m map[string]int) []string {

@@ -37,6 +37,7 @@ type printer interface {
 	EndpointStatus([]epStatus) error
 	EndpointHashKV([]epHashKV) error
 	MoveLeader(leader, target uint64, r *clientv3.MoveLeaderResponse) error
+	downgradePrinter
 
 	Alarm(*clientv3.AlarmResponse) error
 

@@ -82,6 +82,7 @@ func (e *env) newRoot() *cobra.Command {
 		e.newDefragCommand(),
 		e.newEndpointCommand(),
 		e.newMoveLeaderCommand(),
+		e.newDowngradeCommand(),
 		e.newWatchCommand(),
 		e.newVersionCommand(),
 		e.newLeaseCommand(),
