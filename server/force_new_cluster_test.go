@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -119,8 +120,52 @@ func TestCommittedEntries(t *testing.T) {
 
 // TestForceNewClusterRestartsAlone: a member of a stopped three-member
 // cluster restarted with ForceNewCluster leads alone with every key, and
-// keeps doing so when restarted without it.
+// keeps doing so when restarted without it; with and without a raft
+// snapshot in its data dir.
 func TestForceNewClusterRestartsAlone(t *testing.T) {
+	tests := []struct {
+		name          string
+		snapshotCount uint64
+	}{
+		{name: "log only", snapshotCount: 10000},
+		{name: "raft snapshot", snapshotCount: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestCluster(t, 3, func(cfg *Config) {
+				cfg.SnapshotCount = tt.snapshotCount
+				cfg.SnapshotCatchUpEntries = 2
+			})
+			c.waitReady()
+			ctx := ctxT(t)
+			lead := c.leader()
+			for i := 0; i < 20; i++ {
+				if _, err := lead.m.Put(ctx, &pb.PutRequest{Key: []byte(fmt.Sprint("k", i)), Value: []byte("v")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := lead.m.Store().Rev()
+			// Every member has applied everything before they stop.
+			for _, tm := range c.members {
+				if _, err := tm.m.Range(ctx, &pb.RangeRequest{Key: []byte("k0")}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.stop()
+			tm := c.members[1]
+			if tt.snapshotCount < 20 && tm.m.snapshotIndex == 0 {
+				t.Fatal("no raft snapshot taken")
+			}
+			restartAlone(t, c, tm, true, want)
+			restartAlone(t, c, tm, false, want)
+		})
+	}
+}
+
+// TestForceNewClusterDropsUncommitted: an entry the leader appended but
+// could not commit (its followers were down) is gone after a forced
+// restart, as etcd drops what is not known committed.
+func TestForceNewClusterDropsUncommitted(t *testing.T) {
 	c := newTestCluster(t, 3)
 	c.waitReady()
 	ctx := ctxT(t)
@@ -130,51 +175,61 @@ func TestForceNewClusterRestartsAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Every member has applied everything before they stop.
 	want := lead.m.Store().Rev()
 	for _, tm := range c.members {
-		if _, err := tm.m.Range(ctx, &pb.RangeRequest{Key: []byte("k0")}); err != nil {
-			t.Fatal(err)
+		if tm != lead {
+			tm.m.Stop()
+			tm.srv.Close()
 		}
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := lead.m.Put(short, &pb.PutRequest{Key: []byte("uncommitted"), Value: []byte("v")}); err == nil {
+		t.Fatal("a put without a quorum succeeded")
 	}
 	c.stop()
-	tm := c.members[1]
+	restartAlone(t, c, lead, true, want)
+}
+
+// restartAlone starts tm on its data dir, forced or not, and checks that
+// it leads alone, keeps its identity and the keys k0..k19 at revision
+// want or later (and no key "uncommitted"), and takes a write.
+func restartAlone(t *testing.T, c *testCluster, tm *testMember, force bool, want int64) {
+	t.Helper()
 	oldID, oldCluster := tm.m.ID(), tm.m.ClusterID()
-	restartAlone := func(force bool) {
-		t.Helper()
-		ln, err := net.Listen("tcp", tm.ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		tm.ln = ln
-		tm.cfg.ForceNewCluster = force
-		c.start(tm)
-		select {
-		case <-tm.m.ReadyNotify():
-		case <-time.After(20 * time.Second):
-			t.Fatalf("not ready (force %v)", force)
-		}
-		ctx := ctxT(t)
-		if tm.m.ID() != oldID || tm.m.ClusterID() != oldCluster {
-			t.Fatalf("IDs %x/%x, want %x/%x", tm.m.ID(), tm.m.ClusterID(), oldID, oldCluster)
-		}
-		if !tm.m.IsLeader() {
-			t.Fatal("not leader")
-		}
-		ml, err := tm.m.MemberList(ctx, true)
-		if err != nil || len(ml.Members) != 1 || ml.Members[0].ID != oldID {
-			t.Fatalf("member list %v (%v), want only %x", ml.GetMembers(), err, oldID)
-		}
-		resp, err := tm.m.Range(ctx, &pb.RangeRequest{Key: []byte("k"), RangeEnd: []byte("l")})
-		if err != nil || resp.Count != 20 || resp.Header.Revision < want {
-			t.Fatalf("range: %v %v, want 20 keys at revision >= %d", resp, err, want)
-		}
-		if _, err := tm.m.Put(ctx, &pb.PutRequest{Key: []byte(fmt.Sprint("new-", force)), Value: []byte("v")}); err != nil {
-			t.Fatal(err)
-		}
-		tm.m.Stop()
-		tm.srv.Close()
+	ln, err := net.Listen("tcp", tm.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
 	}
-	restartAlone(true)
-	restartAlone(false)
+	tm.ln = ln
+	tm.cfg.ForceNewCluster = force
+	c.start(tm)
+	select {
+	case <-tm.m.ReadyNotify():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("not ready (force %v)", force)
+	}
+	ctx := ctxT(t)
+	if tm.m.ID() != oldID || tm.m.ClusterID() != oldCluster {
+		t.Fatalf("IDs %x/%x, want %x/%x", tm.m.ID(), tm.m.ClusterID(), oldID, oldCluster)
+	}
+	if !tm.m.IsLeader() {
+		t.Fatal("not leader")
+	}
+	ml, err := tm.m.MemberList(ctx, true)
+	if err != nil || len(ml.Members) != 1 || ml.Members[0].ID != oldID {
+		t.Fatalf("member list %v (%v), want only %x", ml.GetMembers(), err, oldID)
+	}
+	resp, err := tm.m.Range(ctx, &pb.RangeRequest{Key: []byte("k"), RangeEnd: []byte("l")})
+	if err != nil || resp.Count != 20 || resp.Header.Revision < want {
+		t.Fatalf("range: %v %v, want 20 keys at revision >= %d", resp, err, want)
+	}
+	if resp, err := tm.m.Range(ctx, &pb.RangeRequest{Key: []byte("uncommitted")}); err != nil || resp.Count != 0 {
+		t.Fatalf("uncommitted key: %v %v, want none", resp, err)
+	}
+	if _, err := tm.m.Put(ctx, &pb.PutRequest{Key: []byte(fmt.Sprint("new-", force)), Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	tm.m.Stop()
+	tm.srv.Close()
 }
