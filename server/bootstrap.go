@@ -324,13 +324,20 @@ func (m *Member) restart(snapshot *raftpb.Snapshot) error {
 	}
 	m.id = meta.GetNodeID()
 	m.cluster = newCluster(meta.GetClusterID())
-	if m.cfg.CheckDataDirCluster {
+	// A forced restart takes over the data dir whatever cluster the flags
+	// describe (a backup has new IDs), as etcd ignores them on restart.
+	if m.cfg.CheckDataDirCluster && !m.cfg.ForceNewCluster {
 		if err := m.checkDataDirIdentity(); err != nil {
 			return err
 		}
 	}
 	if err := m.cluster.load(m.store); err != nil {
 		return fmt.Errorf("load membership: %w", err)
+	}
+	if m.cfg.ForceNewCluster {
+		if hs, ents, err = m.forceNewCluster(snapshot, hs, ents); err != nil {
+			return err
+		}
 	}
 	m.raftStorage = raft.NewMemoryStorage()
 	if snapshot != nil {
@@ -373,8 +380,10 @@ func (m *Member) restart(snapshot *raftpb.Snapshot) error {
 	}
 	m.appliedIndex.Store(applied)
 	m.appliedWait = newAppliedWait(applied)
-	m.lg.Info("restarting local member", zap.String("local-member-id", idString(m.id)),
-		zap.String("cluster-id", idString(m.cluster.id)), zap.Uint64("commit-index", hs.Commit))
+	if !m.cfg.ForceNewCluster {
+		m.lg.Info("restarting local member", zap.String("local-member-id", idString(m.id)),
+			zap.String("cluster-id", idString(m.cluster.id)), zap.Uint64("commit-index", hs.Commit))
+	}
 	return nil
 }
 

@@ -63,6 +63,9 @@ type Config struct {
 	// Set when those were given explicitly: a restart with none of them
 	// uses the data dir's own identity, as etcd does.
 	CheckDataDirCluster bool
+	// ForceNewCluster restarts an existing data dir as the only voter of
+	// its cluster (--force-new-cluster): see forceNewCluster.
+	ForceNewCluster bool
 
 	// PeerURLs are this member's advertised peer URLs; ClientURLs its
 	// advertised client URLs.

@@ -206,6 +206,13 @@ func copySnapshotDB(from, to string, skipHashCheck bool) error {
 // rewriteRestoredDB replaces the database's membership with members and
 // sets its consistent index, in one transaction.
 func rewriteRestoredDB(path string, mmapSize int, members []*MemberInfo, index, term uint64) error {
+	return rewriteMembershipDB(path, mmapSize, members, func(tx *mvcc.WriteTxn) { tx.SetConsistentIndex(index, term) })
+}
+
+// rewriteMembershipDB replaces the database's membership (members and
+// removed members) with members and calls also, if not nil, in the same
+// transaction.
+func rewriteMembershipDB(path string, mmapSize int, members []*MemberInfo, also func(*mvcc.WriteTxn)) error {
 	be, err := backend.Open(backend.Config{Path: path, MmapSize: mmapSize})
 	if err != nil {
 		return err
@@ -245,7 +252,9 @@ func rewriteRestoredDB(path string, mmapSize int, members []*MemberInfo, index, 
 			return err
 		}
 	}
-	tx.SetConsistentIndex(index, term)
+	if also != nil {
+		also(tx)
+	}
 	if err := tx.End(); err != nil {
 		return err
 	}

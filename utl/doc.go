@@ -1,7 +1,8 @@
 // Package utl is basaltutl, the offline tool of a basalt data dir and of
 // database snapshots: etcdutl's commands (snapshot restore and status,
-// defrag, hashkv, version, completion), flags, output formats, messages
-// and exit codes. The work itself is the server's (server.RestoreSnapshot,
+// defrag, hashkv, version, completion, and etcdutl 3.5's backup, which
+// etcd 3.6 removed), flags, output formats, messages and exit codes. The
+// work itself is the server's (server.RestoreSnapshot, server.Backup,
 // server.DBFileStatus, server.DBFileHashKV, server.DefragDataDir); this
 // package parses, checks and prints as etcdutl does.
 //

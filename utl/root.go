@@ -51,6 +51,7 @@ func (e *env) newRoot() *cobra.Command {
 		return []string{"fields", "json", "protobuf", "simple", "table"}, cobra.ShellCompDirectiveDefault
 	})
 	root.AddCommand(
+		e.newBackupCommand(),
 		e.newDefragCommand(),
 		e.newSnapshotCommand(),
 		e.newHashKVCommand(),
@@ -84,6 +85,10 @@ func failf(code int, format string, a ...any) error {
 func (e *env) report(err error) int {
 	if err == nil {
 		return ctl.ExitSuccess
+	}
+	var le *loggedError
+	if errors.As(err, &le) {
+		return le.code
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {

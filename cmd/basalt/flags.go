@@ -260,7 +260,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.uint64v(&cfg.SnapshotCatchUpEntries, "snapshot-catchup-entries", cfg.SnapshotCatchUpEntries, "Entries kept after a snapshot for slow followers to catch up from.")
 
 	c.section("Unsafe features")
-	c.boolean(nextB(), "force-new-cluster", false, "Restart as a one-member cluster. (Not supported yet in basalt.)")
+	c.boolean(&cfg.ForceNewCluster, "force-new-cluster", false, "Force to create a new one-member cluster: restart an existing data dir as the only member of its cluster, with its committed data.")
 	c.boolean(nextB(), "unsafe-no-fsync", false, "Skip fsync. (Not supported yet in basalt.)")
 
 	c.section("Startup")

@@ -141,7 +141,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "auth token jwt", args: []string{"--auth-token=jwt"}, wantExit: -1, wantErr: "basalt: --auth-token is not supported yet"},
 		{name: "auth token simple", args: []string{"--auth-token=simple"}, wantExit: -1},
 		{name: "discovery endpoints", args: []string{"--discovery-endpoints=http://d:2379"}, wantExit: -1, wantErr: "basalt: --discovery-endpoints is not supported yet"},
-		{name: "not built via env", env: []string{"ETCD_FORCE_NEW_CLUSTER=true"}, wantExit: -1, wantErr: "basalt: --force-new-cluster is not supported yet"},
+		{name: "not built via env", env: []string{"ETCD_UNSAFE_NO_FSYNC=true"}, wantExit: -1, wantErr: "basalt: --unsafe-no-fsync is not supported yet"},
+		{name: "force new cluster via env", env: []string{"ETCD_FORCE_NEW_CLUSTER=true"}, wantExit: -1,
+			check: func(t *testing.T, o parseOutcome) {
+				if !o.cfg.ForceNewCluster {
+					t.Error("ETCD_FORCE_NEW_CLUSTER=true: ForceNewCluster is false")
+				}
+			}},
 		{name: "feature gates", args: []string{"--feature-gates=StopGRPCServiceOnDefrag=true"}, wantExit: -1, wantErr: "basalt: --feature-gates is not supported yet"},
 		{name: "listen client http urls", args: []string{"--listen-client-http-urls=http://127.0.0.1:5"}, wantExit: -1, wantErr: "basalt: --listen-client-http-urls is not supported yet"},
 		{

@@ -107,6 +107,8 @@ type Config struct {
 	InitialClusterToken string `json:"initial-cluster-token"`
 	StrictReconfigCheck bool   `json:"strict-reconfig-check"`
 	PreVote             bool   `json:"pre-vote"`
+	// ForceNewCluster restarts an existing member as a one-member cluster.
+	ForceNewCluster bool `json:"force-new-cluster"`
 	// InitialElectionTickAdvance fast-forwards election ticks at boot.
 	InitialElectionTickAdvance bool `json:"initial-election-tick-advance"`
 

@@ -195,7 +195,8 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"backend-bbolt-freelist-type", "map", "not supported yet"},
 		{"compact-hash-check-time", "1m0s", ""},
 		{"compact-hash-check-time", "2m0s", "not supported yet"},
-		{"force-new-cluster", "true", "basalt: --force-new-cluster is not supported yet"},
+		{"force-new-cluster", "true", ""}, // built
+		{"unsafe-no-fsync", "true", "basalt: --unsafe-no-fsync is not supported yet"},
 		{"name", "anything", ""},
 	}
 	for _, tt := range tests {

@@ -73,6 +73,7 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		NewCluster:                 cfg.IsNewCluster(),
 		CheckDataDirCluster: cfg.IsNewCluster() &&
 			(cfg.ExplicitlySet["initial-cluster"] || cfg.ExplicitlySet["initial-cluster-token"]),
+		ForceNewCluster:         cfg.ForceNewCluster,
 		PeerURLs:                cfg.AdvertisePeerUrls,
 		ClientURLs:              cfg.AdvertiseClientUrls,
 		QuotaBackendBytes:       cfg.QuotaBackendBytes,

@@ -85,7 +85,6 @@ var notBuilt = []NotBuilt{
 	{Name: "bootstrap-defrag-threshold-megabytes", Honoured: "0"},
 	{Name: "max-learners", Honoured: "1", Why: whyLearners},
 	{Name: "unsafe-no-fsync", Honoured: "false"},
-	{Name: "force-new-cluster", Honoured: "false"},
 	{Name: "feature-gates", Honoured: ""},
 }
 

@@ -88,7 +88,7 @@ func TestRefusedAtStart(t *testing.T) {
 	}
 	for _, nb := range []struct{ flag, value string }{
 		{"auth-token", "jwt"}, {"bcrypt-cost", "12"}, {"discovery-srv", "example.com"}, {"discovery-endpoints", "http://127.0.0.1:1"},
-		{"discovery-token", "t"}, {"force-new-cluster", "true"}, {"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
+		{"discovery-token", "t"}, {"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
 		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"}, {"feature-gates", "InitialCorruptCheck=true"},
 		{"corrupt-check-time", "1m"}, {"max-learners", "2"}, {"strict-reconfig-check", "false"}, {"experimental-initial-corrupt-check", "true"},
 	} {
