@@ -11,10 +11,11 @@
 // is from exec to the first successful linearizable Get.
 //
 //	go run ./bench/compare -smoke                 # about a minute
+//	BENCH_SCALE=medium go run ./bench/compare     # about ten minutes
 //	BENCH_SCALE=full go run ./bench/compare -write docs/performance.md
 //
-// Environment: ETCD_BIN (default /usr/bin/etcd), BENCH_SCALE (smoke or
-// full, default full), BENCH_ROUNDS (runs per server per workload),
+// Environment: ETCD_BIN (default /usr/bin/etcd), BENCH_SCALE (smoke,
+// medium or full, default full), BENCH_ROUNDS (runs per server per workload),
 // BENCH_SNAPSHOT_COUNT (--snapshot-count for both, default 100000).
 package main
 
@@ -69,7 +70,7 @@ func main() {
 	}
 	sc, ok := scales[scaleName]
 	if !ok {
-		fatalf("unknown BENCH_SCALE %q: want smoke or full", scaleName)
+		fatalf("unknown BENCH_SCALE %q: want smoke, medium or full", scaleName)
 	}
 	if r := os.Getenv("BENCH_ROUNDS"); r != "" {
 		n, err := strconv.Atoi(r)

@@ -23,8 +23,9 @@ type scale struct {
 }
 
 var scales = map[string]scale{
-	"smoke": {name: "smoke", one: 150, many: 2000, txnPut: 1000, lease: 1000, watchPuts: 10, rssKeys: 20000, rounds: 2},
-	"full":  {name: "full", one: 10000, many: 200000, txnPut: 100000, lease: 100000, watchPuts: 1000, rssKeys: 1000000, rounds: 3},
+	"smoke":  {name: "smoke", one: 150, many: 2000, txnPut: 1000, lease: 1000, watchPuts: 10, rssKeys: 20000, rounds: 2},
+	"medium": {name: "medium", one: 2000, many: 30000, txnPut: 10000, lease: 20000, watchPuts: 300, rssKeys: 100000, rounds: 3},
+	"full":   {name: "full", one: 10000, many: 200000, txnPut: 100000, lease: 100000, watchPuts: 1000, rssKeys: 1000000, rounds: 3},
 }
 
 // workload is one basalt-bench invocation, minus --endpoints.
