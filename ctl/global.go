@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -12,11 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/client/pkg/v3/logutil"
-	"go.etcd.io/etcd/client/pkg/v3/srv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/grpclog"
 )
 
@@ -222,6 +223,13 @@ func (e *env) config(spec *clientv3.ConfigSpec) (*clientv3.Config, error) {
 	if err != nil {
 		return nil, fail(ExitBadArgs, err)
 	}
+	if os.Getenv(testDNSEnv) != "" {
+		// Discovered endpoints name hosts only the test's DNS knows.
+		cfg.DialOptions = append(cfg.DialOptions, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			d := net.Dialer{Resolver: resolver()}
+			return d.DialContext(ctx, "tcp", addr)
+		}))
+	}
 	return cfg, nil
 }
 
@@ -256,12 +264,14 @@ func (e *env) commandCtx() (context.Context, context.CancelFunc) {
 // finds some, else --endpoints.
 func (e *env) endpoints(cmd *cobra.Command) ([]string, error) {
 	if e.g.discoverySrv != "" {
-		srvs, err := srv.GetClient("etcd-client", e.g.discoverySrv, e.g.discoverySrvName)
+		ctx, cancel := context.WithTimeout(context.Background(), srvLookupTimeout)
+		found, err := srvClientEndpoints(ctx, resolver(), e.g.discoverySrv, e.g.discoverySrvName)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
 		var eps []string
-		for _, ep := range srvs.Endpoints {
+		for _, ep := range found {
 			if !e.g.insecureDiscovery && strings.HasPrefix(ep, "http://") {
 				fmt.Fprintf(e.stderr, "ignoring discovered insecure endpoint %q\n", ep)
 				continue
