@@ -23,22 +23,32 @@ type applyResult struct {
 	physc <-chan struct{}
 }
 
-// applyLoop applies each Ready's committed entries, in order, once the
-// Ready is durable.
+// applyLoop applies each Ready's committed entries, in order: once the
+// Ready is durable, or at once when they were all durable before it
+// (applyEarly).
 func (m *Member) applyLoop() {
 	for {
 		select {
 		case ap := <-m.applyc:
-			select {
-			case <-ap.persisted:
-			case <-m.stopping:
-				return
+			if !ap.early {
+				select {
+				case <-ap.persisted:
+				case <-m.stopping:
+					return
+				}
 			}
 			if !raft.IsEmptySnap(ap.snapshot) {
 				m.applySnapshot(ap.snapshot)
 			}
 			m.applyEntries(ap.entries)
 			close(ap.applied)
+			// A snapshot names the applied index, which the WAL's commit
+			// index must cover on disk: wait for the Ready's hard state.
+			select {
+			case <-ap.persisted:
+			case <-m.stopping:
+				return
+			}
 			m.maybeTriggerSnapshot()
 		case <-m.stopping:
 			return

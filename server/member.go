@@ -112,9 +112,13 @@ type Member struct {
 type toApply struct {
 	entries  []raftpb.Entry
 	snapshot raftpb.Snapshot
-	// persisted is closed once the Ready's entries and snapshot are on
-	// disk: nothing is applied before.
+	// persisted is closed once the Ready's entries, hard state and
+	// snapshot are on disk.
 	persisted chan struct{}
+	// early: every entry is already durable in the local log (written by
+	// an earlier Ready), so the applier need not wait for persisted to
+	// apply them; see applyEarly.
+	early bool
 	// applied is closed when the applier is done with this batch.
 	applied chan struct{}
 }

@@ -46,6 +46,7 @@ func (m *Member) raftLoop() {
 				snapshot:  rd.Snapshot,
 				persisted: make(chan struct{}),
 				applied:   make(chan struct{}),
+				early:     applyEarly(rd),
 			}
 			select {
 			case m.applyc <- ap:
@@ -117,6 +118,24 @@ func (m *Member) raftLoop() {
 			return
 		}
 	}
+}
+
+// applyEarly reports whether a Ready's committed entries may be applied
+// while the Ready is being written: they were all written durably by
+// earlier Readies (none is among this Ready's entries, which a follower
+// may be told are committed in the same message that carries them), and
+// no snapshot comes with them. Such entries are committed by a quorum and
+// durable here, so applying (and answering) does not wait for this
+// Ready's fsync of newer entries, as etcd does not. Only the commit index
+// in this Ready's hard state may lag on disk: after a crash the member
+// finds those entries in its log, raft commits them again, and the
+// backend's consistent index skips them.
+func applyEarly(rd raft.Ready) bool {
+	n := len(rd.CommittedEntries)
+	if n == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return false
+	}
+	return len(rd.Entries) == 0 || rd.CommittedEntries[n-1].Index < rd.Entries[0].Index
 }
 
 func hasConfChange(ents []raftpb.Entry) bool {
