@@ -310,14 +310,23 @@ func urlStrings(us []url.URL) []string {
 
 // adjustTicks fast-forwards the election timer at boot, as etcd does, so
 // that the first election does not wait a whole election timeout: a
-// single member at once; otherwise, with --initial-election-tick-advance,
+// single member campaigns at once; otherwise, with --initial-election-tick-advance,
 // once streams to at least two peers are up (within the transport's read
 // timeout), leaving two ticks for a leader's heartbeat to arrive.
 func (m *Member) adjustTicks() {
 	if len(m.cluster.list()) == 1 {
+		// The only voter needs no one's vote: campaign now rather than
+		// wait out the rest of a randomized timeout (etcd fast-forwards
+		// all but one tick, which leaves 1 to 10 ticks). The ticks are the
+		// fallback should raft refuse (a configuration change to apply).
 		ticks := m.cfg.ElectionTicks - 1
 		m.lg.Info("started as single-node; fast-forwarding election ticks", zap.String("local-member-id", idString(m.id)), zap.Int("forward-ticks", ticks))
-		m.advanceTicks(ticks)
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ElectionTimeout())
+		err := m.node.Campaign(ctx)
+		cancel()
+		if err != nil {
+			m.advanceTicks(ticks)
+		}
 		return
 	}
 	if !m.cfg.InitialElectionTickAdvance {

@@ -73,7 +73,27 @@ func ReadFile(fsys FS, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	// One allocation of the file's size (WAL segments are preallocated to
+	// 64 MiB): io.ReadAll alone would grow and zero its buffer a dozen
+	// times on the way.
+	size := 0
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && int64(int(fi.Size())) == fi.Size() {
+		size = int(fi.Size())
+	}
+	buf := make([]byte, 0, size+1) // +1: EOF is seen without growing
+	for {
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // the file grew: let append pick the next size
+		}
+	}
 }
 
 // Exists reports whether name exists (as far as Stat can tell).
