@@ -48,6 +48,7 @@ func NewMember(cfg Config) (*Member, error) {
 		done:          make(chan struct{}),
 		metrics:       newMetrics(),
 		peerHTTP:      newPeerHTTPClient(cfg),
+		renewCalls:    make(chan *renewCall),
 	}
 	fsys := vfs.OS
 	if f, ok := fsyncFaultsFromEnv(); ok {

@@ -101,15 +101,6 @@ func isRetryableForward(err error) bool {
 
 var errForwardFailed = errors.New("forwarding to the leader failed")
 
-// forwardLeaseRenew renews on the leader through its peer URLs.
-func (m *Member) forwardLeaseRenew(ctx context.Context, lead uint64, id int64) (int64, error) {
-	var resp pb.LeaseKeepAliveResponse
-	if err := m.forwardToLeader(ctx, lead, peerLeasesPrefix, &pb.LeaseKeepAliveRequest{ID: id}, &resp); err != nil {
-		return -1, err
-	}
-	return resp.TTL, nil
-}
-
 func (m *Member) forwardLeaseTimeToLive(ctx context.Context, lead uint64, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
 	var resp pb.LeaseTimeToLiveResponse
 	if err := m.forwardToLeader(ctx, lead, peerLeasesInternalPath, r, &resp); err != nil {

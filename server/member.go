@@ -106,6 +106,8 @@ type Member struct {
 	metrics *metrics
 	// peerHTTP carries requests forwarded to the leader's peer URLs.
 	peerHTTP *http.Client
+	// renewCalls queues keep-alives a follower forwards (lease_batch.go).
+	renewCalls chan *renewCall
 }
 
 // toApply is one Ready's work for the applier.
@@ -227,6 +229,9 @@ func (m *Member) Start() {
 	m.goAttach(m.applyLoop)
 	m.goAttach(m.linearizableReadLoop)
 	m.goAttach(m.leaseLoop)
+	for range renewForwarders {
+		m.goAttach(m.renewForwarder)
+	}
 	m.goAttach(m.publishAttributes)
 	m.goAttach(m.autoCompactLoop)
 	m.goAttach(m.purgeLoop)

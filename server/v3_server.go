@@ -136,7 +136,7 @@ func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 				return ttl, err
 			}
 		} else if lead := m.Leader(); lead != 0 {
-			ttl, err := m.forwardLeaseRenew(ctx, lead, id)
+			ttl, err := m.forwardLeaseRenew(ctx, id)
 			if err == nil || !isRetryableForward(err) {
 				return ttl, err
 			}
