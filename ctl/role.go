@@ -78,26 +78,13 @@ func (e *env) newRoleGetCommand() *cobra.Command {
 }
 
 func (e *env) newRoleListCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "Lists all roles",
-	}
-	cmd.RunE = run(func(cmd *cobra.Command, args []string) error {
-		if len(args) != 0 {
-			return fail(ExitBadArgs, errors.New("role list command requires no arguments"))
-		}
-		cli, err := e.client(cmd)
-		if err != nil {
-			return err
-		}
-		defer cli.Close()
+	return e.noArgCommand("list", "Lists all roles", "role list", func(cli *clientv3.Client) error {
 		resp, err := cli.RoleList(context.Background())
 		if err != nil {
 			return fail(ExitError, err)
 		}
 		return e.display.RoleList(resp)
 	})
-	return cmd
 }
 
 // permRangeFlags are grant-permission's and revoke-permission's --prefix

@@ -172,24 +172,29 @@ func (e *env) newUserGetCommand() *cobra.Command {
 }
 
 func (e *env) newUserListCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "Lists all users",
-	}
+	return e.noArgCommand("list", "Lists all users", "user list", func(cli *clientv3.Client) error {
+		resp, err := cli.UserList(context.Background())
+		if err != nil {
+			return fail(ExitError, err)
+		}
+		return e.display.UserList(resp)
+	})
+}
+
+// noArgCommand is a command that takes no arguments and runs f with a
+// client; name is how its usage error names it.
+func (e *env) noArgCommand(use, short, name string, f func(cli *clientv3.Client) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short}
 	cmd.RunE = run(func(cmd *cobra.Command, args []string) error {
 		if len(args) != 0 {
-			return fail(ExitBadArgs, errors.New("user list command requires no arguments"))
+			return fail(ExitBadArgs, fmt.Errorf("%s command requires no arguments", name))
 		}
 		cli, err := e.client(cmd)
 		if err != nil {
 			return err
 		}
 		defer cli.Close()
-		resp, err := cli.UserList(context.Background())
-		if err != nil {
-			return fail(ExitError, err)
-		}
-		return e.display.UserList(resp)
+		return f(cli)
 	})
 	return cmd
 }

@@ -21,13 +21,7 @@ func TestForwardedRenewalsInBatches(t *testing.T) {
 	c.waitReady()
 	ctx := ctxT(t)
 	lead := c.leader()
-	var follower *testMember
-	for _, tm := range c.members {
-		if tm != lead {
-			follower = tm
-			break
-		}
-	}
+	follower := c.follower()
 	const n = 50
 	ttls := make([]int64, n)
 	ids := make([]int64, n)
@@ -73,13 +67,7 @@ func TestRenewalBatchRefusals(t *testing.T) {
 	c := newTestCluster(t, 3)
 	c.waitReady()
 	lead := c.leader()
-	var follower *testMember
-	for _, tm := range c.members {
-		if tm != lead {
-			follower = tm
-			break
-		}
-	}
+	follower := c.follower()
 	tests := []struct {
 		name   string
 		m      *Member

@@ -18,14 +18,7 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	})
 	c.waitReady()
 	ctx := ctxT(t)
-	lead := c.leader()
-	var follower *testMember
-	for _, tm := range c.members {
-		if tm != lead {
-			follower = tm
-			break
-		}
-	}
+	lead, follower := c.leader(), c.follower()
 	follower.m.Stop()
 	follower.srv.Close()
 	for i := 0; i < 100; i++ {
@@ -56,14 +49,7 @@ func TestLeaseExpiryDeletesKeys(t *testing.T) {
 	c := newTestCluster(t, 3)
 	c.waitReady()
 	ctx := ctxT(t)
-	lead := c.leader()
-	var follower *testMember
-	for _, tm := range c.members {
-		if tm != lead {
-			follower = tm
-			break
-		}
-	}
+	follower := c.follower()
 	g, err := follower.m.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 1})
 	if err != nil {
 		t.Fatal(err)

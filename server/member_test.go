@@ -133,6 +133,18 @@ func (c *testCluster) leader() *testMember {
 	return nil
 }
 
+// follower returns a member that is not the leader.
+func (c *testCluster) follower() *testMember {
+	lead := c.leader()
+	for _, tm := range c.members {
+		if tm != lead {
+			return tm
+		}
+	}
+	c.t.Fatal("no follower")
+	return nil
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
