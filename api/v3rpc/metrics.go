@@ -1,7 +1,6 @@
 package v3rpc
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -10,7 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 )
 
@@ -72,22 +73,28 @@ func serverMetrics(extensive bool, lg *zap.Logger) *grpcprom.ServerMetrics {
 	return grpcMetrics
 }
 
-// byteCounter counts the payload bytes of client RPCs.
-type byteCounter struct{}
+// countingCodec is the public server's codec: protobuf, counting the
+// payload bytes of client RPCs as it encodes and decodes them (etcd counts
+// in its codec too). A stats handler would do the same at a cost on every
+// RPC: gRPC copies the incoming metadata and builds an event for each
+// header, payload and trailer it reports.
+type countingCodec struct{ encoding.CodecV2 }
 
-func (byteCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
-func (byteCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
-	return ctx
+func newCountingCodec() countingCodec {
+	return countingCodec{encoding.GetCodecV2(grpcproto.Name)}
 }
-func (byteCounter) HandleConn(context.Context, stats.ConnStats) {}
 
-func (byteCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
-	switch p := s.(type) {
-	case *stats.InPayload:
-		receivedBytes.Add(float64(p.Length))
-	case *stats.OutPayload:
-		sentBytes.Add(float64(p.Length))
+func (c countingCodec) Marshal(v any) (mem.BufferSlice, error) {
+	out, err := c.CodecV2.Marshal(v)
+	if err == nil {
+		sentBytes.Add(float64(out.Len()))
 	}
+	return out, err
+}
+
+func (c countingCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	receivedBytes.Add(float64(data.Len()))
+	return c.CodecV2.Unmarshal(data, v)
 }
 
 // isClientCtxErr tells a stream error caused by the client going away

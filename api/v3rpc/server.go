@@ -152,7 +152,7 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	opts = append(opts,
 		grpc.ChainUnaryInterceptor(logUnaryInterceptor(lg, cfg.WarningUnaryRequestDuration), metrics.UnaryServerInterceptor(), unaryInterceptor(m)),
 		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), streamInterceptor(m, streams)),
-		grpc.StatsHandler(byteCounter{}),
+		grpc.ForceServerCodecV2(newCountingCodec()),
 	)
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))

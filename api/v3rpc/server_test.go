@@ -2,6 +2,7 @@ package v3rpc_test
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,41 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("metric %s not registered", name)
 		}
 	}
+}
+
+// The byte counters see every client payload: a 4 KiB value is counted
+// when it arrives in a Put and again when a Get sends it back.
+func TestByteCounters(t *testing.T) {
+	c := newCluster(t, v3rpc.Config{})
+	val := strings.Repeat("v", 4096)
+	recv0, sent0 := counterValue(t, "etcd_network_client_grpc_received_bytes_total"), counterValue(t, "etcd_network_client_grpc_sent_bytes_total")
+	if _, err := c.client.Put(ctx(t), "big", val); err != nil {
+		t.Fatal(err)
+	}
+	if got := counterValue(t, "etcd_network_client_grpc_received_bytes_total") - recv0; got < 4096 {
+		t.Errorf("received bytes grew by %v after a 4 KiB put", got)
+	}
+	if _, err := c.client.Get(ctx(t), "big"); err != nil {
+		t.Fatal(err)
+	}
+	if got := counterValue(t, "etcd_network_client_grpc_sent_bytes_total") - sent0; got < 4096 {
+		t.Errorf("sent bytes grew by %v after a 4 KiB get", got)
+	}
+}
+
+func counterValue(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
 }
 
 // GracefulStop must not wait forever for a Lock that waits for a lock.

@@ -15,11 +15,22 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/basaltkv/basalt/pkg/gctune"
 	"github.com/basaltkv/basalt/server/embed"
 	"go.uber.org/zap"
 )
 
+// gcHeadroom is how much the heap may grow between collections at least;
+// see pkg/gctune. A member's live heap is about 30 MiB with 100,000 keys
+// and 210 MiB with 1,000,000: the headroom cuts the collector's share of
+// a small member's CPU by half and leaves a large member's memory alone.
+const gcHeadroom = 64 << 20
+
 func main() {
+	// GOGC set by the user wins, as with any Go program.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		gctune.Start(gcHeadroom)
+	}
 	os.Exit(run(os.Args, os.Environ(), os.Stdout, os.Stderr))
 }
 
