@@ -73,27 +73,41 @@ func serverMetrics(extensive bool, lg *zap.Logger) *grpcprom.ServerMetrics {
 	return grpcMetrics
 }
 
-// countingCodec is the public server's codec: protobuf, counting the
-// payload bytes of client RPCs as it encodes and decodes them (etcd counts
-// in its codec too). A stats handler would do the same at a cost on every
-// RPC: gRPC copies the incoming metadata and builds an event for each
-// header, payload and trailer it reports.
-type countingCodec struct{ encoding.CodecV2 }
-
-func newCountingCodec() countingCodec {
-	return countingCodec{encoding.GetCodecV2(grpcproto.Name)}
+// serverCodec is protobuf, plus watch responses already in wire form
+// (encodedResponse). The public server's also counts the payload bytes of
+// client RPCs as it encodes and decodes them (etcd counts in its codec
+// too). A stats handler would count at a cost on every RPC: gRPC copies
+// the incoming metadata and builds an event for each header, payload and
+// trailer it reports.
+type serverCodec struct {
+	encoding.CodecV2
+	count bool
 }
 
-func (c countingCodec) Marshal(v any) (mem.BufferSlice, error) {
-	out, err := c.CodecV2.Marshal(v)
-	if err == nil {
+func newServerCodec(count bool) serverCodec {
+	return serverCodec{CodecV2: encoding.GetCodecV2(grpcproto.Name), count: count}
+}
+
+func (c serverCodec) Marshal(v any) (mem.BufferSlice, error) {
+	var out mem.BufferSlice
+	if e, ok := v.(*encodedResponse); ok {
+		out = mem.BufferSlice{mem.SliceBuffer(e.head), mem.SliceBuffer(e.events)}
+	} else {
+		var err error
+		if out, err = c.CodecV2.Marshal(v); err != nil {
+			return nil, err
+		}
+	}
+	if c.count {
 		sentBytes.Add(float64(out.Len()))
 	}
-	return out, err
+	return out, nil
 }
 
-func (c countingCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	receivedBytes.Add(float64(data.Len()))
+func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if c.count {
+		receivedBytes.Add(float64(data.Len()))
+	}
 	return c.CodecV2.Unmarshal(data, v)
 }
 

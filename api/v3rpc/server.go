@@ -152,7 +152,7 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	opts = append(opts,
 		grpc.ChainUnaryInterceptor(logUnaryInterceptor(lg, cfg.WarningUnaryRequestDuration), metrics.UnaryServerInterceptor(), unaryInterceptor(m)),
 		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), streamInterceptor(m, streams)),
-		grpc.ForceServerCodecV2(newCountingCodec()),
+		grpc.ForceServerCodecV2(newServerCodec(true)),
 	)
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
@@ -172,6 +172,7 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	internalOpts = append(internalOpts,
 		grpc.ChainUnaryInterceptor(unaryInterceptor(m)),
 		grpc.ChainStreamInterceptor(streamInterceptor(m, streams)),
+		grpc.ForceServerCodecV2(newServerCodec(false)),
 	)
 	s.internal = newInProcess(grpc.NewServer(internalOpts...))
 

@@ -403,11 +403,24 @@ func (sws *watchStream) sendEvents(st *sendState, wr mvcc.WatchResponse) error {
 }
 
 // send sends a response, in fragments if its watcher asked for them.
+// Events straight from the store are encoded once for all their watchers
+// (watch_encode.go); copies with previous values are the watcher's own.
 func (sws *watchStream) send(r *pb.WatchResponse) error {
-	if r.WatchId != progressWatchID && sws.options(mvcc.WatchID(r.WatchId)).fragment {
+	if r.WatchId == progressWatchID || len(r.Events) == 0 {
+		return sws.grpc.Send(r)
+	}
+	opts := sws.options(mvcc.WatchID(r.WatchId))
+	if opts.fragment {
 		return sendFragments(r, sws.s.fragmentBytes, sws.grpc.Send)
 	}
-	return sws.grpc.Send(r)
+	if opts.prevKV {
+		return sws.grpc.Send(r)
+	}
+	enc, err := sharedEvents.encode(r)
+	if err != nil {
+		return err
+	}
+	return sws.grpc.SendMsg(enc)
 }
 
 // withPrevKVs returns copies of the events with each key's previous value

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/basaltkv/basalt/api/v3rpc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -366,6 +368,53 @@ func TestWatchRequireLeaderCancelled(t *testing.T) {
 				t.Fatalf("watch ended with %v, want no leader", err)
 			}
 			return
+		}
+	}
+}
+
+// Watchers of one key on several streams all get the write, each under
+// its own watch ID (clientv3 routes by it), whether the events are
+// shared (encoded once) or the watcher's own (previous values).
+func TestWatchManyStreamsOneWrite(t *testing.T) {
+	c := newCluster(t, v3rpc.Config{})
+	cli := c.client
+	if _, err := cli.Put(ctx(t), "k", "old"); err != nil {
+		t.Fatal(err)
+	}
+	type watch struct {
+		name string
+		ch   clientv3.WatchChan
+		want ev
+	}
+	var watches []watch
+	for s := range 3 {
+		// Distinct metadata: clientv3 opens a stream per metadata.
+		wctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx(t), "stream", fmt.Sprint(s)))
+		defer cancel()
+		for i := range 4 {
+			watches = append(watches, watch{fmt.Sprintf("stream %d watcher %d", s, i),
+				cli.Watch(wctx, "k", clientv3.WithCreatedNotify()), ev{typ: mvccpb.PUT, key: "k", val: "new"}})
+		}
+		watches = append(watches,
+			watch{fmt.Sprintf("stream %d prefix", s), cli.Watch(wctx, "", clientv3.WithPrefix(), clientv3.WithCreatedNotify()), ev{typ: mvccpb.PUT, key: "k", val: "new"}},
+			watch{fmt.Sprintf("stream %d prev kv", s), cli.Watch(wctx, "k", clientv3.WithPrevKV(), clientv3.WithCreatedNotify()), ev{typ: mvccpb.PUT, key: "k", val: "new", prevValue: "old"}})
+	}
+	for _, w := range watches {
+		if wr := next(t, w.ch); !wr.Created {
+			t.Fatalf("%s: first response %+v is not the creation", w.name, wr)
+		}
+	}
+	if _, err := cli.Put(ctx(t), "k", "new"); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range watches {
+		wr := next(t, w.ch)
+		if err := wr.Err(); err != nil {
+			t.Fatalf("%s: %v", w.name, err)
+		}
+		checkHeader(t, wr.Header, 0)
+		if got := events(wr); fmt.Sprint(got) != fmt.Sprint([]ev{w.want}) {
+			t.Errorf("%s: got %v, want %v", w.name, got, w.want)
 		}
 	}
 }

@@ -150,9 +150,21 @@ func (g *watcherGroup) contains(w *watcher) bool {
 	return ok
 }
 
-// match groups events by the watchers they concern.
+// match groups events by the watchers they concern. The watchers of a
+// single event share one slice (the API encodes shared events once).
 func (g *watcherGroup) match(evs []*mvccpb.Event) map[*watcher][]*mvccpb.Event {
 	out := map[*watcher][]*mvccpb.Event{}
+	if len(evs) == 1 {
+		for w := range g.keys[string(evs[0].Kv.Key)] {
+			out[w] = evs
+		}
+		for w := range g.ranges {
+			if w.contains(evs[0].Kv.Key) {
+				out[w] = evs
+			}
+		}
+		return out
+	}
 	for _, e := range evs {
 		for w := range g.keys[string(e.Kv.Key)] {
 			out[w] = append(out[w], e)
