@@ -33,7 +33,9 @@ type Tuner struct {
 // least headroom bytes before the next. It sets GOGC itself, so callers
 // leave it alone when the user set GOGC.
 func Start(headroom uint64) *Tuner {
-	t := &Tuner{headroom: headroom, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	t := &Tuner{headroom: headroom, sample: []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
+	}}
 	t.percent.Store(basePercent)
 	t.adjust()
 	t.arm()
@@ -66,13 +68,22 @@ func (t *Tuner) arm() {
 	})
 }
 
-// adjust sets GOGC from the live heap the last collection found.
+// adjust sets GOGC from what the last collection found.
 func (t *Tuner) adjust() {
 	metrics.Read(t.sample)
-	if t.sample[0].Value.Kind() != metrics.KindUint64 {
+	var v [3]uint64
+	for i, smp := range t.sample {
+		if smp.Value.Kind() != metrics.KindUint64 {
+			return
+		}
+		v[i] = smp.Value.Uint64()
+	}
+	if v[0] == 0 {
+		// No collection yet: nothing to go by, and a GOGC computed
+		// from nothing would put the first collection off for ever.
 		return
 	}
-	p := PercentFor(t.sample[0].Value.Uint64(), t.headroom)
+	p := PercentFor(v[0]+v[1]+v[2], t.headroom)
 	old := t.percent.Load()
 	// Small changes are not worth a new pacing target.
 	if p == old || (p > old && p < old+old/20) || (p < old && p > old-old/20) {
@@ -82,9 +93,20 @@ func (t *Tuner) adjust() {
 	debug.SetGCPercent(int(p))
 }
 
-// PercentFor is the GOGC that lets a heap with live bytes grow by at
-// least headroom bytes, and never less than Go's default.
-func PercentFor(live, headroom uint64) int64 {
-	p := float64(headroom) * 100 / float64(max(live, 1))
+// PercentFor is the GOGC that lets the heap grow by at least headroom
+// bytes after a collection that scanned roots bytes, and never less than
+// Go's default. The collector's goal for the next collection is the live
+// heap plus GOGC percent of the live heap, the stacks and the globals it
+// scanned: roots are the sum of those three.
+//
+// The collector also never aims below a minimum heap of 4 MiB scaled by
+// GOGC/100, so GOGC stays below the value at which that minimum would
+// exceed the headroom.
+func PercentFor(roots, headroom uint64) int64 {
+	p := float64(headroom) * 100 / float64(max(roots, 1))
+	p = min(p, float64(headroom)*100/minHeap)
 	return int64(min(max(p, basePercent), math.MaxInt32))
 }
+
+// minHeap is the Go collector's minimum heap goal at GOGC=100.
+const minHeap = 4 << 20

@@ -11,17 +11,20 @@ import (
 func TestPercentFor(t *testing.T) {
 	const mib = 1 << 20
 	for _, tc := range []struct {
-		live, headroom uint64
-		want           int64
+		roots, headroom uint64
+		want            int64
 	}{
-		{live: 16 * mib, headroom: 64 * mib, want: 400},
-		{live: 64 * mib, headroom: 64 * mib, want: 100},
-		{live: 1024 * mib, headroom: 64 * mib, want: 100},
-		{live: 0, headroom: 64 * mib, want: math.MaxInt32},
-		{live: 3 * mib, headroom: 64 * mib, want: 2133},
+		{roots: 16 * mib, headroom: 64 * mib, want: 400},
+		{roots: 64 * mib, headroom: 64 * mib, want: 100},
+		{roots: 1024 * mib, headroom: 64 * mib, want: 100},
+		{roots: 8 * mib, headroom: 64 * mib, want: 800},
+		// The collector's 4 MiB minimum, scaled by GOGC, bounds it.
+		{roots: 3 * mib, headroom: 64 * mib, want: 1600},
+		{roots: 0, headroom: 64 * mib, want: 1600},
+		{roots: 0, headroom: 1 << 60, want: math.MaxInt32},
 	} {
-		if got := PercentFor(tc.live, tc.headroom); got != tc.want {
-			t.Errorf("PercentFor(%d, %d) = %d, want %d", tc.live, tc.headroom, got, tc.want)
+		if got := PercentFor(tc.roots, tc.headroom); got != tc.want {
+			t.Errorf("PercentFor(%d, %d) = %d, want %d", tc.roots, tc.headroom, got, tc.want)
 		}
 	}
 }
@@ -72,3 +75,31 @@ func waitPercent(t *testing.T, tu *Tuner, ok func(int) bool, what string) {
 	}
 	t.Fatalf("%s: GOGC is %d (tuner says %d)", what, gcPercent(), tu.Percent())
 }
+
+// The collector keeps collecting on its own under the tuner: garbage
+// well beyond the headroom brings collections without runtime.GC, and
+// the heap stays near the headroom.
+func TestTunerKeepsCollecting(t *testing.T) {
+	defer debug.SetGCPercent(gcPercent())
+	const headroom = 32 << 20
+	tu := Start(headroom)
+	defer tu.Stop()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.NumGC
+	for i := range 40_000 { // 400 MiB of garbage, 10 KiB at a time
+		b := make([]byte, 10<<10)
+		b[0] = byte(i)
+		sink = b
+	}
+	runtime.ReadMemStats(&ms)
+	if ms.NumGC-before < 3 {
+		t.Errorf("%d collections while 400 MiB of garbage was made with a 32 MiB headroom", ms.NumGC-before)
+	}
+	if ms.NextGC > 64<<20 {
+		t.Errorf("next collection at %d MiB of heap with a 32 MiB headroom", ms.NextGC>>20)
+	}
+}
+
+// sink keeps the test's allocations on the heap.
+var sink []byte
