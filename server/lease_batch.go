@@ -179,7 +179,7 @@ func (m *Member) serveLeaseRenewals(w http.ResponseWriter, r *http.Request) {
 	out := make([]byte, 0, len(data)/8*9)
 	for i := 0; i < len(data); i += 8 {
 		id := lease.ID(binary.BigEndian.Uint64(data[i:]))
-		ttl, err := m.lessor.Renew(id)
+		ttl, err := m.renewLocal(id)
 		status := renewOK
 		switch {
 		case err == nil:

@@ -180,7 +180,7 @@ func (m *Member) serveLeases(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		ttl, err := m.lessor.Renew(lease.ID(req.ID))
+		ttl, err := m.renewLocal(lease.ID(req.ID))
 		if err != nil {
 			writeLeaseError(w, err)
 			return

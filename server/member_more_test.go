@@ -77,3 +77,28 @@ func TestLeaseExpiryDeletesKeys(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A lease's keys as a client saw them written through a follower are
+// what the leader reports: it waits for its applied index to reach its
+// commit index before answering (etcd's waitAppliedIndex). Repeated, as
+// the leader applying after the follower is a race.
+func TestLeaseTimeToLiveSeesFollowerWrites(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.waitReady()
+	ctx := ctxT(t)
+	follower := c.follower()
+	for i := range 50 {
+		g, err := follower.m.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := []byte(fmt.Sprintf("leased-%d", i))
+		if _, err := follower.m.Put(ctx, &pb.PutRequest{Key: key, Value: []byte("v"), Lease: g.ID}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := follower.m.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: g.ID, Keys: true})
+		if err != nil || len(resp.Keys) != 1 || string(resp.Keys[0]) != string(key) {
+			t.Fatalf("round %d: time to live via follower: %v %v", i, resp, err)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func (m *Member) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb
 func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 	for {
 		if m.IsLeader() {
-			ttl, err := m.lessor.Renew(lease.ID(id))
+			ttl, err := m.renewLocal(lease.ID(id))
 			if !errors.Is(err, lease.ErrNotPrimary) {
 				return ttl, err
 			}
@@ -176,7 +176,51 @@ func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveReque
 	}
 }
 
+// applyTimeout bounds the wait for the applied index to reach the commit
+// index (etcd's).
+const applyTimeout = time.Second
+
+// waitAppliedCommit waits until what was committed when it was called is
+// applied: the leader's lessor then reflects every write acknowledged
+// before, by any member (etcd's waitAppliedIndex). A follower that
+// applied a lease's grant or a key's attachment has been told of the
+// commit by the leader, whose commit index was already past it.
+func (m *Member) waitAppliedCommit() error {
+	ci := m.committedIndex.Load()
+	if m.appliedIndex.Load() >= ci {
+		return nil
+	}
+	t := time.NewTimer(applyTimeout)
+	defer t.Stop()
+	select {
+	case <-m.appliedWait.wait(ci):
+		return nil
+	case <-t.C:
+		return serverr.ErrTimeoutWaitAppliedIndex
+	case <-m.stopping:
+		return serverr.ErrStopped
+	}
+}
+
+// renewLocal renews a lease on the leader. A lease not found may be one
+// whose grant is committed but not yet applied here: then the renewal
+// waits for the applied index and tries again (etcd's FastLeaseKeepAlive,
+// on by default).
+func (m *Member) renewLocal(id lease.ID) (int64, error) {
+	ttl, err := m.lessor.Renew(id)
+	if !errors.Is(err, lease.ErrLeaseNotFound) {
+		return ttl, err
+	}
+	if werr := m.waitAppliedCommit(); werr != nil {
+		return -1, werr
+	}
+	return m.lessor.Renew(id)
+}
+
 func (m *Member) leaseTimeToLiveLocal(r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if err := m.waitAppliedCommit(); err != nil {
+		return nil, err
+	}
 	l := m.lessor.Lookup(lease.ID(r.ID))
 	if l == nil {
 		return nil, lease.ErrLeaseNotFound
