@@ -21,6 +21,12 @@ type Node interface {
 	// Propose proposes data for the log. An error means it was refused;
 	// success does not mean it will commit.
 	Propose(ctx context.Context, data []byte) error
+	// ProposeAsync hands data to raft without waiting for its verdict:
+	// the returned channel gets raft's refusal, if it refuses, and
+	// nothing if it accepts. An error means the proposal never reached
+	// raft. A caller that waits for the entry anyway saves the wake-up
+	// that Propose's answer costs.
+	ProposeAsync(ctx context.Context, data []byte) (<-chan error, error)
 	// ProposeConfChange proposes a membership change.
 	ProposeConfChange(ctx context.Context, cc pb.ConfChange) error
 	// Step hands a message from a peer to raft.
@@ -48,6 +54,8 @@ type Node interface {
 type msgWithResult struct {
 	m      pb.Message
 	result chan error
+	// refusalOnly sends on result only an error.
+	refusalOnly bool
 }
 
 type confChangeRequest struct {
@@ -125,7 +133,7 @@ func (n *node) run() {
 			// Without a leader this fails at once with ErrNoLeader: the
 			// caller decides whether to wait and retry.
 			err := r.Step(pm.m)
-			if pm.result != nil {
+			if pm.result != nil && (err != nil || !pm.refusalOnly) {
 				pm.result <- err
 			}
 		case m := <-n.recvc:
@@ -169,6 +177,21 @@ func (n *node) Campaign(ctx context.Context) error {
 
 func (n *node) Propose(ctx context.Context, data []byte) error {
 	return n.stepWait(ctx, pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Data: data}}})
+}
+
+func (n *node) ProposeAsync(ctx context.Context, data []byte) (<-chan error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // see step
+	}
+	pm := msgWithResult{m: pb.Message{Type: pb.MsgProp, Entries: []pb.Entry{{Data: data}}}, result: make(chan error, 1), refusalOnly: true}
+	select {
+	case n.propc <- pm:
+		return pm.result, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-n.done:
+		return nil, ErrStopped
+	}
 }
 
 func (n *node) ProposeConfChange(ctx context.Context, cc pb.ConfChange) error {

@@ -414,6 +414,44 @@ func TestNodeProposeWithoutLeader(t *testing.T) {
 	}
 }
 
+// ProposeAsync: an accepted proposal is applied and its channel stays
+// silent; a refused one gets raft's error on it; a done context stops it
+// before raft.
+func TestNodeProposeAsync(t *testing.T) {
+	c := newNodeTestCluster(t, 3)
+	refused, err := c.members[1].node.ProposeAsync(context.Background(), []byte("no leader"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-refused:
+		if !errors.Is(err, ErrNoLeader) {
+			t.Fatalf("ProposeAsync without a leader: %v, want ErrNoLeader", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no refusal without a leader")
+	}
+
+	c.elect(1)
+	m := c.members[1]
+	accepted, err := m.node.ProposeAsync(context.Background(), []byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the proposal is applied", func() bool { return slices.Equal(m.appliedData(), []string{"a"}) })
+	select {
+	case err := <-accepted:
+		t.Fatalf("accepted proposal's channel got %v", err)
+	default:
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.node.ProposeAsync(ctx, []byte("cancelled")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ProposeAsync with a cancelled context: %v", err)
+	}
+}
+
 // TestNodeProposeCancelledContext: a proposal with a context already done
 // is refused with the context's error and never reaches the log.
 func TestNodeProposeCancelledContext(t *testing.T) {

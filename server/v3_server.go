@@ -386,9 +386,28 @@ func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*apply
 	m.metrics.proposalsPending.Inc()
 	defer m.metrics.proposalsPending.Dec()
 	for {
-		err := m.node.Propose(cctx, data)
+		// Raft's verdict is awaited together with the entry: an accepted
+		// proposal wakes this goroutine once, when it is applied.
+		refused, err := m.node.ProposeAsync(cctx, data)
 		if err == nil {
-			break
+			select {
+			case x := <-ch:
+				res, _ := x.(*applyResult)
+				if res == nil {
+					return nil, serverr.ErrStopped
+				}
+				if res.err != nil {
+					return nil, res.err
+				}
+				return res, nil
+			case err = <-refused:
+			case <-cctx.Done():
+				m.w.trigger(id, nil)
+				m.metrics.proposalsFailed.Inc()
+				return nil, m.proposeError(cctx, cctx.Err(), start)
+			case <-m.stopping:
+				return nil, serverr.ErrStopped
+			}
 		}
 		if !errors.Is(err, raft.ErrNoLeader) && !errors.Is(err, raft.ErrLeaderTransferInProgress) {
 			m.w.trigger(id, nil)
@@ -408,23 +427,6 @@ func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*apply
 			m.w.trigger(id, nil)
 			return nil, serverr.ErrStopped
 		}
-	}
-	select {
-	case x := <-ch:
-		res, _ := x.(*applyResult)
-		if res == nil {
-			return nil, serverr.ErrStopped
-		}
-		if res.err != nil {
-			return nil, res.err
-		}
-		return res, nil
-	case <-cctx.Done():
-		m.w.trigger(id, nil)
-		m.metrics.proposalsFailed.Inc()
-		return nil, m.proposeError(cctx, cctx.Err(), start)
-	case <-m.stopping:
-		return nil, serverr.ErrStopped
 	}
 }
 
