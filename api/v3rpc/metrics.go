@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
@@ -46,22 +45,18 @@ var (
 
 var (
 	metricsOnce sync.Once
-	// grpcMetrics is process-wide, as the default registry is: every
-	// server of the process shares it, configured by the first.
-	grpcMetrics *grpcprom.ServerMetrics
+	// processGRPCMetrics is process-wide, as the default registry is:
+	// every server of the process shares it, configured by the first.
+	processGRPCMetrics *grpcMetrics
 )
 
 // serverMetrics registers the client-API metrics with the default
 // registry, once, and returns the grpc_server_* interceptors' metrics.
 // extensive adds grpc_server_handling_seconds (etcd's --metrics=extensive).
-func serverMetrics(extensive bool, lg *zap.Logger) *grpcprom.ServerMetrics {
+func serverMetrics(extensive bool, lg *zap.Logger) *grpcMetrics {
 	metricsOnce.Do(func() {
-		var opts []grpcprom.ServerMetricsOption
-		if extensive {
-			opts = append(opts, grpcprom.WithServerHandlingTimeHistogram())
-		}
-		grpcMetrics = grpcprom.NewServerMetrics(opts...)
-		for _, c := range []prometheus.Collector{grpcMetrics, sentBytes, receivedBytes, streamFailures, clientRequests} {
+		processGRPCMetrics = newGRPCMetrics(extensive)
+		for _, c := range []prometheus.Collector{processGRPCMetrics, sentBytes, receivedBytes, streamFailures, clientRequests} {
 			if err := prometheus.Register(c); err != nil {
 				var already prometheus.AlreadyRegisteredError
 				if !errors.As(err, &already) {
@@ -70,7 +65,7 @@ func serverMetrics(extensive bool, lg *zap.Logger) *grpcprom.ServerMetrics {
 			}
 		}
 	})
-	return grpcMetrics
+	return processGRPCMetrics
 }
 
 // serverCodec is protobuf, plus watch responses already in wire form

@@ -155,8 +155,8 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	metrics := serverMetrics(cfg.ExtensiveMetrics, lg)
 	opts := append([]grpc.ServerOption{}, common...)
 	opts = append(opts,
-		grpc.ChainUnaryInterceptor(logUnaryInterceptor(lg, cfg.WarningUnaryRequestDuration), metrics.UnaryServerInterceptor(), unaryInterceptor(m)),
-		grpc.ChainStreamInterceptor(metrics.StreamServerInterceptor(), streamInterceptor(m, streams)),
+		grpc.ChainUnaryInterceptor(logUnaryInterceptor(lg, cfg.WarningUnaryRequestDuration), metrics.unaryInterceptor(), unaryInterceptor(m)),
+		grpc.ChainStreamInterceptor(metrics.streamInterceptor(), streamInterceptor(m, streams)),
 		grpc.ForceServerCodecV2(newServerCodec(true)),
 		// Requests are served by long-lived goroutines while enough are
 		// idle: a new goroutine per request grows its stack (copying it)
@@ -207,7 +207,7 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	svcs.register(s.internal.srv)
 	healthpb.RegisterHealthServer(s.grpc, healthSrv)
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	metrics.InitializeMetrics(s.grpc)
+	metrics.initialize(s.grpc)
 
 	s.internal.serve(lg)
 	s.wg.Add(1)
