@@ -43,7 +43,7 @@ var sharedEvents eventsEncoder
 // handed to a watcher (the store's events are not).
 func (c *eventsEncoder) encode(r *pb.WatchResponse) (*encodedResponse, error) {
 	evs := r.Events
-	head := appendHead(nil, r)
+	head := appendHead(make([]byte, 0, 64), r)
 	c.mu.Lock()
 	same := slices.Equal(c.evs, evs) // the same events: the same pointers
 	enc := c.enc
