@@ -114,7 +114,65 @@ func startCluster(ctx context.Context, srv server, dir string, size int, extra [
 		c.kill()
 		return nil, err
 	}
+	if err := c.leadFromFirst(ctx); err != nil {
+		c.kill()
+		return nil, err
+	}
 	return c, nil
+}
+
+// leadFromFirst makes the first member the leader. Workloads spread their
+// connections over the endpoints in order, so which member leads decides
+// which clients talk to the leader (watch-latency's putter, for one): both
+// servers' clusters must lead from the same place to be compared.
+func (c *cluster) leadFromFirst(ctx context.Context) error {
+	if len(c.members) == 1 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cli, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	first, err := cli.Status(ctx, c.members[0].clientURL)
+	if err != nil {
+		return fmt.Errorf("%s: status of %s: %w", c.srv.name, c.members[0].name, err)
+	}
+	want := first.Header.MemberId
+	for moved := false; ; moved = true {
+		st, err := cli.Status(ctx, c.members[0].clientURL)
+		if err == nil && st.Leader == want {
+			if moved {
+				logf("%s: %s is the leader now", c.srv.name, c.members[0].name)
+			}
+			return nil
+		}
+		if err == nil && st.Leader != 0 {
+			// Only the leader transfers leadership: ask it directly.
+			for _, m := range c.members {
+				lst, err := cli.Status(ctx, m.clientURL)
+				if err != nil || lst.Header.MemberId != st.Leader {
+					continue
+				}
+				lcli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), Context: ctx})
+				if err != nil {
+					return err
+				}
+				_, err = lcli.MoveLeader(ctx, want)
+				lcli.Close()
+				if err != nil {
+					logf("%s: moving the leadership to %s: %v", c.srv.name, c.members[0].name, err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %s did not become the leader: %w", c.srv.name, c.members[0].name, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // start execs every member and returns the time from the first exec to
