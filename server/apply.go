@@ -89,6 +89,11 @@ func (m *Member) applyEntryNormal(e *raftpb.Entry) {
 		}
 		return
 	}
+	if e.Index <= m.consistIndex {
+		// Already in the backend: replayed after a restart, so nobody
+		// waits for it (this life's proposals come after the log's end).
+		return
+	}
 	var r pb.InternalRaftRequest
 	if err := proto.Unmarshal(e.Data, &r); err != nil {
 		m.lg.Error("cannot decode entry; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
@@ -97,11 +102,6 @@ func (m *Member) applyEntryNormal(e *raftpb.Entry) {
 	id := r.ID
 	if r.Header != nil {
 		id = r.Header.ID
-	}
-	if e.Index <= m.consistIndex {
-		// Already in the backend (replayed after a restart).
-		m.w.trigger(id, &applyResult{err: serverr.ErrStopped})
-		return
 	}
 	var res *applyResult
 	if r.Compaction != nil {
