@@ -89,6 +89,9 @@ func (t *Tuner) adjust() {
 	if p == old || (p > old && p < old+old/20) || (p < old && p > old-old/20) {
 		return
 	}
+	if t.stopped.Load() {
+		return
+	}
 	t.percent.Store(p)
 	debug.SetGCPercent(int(p))
 }
