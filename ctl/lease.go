@@ -28,6 +28,15 @@ func (e *env) newLeaseCommand() *cobra.Command {
 }
 
 // parseLeaseID reads a lease ID written in hex.
+// leaseArg parses the one lease ID of lease timetolive and keep-alive,
+// refusing other argument counts with etcdctl's message.
+func leaseArg(args []string, command string) (clientv3.LeaseID, error) {
+	if len(args) != 1 {
+		return 0, failf(ExitBadArgs, "lease %s command needs lease ID as argument", command)
+	}
+	return parseLeaseID(args[0])
+}
+
 func parseLeaseID(s string) (clientv3.LeaseID, error) {
 	id, err := strconv.ParseInt(s, 16, 64)
 	if err != nil {
@@ -100,10 +109,7 @@ func (e *env) newLeaseTimeToLiveCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&keys, "keys", false, "Get keys attached to this lease")
 	cmd.RunE = run(func(cmd *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			return fail(ExitBadArgs, errors.New("lease timetolive command needs lease ID as argument"))
-		}
-		id, err := parseLeaseID(args[0])
+		id, err := leaseArg(args, "timetolive")
 		if err != nil {
 			return err
 		}
@@ -153,10 +159,7 @@ func (e *env) newLeaseKeepAliveCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "Resets the keep-alive time to its original value and cobrautl.Exits immediately")
 	cmd.RunE = run(func(cmd *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			return fail(ExitBadArgs, errors.New("lease keep-alive command needs lease ID as argument"))
-		}
-		id, err := parseLeaseID(args[0])
+		id, err := leaseArg(args, "keep-alive")
 		if err != nil {
 			return err
 		}
