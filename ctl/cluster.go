@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -44,16 +45,11 @@ The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learne
 		if s {
 			opts = append(opts, clientv3.WithSerializable())
 		}
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberListResponse, error) {
+			return cli.MemberList(ctx, opts...)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		resp, err := cli.MemberList(ctx, opts...)
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		return e.display.MemberList(resp)
 	})

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"errors"
 
 	"github.com/spf13/cobra"
@@ -53,16 +54,11 @@ func (e *env) downgradeFunc(action clientv3.DowngradeAction) func(*cobra.Command
 			}
 			version = args[0]
 		}
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.DowngradeResponse, error) {
+			return cli.Downgrade(ctx, action, version)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		resp, err := cli.Downgrade(ctx, action, version)
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		return e.display.Downgrade(action, resp)
 	}

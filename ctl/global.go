@@ -255,6 +255,24 @@ func (e *env) client(cmd *cobra.Command) (*clientv3.Client, error) {
 	return e.dial(spec)
 }
 
+// request opens a client for cmd and makes one call bounded by
+// --command-timeout; a failed call ends the command with ExitError.
+func request[T any](e *env, cmd *cobra.Command, do func(context.Context, *clientv3.Client) (T, error)) (T, error) {
+	cli, err := e.client(cmd)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer cli.Close()
+	ctx, cancel := e.commandCtx()
+	defer cancel()
+	resp, err := do(ctx, cli)
+	if err != nil {
+		return resp, fail(ExitError, err)
+	}
+	return resp, nil
+}
+
 // commandCtx bounds a short command by --command-timeout.
 func (e *env) commandCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), e.g.commandTimeout)

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -75,24 +76,18 @@ func (e *env) newGetCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.GetResponse, error) {
+			if !o.stream {
+				return cli.Get(ctx, key, opts...)
+			}
+			stream, err := cli.GetStream(ctx, key, opts...)
+			if err != nil {
+				return nil, err
+			}
+			return clientv3.GetStreamToGetResponse(stream)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		var resp *clientv3.GetResponse
-		if o.stream {
-			var stream clientv3.GetStreamChan
-			if stream, err = cli.GetStream(ctx, key, opts...); err == nil {
-				resp, err = clientv3.GetStreamToGetResponse(stream)
-			}
-		} else {
-			resp, err = cli.Get(ctx, key, opts...)
-		}
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		if o.countOnly {
 			if _, ok := e.display.(*fieldsPrinter); !ok {
@@ -265,16 +260,11 @@ func (e *env) newPutCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.PutResponse, error) {
+			return cli.Put(ctx, key, value, opts...)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		resp, err := cli.Put(ctx, key, value, opts...)
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		return e.display.Put(resp)
 	})
@@ -338,16 +328,11 @@ func (e *env) newDelCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.DeleteResponse, error) {
+			return cli.Delete(ctx, key, opts...)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		resp, err := cli.Delete(ctx, key, opts...)
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		return e.display.Del(resp)
 	})

@@ -33,16 +33,10 @@ func (e *env) newCompactionCommand() *cobra.Command {
 		if physical {
 			opts = append(opts, clientv3.WithCompactPhysical())
 		}
-		cli, err := e.client(cmd)
-		if err != nil {
+		if _, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.CompactResponse, error) {
+			return cli.Compact(ctx, rev, opts...)
+		}); err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		_, err = cli.Compact(ctx, rev, opts...)
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		fmt.Fprintln(e.stdout, "compacted revision", rev)
 		return nil
@@ -65,16 +59,11 @@ func (e *env) newAlarmCommand() *cobra.Command {
 				if len(args) != 0 {
 					return failf(ExitBadArgs, "alarm %s command accepts no arguments", name)
 				}
-				cli, err := e.client(cmd)
+				resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.AlarmResponse, error) {
+					return call(ctx, cli)
+				})
 				if err != nil {
 					return err
-				}
-				defer cli.Close()
-				ctx, cancel := e.commandCtx()
-				resp, err := call(ctx, cli)
-				cancel()
-				if err != nil {
-					return fail(ExitError, err)
 				}
 				return e.display.Alarm(resp)
 			}),

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -40,21 +41,14 @@ func (e *env) newMemberAddCommand() *cobra.Command {
 			return fail(ExitBadArgs, errors.New("member peer urls not provided"))
 		}
 		urls := strings.Split(peerURLs, ",")
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberAddResponse, error) {
+			if learner {
+				return cli.MemberAddAsLearner(ctx, urls)
+			}
+			return cli.MemberAdd(ctx, urls)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		var resp *clientv3.MemberAddResponse
-		if learner {
-			resp, err = cli.MemberAddAsLearner(ctx, urls)
-		} else {
-			resp, err = cli.MemberAdd(ctx, urls)
-		}
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		if err := e.display.MemberAdd(resp); err != nil {
 			return err
@@ -110,16 +104,11 @@ func (e *env) newMemberRemoveCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberRemoveResponse, error) {
+			return cli.MemberRemove(ctx, id)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		resp, err := cli.MemberRemove(ctx, id)
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		return e.display.MemberRemove(id, resp)
 	})
@@ -141,16 +130,11 @@ func (e *env) newMemberUpdateCommand() *cobra.Command {
 		if peerURLs == "" {
 			return fail(ExitBadArgs, errors.New("member peer urls not provided"))
 		}
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberUpdateResponse, error) {
+			return cli.MemberUpdate(ctx, id, strings.Split(peerURLs, ","))
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		resp, err := cli.MemberUpdate(ctx, id, strings.Split(peerURLs, ","))
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		return e.display.MemberUpdate(id, resp)
 	})
@@ -169,16 +153,11 @@ func (e *env) newMemberPromoteCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := e.client(cmd)
+		resp, err := request(e, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberPromoteResponse, error) {
+			return cli.MemberPromote(ctx, id)
+		})
 		if err != nil {
 			return err
-		}
-		defer cli.Close()
-		ctx, cancel := e.commandCtx()
-		resp, err := cli.MemberPromote(ctx, id)
-		cancel()
-		if err != nil {
-			return fail(ExitError, err)
 		}
 		return e.display.MemberPromote(id, resp)
 	})
