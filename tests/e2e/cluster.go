@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -320,24 +322,56 @@ func (m *Member) WaitReady(timeout time.Duration) error {
 // it is ready.
 func (m *Member) Start(t testing.TB) {
 	t.Helper()
-	if err := m.start(); err != nil {
-		t.Fatalf("e2e: start %s: %v", m.Name, err)
-	}
-	if err := m.WaitReady(m.cluster.opts.ReadyTimeout); err != nil {
-		t.Fatalf("e2e: %s not ready: %v\n%s", m.Name, err, m.Process().Output())
+	if err := m.TryStart(); err != nil {
+		t.Fatalf("e2e: %v\n%s", err, m.Process().Output())
 	}
 }
 
 // TryStart is Start for goroutines other than the test's: it returns the
 // error instead of failing a test.
+//
+// A member's ports are fixed at creation, and while it is down the OS may
+// hand one to an outgoing connection as its source port (the ports it
+// picks for listeners come from the same range): a start that fails for a
+// taken port waits until the ports are free and tries again, within
+// portWait.
 func (m *Member) TryStart() error {
-	if err := m.start(); err != nil {
-		return fmt.Errorf("start %s: %w", m.Name, err)
+	deadline := time.Now().Add(portWait)
+	for {
+		if err := m.start(); err != nil {
+			return fmt.Errorf("start %s: %w", m.Name, err)
+		}
+		err := m.WaitReady(m.cluster.opts.ReadyTimeout)
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(m.Process().Output(), "address already in use") || time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready: %w", m.Name, err)
+		}
+		m.waitPortsFree(deadline)
 	}
-	if err := m.WaitReady(m.cluster.opts.ReadyTimeout); err != nil {
-		return fmt.Errorf("%s not ready: %w", m.Name, err)
+}
+
+// portWait bounds how long a restart waits for its ports to be free.
+const portWait = 20 * time.Second
+
+// waitPortsFree polls until each of the member's ports can be listened on
+// again, or the deadline passes.
+func (m *Member) waitPortsFree(deadline time.Time) {
+	for _, raw := range []string{m.clientURL, m.listenPeerURL, m.metricsURL} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue
+		}
+		for time.Now().Before(deadline) {
+			l, err := net.Listen("tcp", u.Host)
+			if err == nil {
+				l.Close()
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
-	return nil
 }
 
 // Stop sends SIGTERM and returns the exit status; it fails t if the

@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,4 +134,39 @@ func putEventually(t *testing.T, cli *clientv3.Client, key, val string, timeout 
 		t.Logf("put %s: %v; retrying", key, err)
 	}
 	mustGet(t, cli, key, val)
+}
+
+// A member whose client port another process holds while it is down
+// starts once the port is free again: the harness waits for it.
+func TestRestartWaitsForItsPort(t *testing.T) {
+	c := NewCluster(t, 1, nil)
+	m := c.Members[0]
+	putGet(t, m.Client(t), "a", "1")
+	if code := m.Stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	u, err := url.Parse(m.clientURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, err := net.Listen("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- m.TryStart() }()
+	// Release the port once the member has failed on it at least once.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(m.Process().Output(), "address already in use") {
+		if time.Now().After(deadline) {
+			hold.Close()
+			t.Fatal("the member never tried the held port")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	hold.Close()
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, m.Client(t), "a", "1")
 }
