@@ -139,12 +139,7 @@ func putEventually(t *testing.T, cli *clientv3.Client, key, val string, timeout 
 // A member whose client port another process holds while it is down
 // starts once the port is free again: the harness waits for it.
 func TestRestartWaitsForItsPort(t *testing.T) {
-	c := NewCluster(t, 1, nil)
-	m := c.Members[0]
-	putGet(t, m.Client(t), "a", "1")
-	if code := m.Stop(t); code != 0 {
-		t.Fatalf("exit status %d", code)
-	}
+	m := stoppedWithKey(t, "a", "1")
 	u, err := url.Parse(m.clientURL)
 	if err != nil {
 		t.Fatal(err)
@@ -169,4 +164,16 @@ func TestRestartWaitsForItsPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustGet(t, m.Client(t), "a", "1")
+}
+
+// stoppedWithKey starts a one-member cluster, writes key=value and stops
+// the member cleanly.
+func stoppedWithKey(t *testing.T, key, value string) *Member {
+	t.Helper()
+	m := NewCluster(t, 1, nil).Members[0]
+	putGet(t, m.Client(t), key, value)
+	if code := m.Stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	return m
 }

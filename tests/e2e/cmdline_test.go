@@ -129,12 +129,7 @@ func TestRefusedAtStart(t *testing.T) {
 // describe another cluster: refused at start, naming both identities; the
 // right flags still start it.
 func TestDataDirOfAnotherCluster(t *testing.T) {
-	c := NewCluster(t, 1, nil)
-	m := c.Members[0]
-	putGet(t, m.Client(t), "k", "v")
-	if code := m.Stop(t); code != 0 {
-		t.Fatalf("exit status %d", code)
-	}
+	m := stoppedWithKey(t, "k", "v")
 	for _, tt := range []struct{ flag, value string }{
 		{"--initial-cluster-token", "another-token"},
 		{"--initial-cluster", m.Name + "=" + m.PeerURL() + ",other=http://127.0.0.1:1"},
