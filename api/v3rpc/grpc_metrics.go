@@ -93,17 +93,17 @@ func (m *grpcMetrics) collectors() []prometheus.Collector {
 func (m *grpcMetrics) initialize(srv *grpc.Server) {
 	for service, info := range srv.GetServiceInfo() {
 		for _, mi := range info.Methods {
-			typ := unaryCall
-			if mi.IsClientStream || mi.IsServerStream {
-				typ = callType(mi.IsClientStream, mi.IsServerStream)
-			}
-			m.method("/"+service+"/"+mi.Name, typ)
+			m.method("/"+service+"/"+mi.Name, callType(mi.IsClientStream, mi.IsServerStream))
 		}
 	}
 }
 
+// callType names a method's type: unary when neither side streams (a
+// streaming method's StreamServerInfo always has one side set).
 func callType(clientStream, serverStream bool) string {
 	switch {
+	case !clientStream && !serverStream:
+		return unaryCall
 	case clientStream && !serverStream:
 		return clientStreamCall
 	case !clientStream && serverStream:
@@ -113,18 +113,17 @@ func callType(clientStream, serverStream bool) string {
 }
 
 // method returns fullMethod's series, creating them (at zero) the first
-// time.
+// time. A method has one type, so its full name is the key.
 func (m *grpcMetrics) method(fullMethod, typ string) *methodMetrics {
-	key := typ + fullMethod
 	m.mu.RLock()
-	mm := m.methods[key]
+	mm := m.methods[fullMethod]
 	m.mu.RUnlock()
 	if mm != nil {
 		return mm
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if mm = m.methods[key]; mm != nil {
+	if mm = m.methods[fullMethod]; mm != nil {
 		return mm
 	}
 	service, method := splitMethod(fullMethod)
@@ -139,7 +138,7 @@ func (m *grpcMetrics) method(fullMethod, typ string) *methodMetrics {
 	for c := range mm.handled {
 		mm.handled[c] = m.handled.WithLabelValues(typ, service, method, codes.Code(c).String())
 	}
-	m.methods[key] = mm
+	m.methods[fullMethod] = mm
 	return mm
 }
 

@@ -346,8 +346,9 @@ func (sws *watchStream) sendCtrl(st *sendState, r *pb.WatchResponse) error {
 		delete(st.pending, id)
 	case r.Created:
 		st.announced[id] = struct{}{}
+		opts := sws.options(id)
 		for _, p := range st.pending[id] {
-			if err := sws.send(p); err != nil {
+			if err := sws.send(p, opts); err != nil {
 				return err
 			}
 		}
@@ -388,7 +389,7 @@ func (sws *watchStream) sendEvents(st *sendState, wr mvcc.WatchResponse) error {
 			return nil
 		}
 	}
-	if err := sws.send(resp); err != nil {
+	if err := sws.send(resp, opts); err != nil {
 		return err
 	}
 	if len(evs) > 0 {
@@ -405,15 +406,14 @@ func (sws *watchStream) sendEvents(st *sendState, wr mvcc.WatchResponse) error {
 // send sends a response, in fragments if its watcher asked for them.
 // Events straight from the store are encoded once for all their watchers
 // (watch_encode.go); copies with previous values are the watcher's own.
-func (sws *watchStream) send(r *pb.WatchResponse) error {
-	if r.WatchId == progressWatchID || len(r.Events) == 0 {
+// opts are the options of r's watcher.
+func (sws *watchStream) send(r *pb.WatchResponse, opts watchOptions) error {
+	switch {
+	case r.WatchId == progressWatchID:
 		return sws.grpc.Send(r)
-	}
-	opts := sws.options(mvcc.WatchID(r.WatchId))
-	if opts.fragment {
+	case opts.fragment:
 		return sendFragments(r, sws.s.fragmentBytes, sws.grpc.Send)
-	}
-	if opts.prevKV {
+	case len(r.Events) == 0 || opts.prevKV:
 		return sws.grpc.Send(r)
 	}
 	enc, err := sharedEvents.encode(r)

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 	"time"
 
@@ -150,28 +151,31 @@ func (g *watcherGroup) contains(w *watcher) bool {
 	return ok
 }
 
-// match groups events by the watchers they concern. The watchers of a
-// single event share one slice (the API encodes shared events once).
+// match groups events by the watchers they concern. A watcher that
+// matches every event so far gets a prefix of evs itself, not a copy:
+// watchers told of the same events share one slice, which the API
+// encodes once for all of them.
 func (g *watcherGroup) match(evs []*mvccpb.Event) map[*watcher][]*mvccpb.Event {
 	out := map[*watcher][]*mvccpb.Event{}
-	if len(evs) == 1 {
-		for w := range g.keys[string(evs[0].Kv.Key)] {
-			out[w] = evs
+	add := func(w *watcher, i int) {
+		cur := out[w]
+		switch {
+		case len(cur) == i: // each event adds at most one: all so far
+			out[w] = evs[:i+1]
+		case len(cur) > 0 && &cur[0] == &evs[0]:
+			// Shared until this gap: copy before appending.
+			out[w] = append(slices.Clip(cur), evs[i])
+		default:
+			out[w] = append(cur, evs[i])
 		}
-		for w := range g.ranges {
-			if w.contains(evs[0].Kv.Key) {
-				out[w] = evs
-			}
-		}
-		return out
 	}
-	for _, e := range evs {
+	for i, e := range evs {
 		for w := range g.keys[string(e.Kv.Key)] {
-			out[w] = append(out[w], e)
+			add(w, i)
 		}
 		for w := range g.ranges {
 			if w.contains(e.Kv.Key) {
-				out[w] = append(out[w], e)
+				add(w, i)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package mvcc
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -233,4 +234,32 @@ func BenchmarkWatchFanout(b *testing.B) {
 		total += <-received
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+}
+
+// match hands a watcher that matches every event the store's own slice,
+// and one that misses some a copy of its own, leaving the store's intact.
+func TestMatchSharesWholeBatches(t *testing.T) {
+	ev := func(k string) *mvccpb.Event { return &mvccpb.Event{Kv: &mvccpb.KeyValue{Key: []byte(k)}} }
+	evs := []*mvccpb.Event{ev("a"), ev("b"), ev("a")}
+	orig := slices.Clone(evs)
+	all := &watcher{key: []byte("a"), end: []byte{}}
+	onA := &watcher{key: []byte("a")}
+	onB := &watcher{key: []byte("b")}
+	g := newWatcherGroup()
+	for _, w := range []*watcher{all, onA, onB} {
+		g.add(w)
+	}
+	out := g.match(evs)
+	if got := out[all]; len(got) != 3 || &got[0] != &evs[0] {
+		t.Errorf("a watcher of every event got %v, not the store's slice", got)
+	}
+	if got := out[onA]; len(got) != 2 || got[0] != evs[0] || got[1] != evs[2] || &got[0] == &evs[0] {
+		t.Errorf("a watcher of a got %v, want its own copy of events 0 and 2", got)
+	}
+	if got := out[onB]; len(got) != 1 || got[0] != evs[1] {
+		t.Errorf("a watcher of b got %v", got)
+	}
+	if !slices.Equal(evs, orig) {
+		t.Error("match changed the store's events")
+	}
 }
