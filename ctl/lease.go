@@ -27,7 +27,6 @@ func (e *env) newLeaseCommand() *cobra.Command {
 	return lc
 }
 
-// parseLeaseID reads a lease ID written in hex.
 // leaseArg parses the one lease ID of lease timetolive and keep-alive,
 // refusing other argument counts with etcdctl's message.
 func leaseArg(args []string, command string) (clientv3.LeaseID, error) {
@@ -37,6 +36,7 @@ func leaseArg(args []string, command string) (clientv3.LeaseID, error) {
 	return parseLeaseID(args[0])
 }
 
+// parseLeaseID reads a lease ID written in hex.
 func parseLeaseID(s string) (clientv3.LeaseID, error) {
 	id, err := strconv.ParseInt(s, 16, 64)
 	if err != nil {

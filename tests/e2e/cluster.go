@@ -190,12 +190,14 @@ func (c *Cluster) bootstrap(size, attempt int) error {
 
 // portTaken reports whether a member failed because its port was taken.
 func (c *Cluster) portTaken() bool {
-	for _, m := range c.Members {
-		if p := m.Process(); p != nil && strings.Contains(p.Output(), "address already in use") {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(c.Members, (*Member).portTaken)
+}
+
+// portTaken reports whether the member's process failed because one of
+// its ports was taken.
+func (m *Member) portTaken() bool {
+	p := m.Process()
+	return p != nil && strings.Contains(p.Output(), "address already in use")
 }
 
 func (c *Cluster) killAll() {
@@ -345,7 +347,7 @@ func (m *Member) TryStart() error {
 		if err == nil {
 			return nil
 		}
-		if !strings.Contains(m.Process().Output(), "address already in use") || time.Now().After(deadline) {
+		if !m.portTaken() || time.Now().After(deadline) {
 			return fmt.Errorf("%s not ready: %w", m.Name, err)
 		}
 		m.waitPortsFree(deadline)

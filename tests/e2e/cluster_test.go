@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -152,7 +151,7 @@ func TestRestartWaitsForItsPort(t *testing.T) {
 	go func() { started <- m.TryStart() }()
 	// Release the port once the member has failed on it at least once.
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(m.Process().Output(), "address already in use") {
+	for !m.portTaken() {
 		if time.Now().After(deadline) {
 			hold.Close()
 			t.Fatal("the member never tried the held port")
