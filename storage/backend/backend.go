@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -46,15 +47,19 @@ type Backend struct {
 	cfg Config
 
 	// mu is the batch: held by a writer between BatchTx Lock and Unlock,
-	// and by commit and defrag.
+	// and by commit, defrag and replace.
 	mu      sync.Mutex
-	db      *bolt.DB
 	tx      *bolt.Tx
 	pending int // write operations since the last commit
-	closed  bool
+	// closed is set, with mu and readMu held, by Close and by a failed
+	// commit, defrag or replace (after which bbolt's state is unknown): no
+	// view is made of the database after that.
+	closed atomic.Bool
 
-	// readMu guards the state read views are made from.
+	// readMu guards the state read views are made from, and db, which a
+	// defragmentation or a replacement swaps (holding mu and readMu).
 	readMu sync.RWMutex
+	db     *bolt.DB
 	// buf holds the batch's writes; view is an immutable clone of it for
 	// readers, nil when buf changed since: the next reader clones it.
 	buf    writeBuffer
@@ -142,12 +147,10 @@ func (b *Backend) run() {
 			return
 		}
 		b.mu.Lock()
-		if b.pending > 0 && !b.closed {
-			if err := b.commitLocked(); err != nil {
-				// A failed commit leaves bbolt unusable; the member's next
-				// write reports it.
-				b.closed = true
-			}
+		if b.pending > 0 && !b.closed.Load() {
+			// A failed commit closes the backend; the member's next write
+			// reports it.
+			_ = b.commitLocked()
 		}
 		b.mu.Unlock()
 	}
@@ -160,13 +163,14 @@ func (b *Backend) BatchTx() *BatchTx { return &b.batchTx }
 func (b *Backend) ForceCommit() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Load() {
 		return ErrClosed
 	}
 	return b.commitLocked()
 }
 
-// commitLocked commits the batch and starts the next. mu is held.
+// commitLocked commits the batch and starts the next. mu is held. A
+// failure closes the backend.
 func (b *Backend) commitLocked() error {
 	start := time.Now()
 	b.readMu.Lock()
@@ -179,11 +183,15 @@ func (b *Backend) commitLocked() error {
 		oldReaders.Wait()
 		oldTx.Rollback()
 	}()
+	fpBeforeCommit.Hit()
 	if err := b.tx.Commit(); err != nil {
+		b.closed.Store(true)
 		return fmt.Errorf("backend %s: commit: %w", b.cfg.Path, err)
 	}
+	fpAfterCommit.Hit()
 	b.commits++
 	if err := b.beginLocked(); err != nil {
+		b.closed.Store(true)
 		return err
 	}
 	if b.cfg.OnCommit != nil {
@@ -200,9 +208,14 @@ func (b *Backend) Commits() int64 {
 }
 
 // ReadTx returns a read view of everything written so far, committed or
-// not. End it when done.
+// not. End it when done. A view of a closed backend finds nothing (it
+// never touches a closed database).
 func (b *Backend) ReadTx() *ReadTx {
 	b.readMu.RLock()
+	if b.closed.Load() {
+		b.readMu.RUnlock()
+		return &ReadTx{done: noReaders{}}
+	}
 	if b.view != nil {
 		defer b.readMu.RUnlock()
 		b.readers.Add(1)
@@ -224,14 +237,39 @@ func (b *Backend) Size() int64 {
 	// quota check on every write must not cost.
 	b.readMu.RLock()
 	defer b.readMu.RUnlock()
+	if b.closed.Load() {
+		return 0
+	}
 	return b.readTx.Size()
 }
 
 // SizeInUse is the size of the pages holding data: Size less free pages.
 func (b *Backend) SizeInUse() int64 {
+	b.readMu.RLock()
+	defer b.readMu.RUnlock()
+	if b.closed.Load() {
+		return 0
+	}
 	st := b.db.Stats()
 	free := int64(st.FreePageN+st.PendingPageN) * int64(b.db.Info().PageSize)
-	return b.Size() - free
+	return b.readTx.Size() - free
+}
+
+// beginCommitted starts a bbolt read transaction of the last commit. It
+// keeps the database it was begun on open (a defragmentation waits for
+// it; a replacement closes the old database once it ends), so the caller
+// may read it without holding readMu. Roll it back when done.
+func (b *Backend) beginCommitted() (*bolt.Tx, error) {
+	b.readMu.RLock()
+	defer b.readMu.RUnlock()
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	tx, err := b.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: begin read tx: %w", b.cfg.Path, err)
+	}
+	return tx, nil
 }
 
 // Hash returns a CRC32-Castagnoli over every bucket's name, keys and
@@ -240,18 +278,21 @@ func (b *Backend) Hash(ignore func(bucket []byte) bool) (uint32, error) {
 	if err := b.ForceCommit(); err != nil {
 		return 0, err
 	}
+	tx, err := b.beginCommitted()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	err := b.db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, bkt *bolt.Bucket) error {
-			if ignore != nil && ignore(name) {
-				return nil
-			}
-			h.Write(name)
-			return bkt.ForEach(func(k, v []byte) error {
-				h.Write(k)
-				h.Write(v)
-				return nil
-			})
+	err = tx.ForEach(func(name []byte, bkt *bolt.Bucket) error {
+		if ignore != nil && ignore(name) {
+			return nil
+		}
+		h.Write(name)
+		return bkt.ForEach(func(k, v []byte) error {
+			h.Write(k)
+			h.Write(v)
+			return nil
 		})
 	})
 	if err != nil {
@@ -271,9 +312,9 @@ func (b *Backend) Snapshot() (*Snapshot, error) {
 	if err := b.ForceCommit(); err != nil {
 		return nil, err
 	}
-	tx, err := b.db.Begin(false)
+	tx, err := b.beginCommitted()
 	if err != nil {
-		return nil, fmt.Errorf("backend %s: begin snapshot tx: %w", b.cfg.Path, err)
+		return nil, err
 	}
 	return &Snapshot{tx: tx}, nil
 }
@@ -290,9 +331,11 @@ func (s *Snapshot) Close() error { return s.tx.Rollback() }
 // Close commits the batch and closes the database.
 func (b *Backend) Close() error {
 	b.mu.Lock()
-	if b.closed {
+	select {
+	case <-b.stopc:
 		b.mu.Unlock()
 		return nil
+	default:
 	}
 	close(b.stopc)
 	b.mu.Unlock()
@@ -301,10 +344,12 @@ func (b *Backend) Close() error {
 	defer b.mu.Unlock()
 	b.readMu.Lock()
 	defer b.readMu.Unlock()
-	b.closed = true
-	err := b.tx.Commit()
-	b.readers.Wait()
-	b.readTx.Rollback()
+	var err error
+	if !b.closed.Swap(true) {
+		err = b.tx.Commit()
+		b.readers.Wait()
+		b.readTx.Rollback()
+	}
 	if cerr := b.db.Close(); err == nil {
 		err = cerr
 	}
@@ -330,13 +375,14 @@ func (b *Backend) Defrag() (DefragResult, error) {
 	start := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Load() {
 		return DefragResult{}, ErrClosed
 	}
 	b.readMu.Lock()
 	defer b.readMu.Unlock()
 	var res DefragResult
 	if err := b.tx.Commit(); err != nil {
+		b.closed.Store(true)
 		return res, fmt.Errorf("backend %s: commit before defrag: %w", b.cfg.Path, err)
 	}
 	b.readers.Wait()
@@ -344,14 +390,17 @@ func (b *Backend) Defrag() (DefragResult, error) {
 	res.SizeBefore = fileSize(b.cfg.Path)
 
 	tmpPath := b.cfg.Path + ".defrag"
+	fpDefragBeforeCopy.Hit()
 	err := defragTo(b.db, tmpPath)
 	if cerr := b.db.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close before swap: %w", cerr)
 	}
 	if err == nil {
+		fpDefragBeforeRename.Hit()
 		err = os.Rename(tmpPath, b.cfg.Path)
 	}
 	if err == nil {
+		fpDefragAfterRename.Hit()
 		// Commits after the swap go to the new file: the rename must be
 		// durable before any of them is.
 		err = syncDir(filepath.Dir(b.cfg.Path))
@@ -360,18 +409,62 @@ func (b *Backend) Defrag() (DefragResult, error) {
 		os.Remove(tmpPath)
 		// Reopen whatever is at Path so the backend stays usable.
 		if oerr := b.reopenLocked(); oerr != nil {
-			b.closed = true
+			b.closed.Store(true)
 			return res, fmt.Errorf("backend %s: defrag: %v; reopen: %w", b.cfg.Path, err, oerr)
 		}
 		return res, fmt.Errorf("backend %s: defrag: %w", b.cfg.Path, err)
 	}
 	if err := b.reopenLocked(); err != nil {
-		b.closed = true
+		b.closed.Store(true)
 		return res, err
 	}
 	res.SizeAfter = fileSize(b.cfg.Path)
 	res.WritesBlocked = time.Since(start)
 	return res, nil
+}
+
+// ReplaceWith makes the database file at src the backend's (a database
+// received from the leader): it drops the writes not yet committed, waits
+// for the read views of the current file to end (new ones wait), renames
+// src over the backend's path, fsyncs the directory and opens the new
+// file. The Backend stays the same object, so its holders never see a
+// closed one; a Snapshot of the old file still being read keeps that file
+// open until it is closed. Any failure closes the backend: what its path
+// holds is then unknown, and the caller must stop.
+func (b *Backend) ReplaceWith(src string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	b.readMu.Lock()
+	defer b.readMu.Unlock()
+	// The batch's writes belong to the file being replaced: none of them
+	// matters once the new one is in place.
+	_ = b.tx.Rollback()
+	b.readers.Wait()
+	_ = b.readTx.Rollback()
+	old := b.db
+	fail := func(err error) error {
+		b.closed.Store(true)
+		old.Close()
+		return fmt.Errorf("backend %s: replace with %s: %w", b.cfg.Path, src, err)
+	}
+	fpBeforeReplaceRename.Hit()
+	if err := os.Rename(src, b.cfg.Path); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(filepath.Dir(b.cfg.Path)); err != nil {
+		return fail(err)
+	}
+	fpAfterReplaceRename.Hit()
+	if err := b.reopenLocked(); err != nil {
+		return fail(err)
+	}
+	// Close waits for the old file's last read transactions (snapshots
+	// being streamed); nothing here needs to wait for them.
+	go old.Close()
+	return nil
 }
 
 func (b *Backend) reopenLocked() error {

@@ -57,7 +57,7 @@ func (t *BatchTx) Unlock() error {
 	b := t.b
 	defer b.mu.Unlock()
 	t.Publish()
-	if b.pending >= b.cfg.BatchLimit && !b.closed {
+	if b.pending >= b.cfg.BatchLimit && !b.closed.Load() {
 		return b.commitLocked()
 	}
 	return nil
@@ -162,13 +162,25 @@ func boltRange(bkt *bolt.Bucket, key, end []byte, limit int64) (keys, vals [][]b
 // ReadTx is a read view: the last commit merged with the writes published
 // since. It does not block writers or commits. Call End when done.
 type ReadTx struct {
-	tx   *bolt.Tx
+	tx   *bolt.Tx // nil in a view of a closed backend
 	buf  writeBuffer
 	done interface{ Done() }
 }
 
+// noReaders is the done of a view of a closed backend.
+type noReaders struct{}
+
+func (noReaders) Done() {}
+
 // End releases the view.
 func (v *ReadTx) End() { v.done.Done() }
+
+func (v *ReadTx) bucket(name []byte) *bolt.Bucket {
+	if v.tx == nil {
+		return nil
+	}
+	return v.tx.Bucket(name)
+}
 
 // Get returns the value of key in bucket.
 func (v *ReadTx) Get(bucket, key []byte) ([]byte, bool) {
@@ -182,7 +194,7 @@ func (v *ReadTx) Get(bucket, key []byte) ([]byte, bool) {
 	if found != nil {
 		return found.val, !found.deleted
 	}
-	bkt := v.tx.Bucket(bucket)
+	bkt := v.bucket(bucket)
 	if bkt == nil {
 		return nil, false
 	}
@@ -211,7 +223,7 @@ func (v *ReadTx) rangeMerge(bucket, key, end []byte, limit int64) (keys, vals []
 		buffered = append(buffered, it)
 		return true
 	})
-	bkt := v.tx.Bucket(bucket)
+	bkt := v.bucket(bucket)
 	emit := func(k, val []byte) bool {
 		keys = append(keys, k)
 		vals = append(vals, val)
