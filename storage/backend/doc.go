@@ -22,13 +22,27 @@
 // for a reader, except when bbolt must grow its memory map, which waits
 // for read transactions opened before it to end.
 //
+// # Replacing the file
+//
+// Defrag and ReplaceWith (a database received from the leader) swap the
+// bbolt file under the same Backend, holding the batch and the readers'
+// lock: views open on the old file are waited for, new ones wait, and
+// every later view, commit, hash or snapshot sees the new file. A
+// Snapshot being streamed holds a read transaction of its own file, which
+// stays open until the Snapshot is closed. So the Backend a caller holds
+// is never a closed one while the member runs; after Close (or a failed
+// commit, defrag or replace, which close it) views find nothing and
+// writes fail with ErrClosed — a view never touches a closed database.
+//
 // # On disk
 //
 // The file is a plain bbolt database; its format is bbolt's. Bucket
 // contents belong to their owners (mvcc, lease, auth, membership), which
 // document them. Defrag rewrites the file compactly into a temporary file
 // next to it, fsyncs it, renames it over the original and fsyncs the
-// directory before the next commit.
+// directory before the next commit. ReplaceWith renames the received
+// file over the backend's and fsyncs the directory; the writes of the
+// batch not yet committed are dropped with the old file.
 //
 // # Crashes
 //
