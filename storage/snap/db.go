@@ -32,14 +32,15 @@ func parseDBName(name string) (uint64, bool) {
 // It returns the bytes copied.
 func (s *Snapshotter) SaveDBFrom(r io.Reader, index uint64) (n int64, err error) {
 	path := filepath.Join(s.dir, dbName(index))
-	var check func(string) error
-	if s.verifyDB != nil {
-		check = func(tmp string) error {
+	check := func(tmp string) error {
+		fpDBAfterReceive.Hit()
+		if s.verifyDB != nil {
 			if err := s.verifyDB(s.fs, tmp); err != nil {
 				return fmt.Errorf("verify database snapshot %s: %w", tmp, err)
 			}
-			return nil
 		}
+		fpDBBeforeRename.Hit()
+		return nil
 	}
 	err = s.writeAtomic(path, func(f vfs.File) error {
 		n, err = io.Copy(f, r)

@@ -48,9 +48,11 @@ func (w *WAL) Purge(maxWALs int) ([]string, error) {
 	var removed []string
 	for w.mu.released > 0 && len(w.mu.segments) > maxWALs {
 		path := w.mu.segments[0].path(w.dir)
+		fpBeforePurgeSegment.Hit()
 		if err := w.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return removed, fmt.Errorf("purge wal segment %s: %w", path, err)
 		}
+		fpAfterPurgeSegment.Hit()
 		removed = append(removed, path)
 		w.mu.segments = w.mu.segments[1:]
 		w.mu.released--

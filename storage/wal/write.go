@@ -232,12 +232,14 @@ func (w *WAL) cutLocked() error {
 		w.mu.err = fmt.Errorf("cut wal segment %s: %s: %w", path, what, cause(err))
 		return w.mu.err
 	}
+	fpBeforeCut.Hit()
 	if err := old.Truncate(w.mu.tailOff); err != nil {
 		return fail("truncate", err)
 	}
 	if err := w.fsync(old); err != nil {
 		return fail("sync", err)
 	}
+	fpAfterCutTailSynced.Hit()
 	w.mu.synced = w.mu.written
 	if w.mu.syncing {
 		w.mu.retired = append(w.mu.retired, old)
@@ -287,9 +289,11 @@ func (w *WAL) newSegmentLocked(name segmentName) error {
 	if err := w.fsync(f); err != nil {
 		return fail(fmt.Errorf("sync %s: %w", tmp, err))
 	}
+	fpBeforeCutRename.Hit()
 	if err := w.fs.Rename(tmp, path); err != nil {
 		return fail(fmt.Errorf("rename %s: %w", filepath.Base(tmp), err))
 	}
+	fpAfterCutRename.Hit()
 	if err := w.fs.SyncDir(w.dir); err != nil {
 		f.Close()
 		return fmt.Errorf("sync wal directory %s: %w", w.dir, err)
