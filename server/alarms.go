@@ -2,54 +2,65 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
+	"github.com/basaltkv/basalt/server/membership"
+	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/server/serverr"
-	"github.com/basaltkv/basalt/storage/backend"
-	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 )
 
-// Alarms are persisted as etcd persists them: bucket "alarm", key the
-// protobuf-encoded AlarmMember, empty value.
-var (
-	alarmBucket       = []byte("alarm")
-	clusterBucket     = []byte("cluster")
-	clusterVersionKey = []byte("clusterVersion")
-)
-
 // DefaultQuotaBytes is etcd's default backend quota (2 GiB).
 const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024
 
+// alarmStore holds the active alarms, persisted as etcd persists them:
+// bucket "alarm", key the protobuf-encoded AlarmMember, empty value. The
+// applier changes it (apply, recover); any goroutine reads it.
 type alarmStore struct {
-	mu sync.RWMutex
-	// types[alarm][member]
-	types map[pb.AlarmType]map[uint64]*pb.AlarmMember
+	lg *zap.Logger
+	mu struct {
+		sync.RWMutex
+		// types[alarm][member]
+		types map[pb.AlarmType]map[uint64]*pb.AlarmMember
+	}
 }
 
-func loadAlarms(be *backend.Backend) (*alarmStore, error) {
-	as := &alarmStore{types: map[pb.AlarmType]map[uint64]*pb.AlarmMember{}}
-	view := be.ReadTx()
-	defer view.End()
-	err := view.ForEach(alarmBucket, func(k, _ []byte) error {
+func newAlarmStore(lg *zap.Logger) *alarmStore {
+	as := &alarmStore{lg: lg}
+	as.mu.types = map[pb.AlarmType]map[uint64]*pb.AlarmMember{}
+	return as
+}
+
+// recover replaces the alarms with those persisted in r: at start, and
+// when a database snapshot is installed. On error nothing changes.
+func (as *alarmStore) recover(r membership.Reader) error {
+	types := map[pb.AlarmType]map[uint64]*pb.AlarmMember{}
+	err := r.ForEach(schema.Alarm, func(k, _ []byte) error {
 		var a pb.AlarmMember
 		if err := proto.Unmarshal(k, &a); err != nil {
 			return err
 		}
-		as.addLocked(&a)
+		addAlarm(types, &a)
 		return nil
 	})
-	return as, err
+	if err != nil {
+		return fmt.Errorf("recover alarms: %w", err)
+	}
+	as.mu.Lock()
+	as.mu.types = types
+	as.mu.Unlock()
+	return nil
 }
 
-func (as *alarmStore) addLocked(a *pb.AlarmMember) {
-	byMember := as.types[a.Alarm]
+func addAlarm(types map[pb.AlarmType]map[uint64]*pb.AlarmMember, a *pb.AlarmMember) {
+	byMember := types[a.Alarm]
 	if byMember == nil {
 		byMember = map[uint64]*pb.AlarmMember{}
-		as.types[a.Alarm] = byMember
+		types[a.Alarm] = byMember
 	}
 	byMember[a.MemberID] = a
 }
@@ -57,7 +68,7 @@ func (as *alarmStore) addLocked(a *pb.AlarmMember) {
 func (as *alarmStore) active(t pb.AlarmType) bool {
 	as.mu.RLock()
 	defer as.mu.RUnlock()
-	return len(as.types[t]) > 0
+	return len(as.mu.types[t]) > 0
 }
 
 // list returns the active alarms ordered by member and type.
@@ -65,7 +76,7 @@ func (as *alarmStore) list() []*pb.AlarmMember {
 	as.mu.RLock()
 	defer as.mu.RUnlock()
 	var out []*pb.AlarmMember
-	for _, byMember := range as.types {
+	for _, byMember := range as.mu.types {
 		for _, a := range byMember {
 			out = append(out, a)
 		}
@@ -79,15 +90,15 @@ func (as *alarmStore) list() []*pb.AlarmMember {
 	return out
 }
 
-// applyAlarm activates or deactivates an alarm on every member alike.
-func (m *Member) applyAlarm(tw *mvcc.WriteTxn, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+// apply activates or deactivates an alarm on every member alike,
+// persisting the change in tx.
+func (as *alarmStore) apply(tx membership.Writer, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
 	resp := &pb.AlarmResponse{Header: &pb.ResponseHeader{}}
-	as := m.alarms
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	switch r.Action {
 	case pb.AlarmRequest_GET:
-		for _, byMember := range as.types {
+		for _, byMember := range as.mu.types {
 			for _, a := range byMember {
 				resp.Alarms = append(resp.Alarms, a)
 			}
@@ -97,23 +108,23 @@ func (m *Member) applyAlarm(tw *mvcc.WriteTxn, r *pb.AlarmRequest) (*pb.AlarmRes
 			return resp, nil
 		}
 		a := &pb.AlarmMember{MemberID: r.MemberID, Alarm: r.Alarm}
-		if _, ok := as.types[a.Alarm][a.MemberID]; !ok {
+		if _, ok := as.mu.types[a.Alarm][a.MemberID]; !ok {
 			key, err := proto.Marshal(a)
 			if err != nil {
 				return nil, err
 			}
-			if err := tw.UnsafePut(alarmBucket, key, nil); err != nil {
+			if err := tx.UnsafePut(schema.Alarm, key, nil); err != nil {
 				return nil, err
 			}
-			as.addLocked(a)
-			m.lg.Warn("alarm raised", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
+			addAlarm(as.mu.types, a)
+			as.lg.Warn("alarm raised", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
 		}
 		resp.Alarms = append(resp.Alarms, a)
 	case pb.AlarmRequest_DEACTIVATE:
 		// One member's alarm of one type, as in etcd: no wildcards (a
 		// client disarming "everything" lists the alarms and disarms each,
 		// as clientv3 does).
-		a, ok := as.types[r.Alarm][r.MemberID]
+		a, ok := as.mu.types[r.Alarm][r.MemberID]
 		if !ok {
 			break
 		}
@@ -121,12 +132,12 @@ func (m *Member) applyAlarm(tw *mvcc.WriteTxn, r *pb.AlarmRequest) (*pb.AlarmRes
 		if err != nil {
 			return nil, err
 		}
-		if err := tw.UnsafeDelete(alarmBucket, key); err != nil {
+		if err := tx.UnsafeDelete(schema.Alarm, key); err != nil {
 			return nil, err
 		}
-		delete(as.types[r.Alarm], r.MemberID)
+		delete(as.mu.types[r.Alarm], r.MemberID)
 		resp.Alarms = append(resp.Alarms, a)
-		m.lg.Warn("alarm disarmed", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
+		as.lg.Warn("alarm disarmed", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
 	}
 	return resp, nil
 }
@@ -154,7 +165,7 @@ func (m *Member) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmRespon
 }
 
 // Alarms lists the active alarms.
-func (m *Member) Alarms() []*pb.AlarmMember { return m.alarms.list() }
+func (m *Member) Alarms() []*pb.AlarmMember { return m.st.alarms.list() }
 
 // quotaBytes is the backend size past which writes are refused.
 func (m *Member) quotaBytes() int64 {
@@ -178,7 +189,7 @@ func (m *Member) checkQuota(ctx context.Context, cost int) error {
 	}
 	// Each key costs its bytes plus bookkeeping in bbolt and the index.
 	const overhead = 256
-	if m.backend().Size()+int64(cost+overhead) <= q {
+	if m.st.be.Size()+int64(cost+overhead) <= q {
 		return nil
 	}
 	_, err := m.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: m.id, Alarm: pb.AlarmType_NOSPACE})

@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
+	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/rafthttp"
+	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"github.com/basaltkv/basalt/storage/snap"
@@ -24,6 +25,18 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// raftStart is raft's state as a start finds it: the member's identity,
+// and the raft node over its log.
+type raftStart struct {
+	id      uint64
+	cluster *membership.Cluster
+	node    raft.Node
+	storage *raft.MemoryStorage
+	wal     *wal.WAL
+	// snapshot is the raft snapshot restarted from, nil if none.
+	snapshot *raftpb.Snapshot
+}
+
 // NewMember opens (or creates) the member's data dir and builds the member
 // from its parts; Start runs it.
 func NewMember(cfg Config) (*Member, error) {
@@ -31,24 +44,9 @@ func NewMember(cfg Config) (*Member, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	if err := os.MkdirAll(cfg.SnapDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir %s: %w", cfg.SnapDir(), err)
-	}
-	m := &Member{
-		cfg:           cfg,
-		lg:            lg,
-		w:             newWaitRegistry(),
-		readNotifier:  newNotifier(),
-		readwaitc:     make(chan struct{}, 1),
-		readStateC:    make(chan raft.ReadState, 1),
-		leaderChanged: make(chan struct{}),
-		applyc:        make(chan toApply, 16),
-		readyc:        make(chan struct{}),
-		stopping:      make(chan struct{}),
-		done:          make(chan struct{}),
-		metrics:       newMetrics(),
-		peerHTTP:      newPeerHTTPClient(cfg),
-		renewCalls:    make(chan *renewCall),
+	layout := cfg.Layout()
+	if err := os.MkdirAll(layout.SnapDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", layout.SnapDir(), err)
 	}
 	fsys := vfs.OS
 	if f, ok := fsyncFaultsFromEnv(); ok {
@@ -57,241 +55,374 @@ func NewMember(cfg Config) (*Member, error) {
 		lg.Warn("injecting fsync faults (test hook)", zap.Duration("delay", f.SyncDelay), zap.Int64("fail-after", f.FailSyncAfter))
 		fsys = vfs.Faulty(fsys, f)
 	}
-	m.fs = fsys
-	var err error
+	mt := newMetrics()
 	verifyDB := func(_ vfs.FS, path string) error { return backend.Verify(path) }
-	if m.snapshotter, err = snap.New(fsys, cfg.SnapDir(), snap.WithLogger(slogFor(lg)), snap.WithDBVerifier(verifyDB)); err != nil {
+	snapshotter, err := snap.New(fsys, layout.SnapDir(), snap.WithLogger(slogFor(lg)), snap.WithDBVerifier(verifyDB))
+	if err != nil {
 		return nil, err
 	}
-	haveWAL := wal.Exist(fsys, cfg.WALPath())
+	haveWAL := wal.Exist(fsys, layout.WALPath())
 
-	// On restart, the newest snapshot the WAL knows of bounds the replay.
+	// On restart, the newest snapshot the WAL knows of bounds the replay,
+	// and the backend must hold at least as much.
 	var snapshot *raftpb.Snapshot
 	if haveWAL {
-		markers, err := wal.ValidSnapshotMarkers(fsys, cfg.WALPath(), wal.WithLogger(slogFor(lg)))
-		if err != nil {
-			return nil, fmt.Errorf("read WAL snapshot markers: %w", err)
-		}
-		snapshot, err = m.snapshotter.LoadNewestAvailable(markers)
-		if err != nil && !errors.Is(err, snap.ErrNoSnapshot) {
-			return nil, fmt.Errorf("load snapshot: %w", err)
+		if snapshot, err = loadSnapshot(lg, fsys, layout.WALPath(), snapshotter); err != nil {
+			return nil, err
 		}
 		if snapshot != nil {
-			// A database received with this snapshot may not have been
-			// swapped in before a crash.
-			if err := m.recoverSnapshotDB(snapshot.Metadata.Index); err != nil {
+			if err := recoverSnapshotDB(lg, cfg, snapshotter, snapshot.Metadata.Index); err != nil {
 				return nil, err
 			}
-			m.releaseSnapDBs(snapshot.Metadata.Index)
+			releaseSnapDBs(lg, snapshotter, snapshot.Metadata.Index)
 		}
 	}
 
-	if err := m.openStorage(); err != nil {
+	st, err := openState(cfg, lg, mt)
+	if err != nil {
 		return nil, err
 	}
+	consistIndex, _ := st.kv.ConsistentIndex()
+	var rs *raftStart
 	if haveWAL {
-		err = m.restart(snapshot)
+		rs, err = restartRaft(cfg, lg, fsys, mt, st, snapshot, consistIndex)
 	} else {
-		err = m.bootstrapNew()
+		rs, err = bootstrapRaft(cfg, lg, fsys, mt)
 	}
 	if err != nil {
-		m.closeStorage()
+		st.close(lg)
 		return nil, err
 	}
-	m.reqIDs = newReqIDGen(m.id, time.Now())
-	m.transport = rafthttp.New(rafthttp.Config{
-		ID:        m.id,
-		ClusterID: m.cluster.id,
+	st.cluster = rs.cluster
+	return assemble(cfg, lg, mt, st, rs, snapshotter, consistIndex), nil
+}
+
+// assemble wires the member's parts once.
+func assemble(cfg Config, lg *zap.Logger, mt *metrics, st *state, rs *raftStart, snapshotter *snap.Snapshotter, consistIndex uint64) *Member {
+	m := &Member{
+		cfg:      cfg,
+		lg:       lg,
+		id:       rs.id,
+		st:       st,
+		reqIDs:   newReqIDGen(rs.id, time.Now()),
+		waiters:  newWaitRegistry(),
+		metrics:  mt,
+		readyc:   make(chan struct{}),
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	m.raft = &raftNode{
+		lg:          lg,
+		id:          rs.id,
+		tick:        time.Duration(cfg.TickMs) * time.Millisecond,
+		node:        rs.node,
+		storage:     rs.storage,
+		wal:         rs.wal,
+		snapshotter: snapshotter,
+		cluster:     st.cluster,
+		onRole:      m.onRole,
+		readStates:  make(chan raft.ReadState, 1),
+		applyc:      make(chan toApply, 16),
+		purgec:      make(chan struct{}, 1),
+	}
+	m.raft.transport = rafthttp.New(rafthttp.Config{
+		ID:        rs.id,
+		ClusterID: st.cluster.ID(),
 		TLS:       cfg.PeerTLS,
-		Raft:      (*raftGlue)(m),
-		Source:    (*snapshotGlue)(m),
-		Sink:      (*snapshotGlue)(m),
+		Raft:      raftGlue{m.raft},
+		Source:    snapshotGlue{st: st, snap: snapshotter},
+		Sink:      snapshotGlue{st: st, snap: snapshotter},
 		Logger:    lg,
 	})
-	for _, mem := range m.cluster.list() {
-		if mem.ID != m.id {
-			m.transport.AddPeer(mem.ID, mem.PeerURLs)
+	for _, mem := range st.cluster.Members() {
+		if mem.ID != rs.id {
+			m.raft.transport.AddPeer(mem.ID, mem.PeerURLs)
 		}
 	}
+	var applied uint64
+	m.applier = &applier{
+		lg:             lg,
+		id:             rs.id,
+		snapshotCount:  cfg.SnapshotCount,
+		catchUpEntries: cfg.SnapshotCatchUpEntries,
+		st:             st,
+		raft:           m.raft,
+		waiters:        m.waiters,
+		metrics:        mt,
+		consistIndex:   consistIndex,
+	}
+	if rs.snapshot != nil {
+		applied = rs.snapshot.Metadata.Index
+		m.applier.confState = rs.snapshot.Metadata.ConfState
+		m.applier.snapshotIndex = applied
+	}
+	m.applier.appliedIndex.Store(applied)
+	m.applier.appliedWait = newAppliedWait(applied)
+	m.reads = newReadIndexer(lg, m.raft, m.applier.appliedWait, m.reqIDs, m.requestTimeout())
+	m.leases = newLeaseForwarder(cfg, st.cluster, m.raft, m.requestTimeout())
 	m.registerMetrics()
-	return m, nil
+	return m
 }
 
-// openStorage opens the backend, the lessor and the store.
-func (m *Member) openStorage() error {
+// loadSnapshot loads the newest snapshot the WAL has a valid marker for,
+// or nil if there is none.
+func loadSnapshot(lg *zap.Logger, fsys vfs.FS, walDir string, snapshotter *snap.Snapshotter) (*raftpb.Snapshot, error) {
+	markers, err := wal.ValidSnapshotMarkers(fsys, walDir, wal.WithLogger(slogFor(lg)))
+	if err != nil {
+		return nil, fmt.Errorf("read WAL snapshot markers: %w", err)
+	}
+	snapshot, err := snapshotter.LoadNewestAvailable(markers)
+	if errors.Is(err, snap.ErrNoSnapshot) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	return snapshot, nil
+}
+
+// recoverSnapshotDB makes sure the backend holds at least the snapshot at
+// index: a database received with that snapshot and not yet swapped in
+// when the member stopped is swapped in now. A backend older than the
+// snapshot with no database beside it cannot be started from, as in etcd:
+// the entries between the two are gone from the log.
+func recoverSnapshotDB(lg *zap.Logger, cfg Config, snapshotter *snap.Snapshotter, index uint64) error {
+	bePath := cfg.Layout().BackendPath()
+	ci, err := backendConsistentIndex(bePath)
+	if err != nil {
+		return err
+	}
+	if ci >= index {
+		return nil
+	}
+	path, err := snapshotter.DBFilePath(index)
+	if errors.Is(err, snap.ErrNoDBSnapshot) {
+		return fmt.Errorf("failed to find database snapshot file (%w): the backend's consistent index %d is below the snapshot's index %d", err, ci, index)
+	}
+	if err != nil {
+		return fmt.Errorf("find database snapshot for index %d: %w", index, err)
+	}
+	lg.Info("recovering backend from snapshot database", zap.String("path", path), zap.Uint64("snapshot-index", index), zap.Uint64("backend-consistent-index", ci))
+	if err := os.Rename(path, bePath); err != nil {
+		return fmt.Errorf("recover backend from %s: %w", path, err)
+	}
+	return nil
+}
+
+// backendConsistentIndex reads the consistent index of the backend file
+// at path (0 if there is no file).
+func backendConsistentIndex(path string) (uint64, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	be, err := backend.Open(backend.Config{Path: path})
+	if err != nil {
+		return 0, err
+	}
+	defer be.Close()
+	view := be.ReadTx()
+	defer view.End()
+	index, _ := mvcc.ReadConsistentIndex(view)
+	return index, nil
+}
+
+// openState opens the backend and builds the store, lessor and alarms
+// from it; the membership comes with raft's start.
+func openState(cfg Config, lg *zap.Logger, mt *metrics) (*state, error) {
 	be, err := backend.Open(backend.Config{
-		Path:          m.cfg.BackendPath(),
-		BatchInterval: m.cfg.BackendBatchInterval,
-		BatchLimit:    m.cfg.BackendBatchLimit,
-		OnCommit:      m.metrics.observeBackendCommit,
+		Path:          cfg.Layout().BackendPath(),
+		BatchInterval: cfg.BackendBatchInterval,
+		BatchLimit:    cfg.BackendBatchLimit,
+		OnCommit:      mt.observeBackendCommit,
 	})
 	if err != nil {
+		return nil, err
+	}
+	st := &state{be: be, alarms: newAlarmStore(lg)}
+	minTTL := lease.MinLeaseTTLFor(cfg.ElectionTicks, time.Duration(cfg.TickMs)*time.Millisecond)
+	st.lessor = lease.New(lease.Config{MinLeaseTTL: minTTL, Logger: zapLeaseLogger{lg}})
+	if err := st.open(); err != nil {
+		st.close(lg)
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *state) open() error {
+	if err := schema.Create(st.be); err != nil {
 		return err
 	}
-	m.be = be
-	minTTL := lease.MinLeaseTTLFor(m.cfg.ElectionTicks, time.Duration(m.cfg.TickMs)*time.Millisecond)
-	m.lessor = lease.New(lease.Config{MinLeaseTTL: minTTL, Logger: zapLeaseLogger{m.lg}})
-	if err := initBuckets(be); err != nil {
-		return err
+	view := st.be.ReadTx()
+	err := st.lessor.Recover(view)
+	if err == nil {
+		err = st.alarms.recover(view)
 	}
-	if err := recoverLeases(m.lessor, be); err != nil {
-		return fmt.Errorf("recover leases: %w", err)
-	}
-	m.store, err = mvcc.NewStore(be, leaseAttacher{m.lessor}, mvcc.Config{})
+	view.End()
 	if err != nil {
 		return err
 	}
-	m.consistIndex, _ = m.store.ConsistentIndex()
-	m.alarms, err = loadAlarms(be)
+	st.kv, err = mvcc.NewStore(st.be, leaseAttacher{st.lessor}, mvcc.Config{})
 	return err
 }
 
-func initBuckets(be *backend.Backend) error {
-	tx := be.BatchTx()
-	tx.Lock()
-	var err error
-	for _, b := range [][]byte{mvcc.MetaBucket, membersBucket, membersRemovedBucket, alarmBucket, clusterBucket, []byte(lease.BucketName)} {
-		if err = tx.UnsafeCreateBucket(b); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = tx.UnsafePut(mvcc.MetaBucket, storageVersionKey, []byte(StorageVersion))
-	}
-	if uerr := tx.Unlock(); err == nil {
-		err = uerr
-	}
-	return err
-}
-
-func (m *Member) closeStorage() {
-	if m.store != nil {
-		m.store.Close()
-	}
-	if m.lessor != nil {
-		m.lessor.Stop()
-	}
-	if m.be != nil {
-		m.be.Close()
-	}
-	if m.wal != nil {
-		m.wal.Close()
-	}
-}
-
-func (m *Member) raftConfig(storage *raft.MemoryStorage) *raft.Config {
+func raftConfig(cfg Config, lg *zap.Logger, id uint64, storage *raft.MemoryStorage) *raft.Config {
 	return &raft.Config{
-		ID:              m.id,
-		ElectionTick:    m.cfg.ElectionTicks,
+		ID:              id,
+		ElectionTick:    cfg.ElectionTicks,
 		HeartbeatTick:   1,
 		Storage:         storage,
 		MaxSizePerMsg:   maxSizePerMsg,
 		MaxInflightMsgs: maxInflightMsgs,
 		CheckQuorum:     true,
-		PreVote:         m.cfg.PreVote,
+		PreVote:         cfg.PreVote,
 		Rand:            rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		Logger:          raftLogger{m.lg.Sugar()},
+		Logger:          raftLogger{lg.Sugar()},
 		// A proposal that cannot fit is refused instead of growing memory.
 		MaxUncommittedEntriesSize: 1 << 30,
 	}
 }
 
-// bootstrapNew starts the first member of a new cluster, or one of them.
-func (m *Member) bootstrapNew() error {
-	if !m.cfg.NewCluster {
-		return errors.New("--initial-cluster-state=existing: joining an existing cluster is not supported yet (member changes come in a later release); start every member with --initial-cluster-state=new")
+// bootstrapRaft starts the first member of a new cluster, or one of them.
+func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart, error) {
+	if !cfg.NewCluster {
+		return nil, errors.New("--initial-cluster-state=existing: joining an existing cluster is not supported yet (member changes come in a later release); start every member with --initial-cluster-state=new")
 	}
-	members, self, err := initialMembers(m.cfg)
+	members, self, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ids := make([]uint64, len(members))
-	for i, mem := range members {
-		ids[i] = mem.ID
-	}
-	m.id = self.ID
-	m.cluster = newCluster(clusterIDFor(ids))
-	for _, mem := range members {
-		// Known at once so the transport can reach peers; the bootstrap
-		// entries persist them when applied.
-		m.cluster.members[mem.ID] = mem
-	}
-	meta, err := proto.Marshal(&pb.Metadata{NodeID: proto.Uint64(m.id), ClusterID: proto.Uint64(m.cluster.id)})
+	// The members are known at once so the transport can reach its peers;
+	// the bootstrap entries persist them when applied.
+	rs := &raftStart{id: self.ID, cluster: membership.New(membership.ClusterIDFor(membership.IDs(members)), members...)}
+	meta, err := proto.Marshal(&pb.Metadata{NodeID: proto.Uint64(rs.id), ClusterID: proto.Uint64(rs.cluster.ID())})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.wal, err = wal.Create(m.fs, m.cfg.WALPath(), meta, wal.WithFsyncObserver(m.metrics.observeWALFsync))
+	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(mt)...)
 	if err != nil {
-		return fmt.Errorf("create WAL: %w", err)
+		return nil, fmt.Errorf("create WAL: %w", err)
 	}
-	m.raftStorage = raft.NewMemoryStorage()
+	rs.storage = raft.NewMemoryStorage()
 	peers := make([]raft.Peer, len(members))
 	for i, mem := range members {
 		ctx, err := json.Marshal(mem)
 		if err != nil {
-			return err
+			rs.wal.Close()
+			return nil, err
 		}
 		peers[i] = raft.Peer{ID: mem.ID, Context: ctx}
 	}
-	m.node, err = raft.StartNode(m.raftConfig(m.raftStorage), peers)
-	if err != nil {
-		return err
+	if rs.node, err = raft.StartNode(raftConfig(cfg, lg, rs.id, rs.storage), peers); err != nil {
+		rs.wal.Close()
+		return nil, err
 	}
-	m.lg.Info("starting local member", zap.String("local-member-id", idString(m.id)), zap.String("cluster-id", idString(m.cluster.id)))
-	m.appliedWait = newAppliedWait(0)
-	return nil
+	lg.Info("starting local member", zap.String("local-member-id", idString(rs.id)), zap.String("cluster-id", idString(rs.cluster.ID())))
+	return rs, nil
+}
+
+// restartRaft rebuilds raft's state from the snapshot and the WAL.
+func restartRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics, st *state, snapshot *raftpb.Snapshot, consistIndex uint64) (_ *raftStart, err error) {
+	var marker wal.Marker
+	if snapshot != nil {
+		marker = walMarker(*snapshot)
+	}
+	w, err := wal.Open(fsys, cfg.Layout().WALPath(), marker, walOptions(mt)...)
+	if err != nil {
+		return nil, fmt.Errorf("open WAL: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	metaBytes, hs, ents, err := w.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("read WAL: %w", err)
+	}
+	var meta pb.Metadata
+	if err := proto.Unmarshal(metaBytes, &meta); err != nil {
+		return nil, fmt.Errorf("decode WAL metadata: %w", err)
+	}
+	rs := &raftStart{id: meta.GetNodeID(), wal: w, snapshot: snapshot}
+	// A forced restart takes over the data dir whatever cluster the flags
+	// describe (a backup has new IDs), as etcd ignores them on restart.
+	if cfg.CheckDataDirCluster && !cfg.ForceNewCluster {
+		if err := checkDataDirIdentity(cfg, rs.id, meta.GetClusterID()); err != nil {
+			return nil, err
+		}
+	}
+	rs.cluster = membership.New(meta.GetClusterID())
+	view := st.be.ReadTx()
+	err = rs.cluster.Recover(view)
+	view.End()
+	if err != nil {
+		return nil, fmt.Errorf("load membership: %w", err)
+	}
+	if len(rs.cluster.Members()) == 0 {
+		// Killed before the bootstrap entries were applied: the members
+		// are in the log.
+		rs.cluster = membership.New(meta.GetClusterID(), membersInLog(ents)...)
+	}
+	if cfg.ForceNewCluster {
+		if hs, ents, err = forceNewCluster(lg, w, rs.cluster, rs.id, consistIndex, snapshot, hs, ents); err != nil {
+			return nil, err
+		}
+	}
+	rs.storage = raft.NewMemoryStorage()
+	if snapshot != nil {
+		if err := rs.storage.ApplySnapshot(*snapshot); err != nil {
+			return nil, err
+		}
+	}
+	if err := rs.storage.SetHardState(hs); err != nil {
+		return nil, err
+	}
+	if err := rs.storage.Append(ents); err != nil {
+		return nil, err
+	}
+	if rs.node, err = raft.RestartNode(raftConfig(cfg, lg, rs.id, rs.storage)); err != nil {
+		return nil, err
+	}
+	if !cfg.ForceNewCluster {
+		lg.Info("restarting local member", zap.String("local-member-id", idString(rs.id)),
+			zap.String("cluster-id", idString(rs.cluster.ID())), zap.Uint64("commit-index", hs.Commit))
+	}
+	return rs, nil
+}
+
+// membersInLog are the members the log's AddNode conf changes name.
+func membersInLog(ents []raftpb.Entry) []*membership.Member {
+	var out []*membership.Member
+	for _, e := range ents {
+		if e.Type != raftpb.EntryConfChange {
+			continue
+		}
+		var cc raftpb.ConfChange
+		if cc.Unmarshal(e.Data) != nil || cc.Type != raftpb.ConfChangeAddNode {
+			continue
+		}
+		var mem membership.Member
+		if json.Unmarshal(cc.Context, &mem) == nil {
+			out = append(out, &mem)
+		}
+	}
+	return out
 }
 
 // checkDataDirIdentity refuses a data dir whose WAL was written by
 // another member or cluster than the flags describe.
-func (m *Member) checkDataDirIdentity() error {
-	members, self, err := initialMembers(m.cfg)
+func checkDataDirIdentity(cfg Config, id, clusterID uint64) error {
+	members, self, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
 	if err != nil {
 		return err
 	}
-	ids := make([]uint64, len(members))
-	for i, mem := range members {
-		ids[i] = mem.ID
-	}
-	wantCluster := clusterIDFor(ids)
-	if self.ID == m.id && wantCluster == m.cluster.id {
+	wantCluster := membership.ClusterIDFor(membership.IDs(members))
+	if self.ID == id && wantCluster == clusterID {
 		return nil
 	}
 	return fmt.Errorf("data dir %s holds member %s of cluster %s, but --name, --initial-cluster and --initial-cluster-token describe member %s of cluster %s: "+
 		"start with the flags that bootstrapped it, or use another --data-dir",
-		m.cfg.DataDir, idString(m.id), idString(m.cluster.id), idString(self.ID), idString(wantCluster))
-}
-
-// initialMembers computes the members of --initial-cluster and finds
-// this one by name.
-func initialMembers(cfg Config) ([]*MemberInfo, *MemberInfo, error) {
-	if len(cfg.InitialCluster) == 0 {
-		return nil, nil, errors.New("--initial-cluster is empty")
-	}
-	var members []*MemberInfo
-	var self *MemberInfo
-	seen := map[uint64]string{}
-	for name, urls := range cfg.InitialCluster {
-		peerURLs := urlStrings(urls)
-		mem := &MemberInfo{ID: memberIDFor(peerURLs, cfg.InitialClusterToken, nil), Name: name, PeerURLs: peerURLs}
-		if other, dup := seen[mem.ID]; dup {
-			return nil, nil, fmt.Errorf("--initial-cluster has members %q and %q with the same peer URLs", other, name)
-		}
-		seen[mem.ID] = name
-		members = append(members, mem)
-		if name == cfg.Name {
-			self = mem
-		}
-	}
-	if self == nil {
-		return nil, nil, fmt.Errorf("couldn't find local name %q in the initial cluster configuration", cfg.Name)
-	}
-	adv := urlStrings(cfg.PeerURLs)
-	if !slices.Equal(adv, self.PeerURLs) {
-		return nil, nil, fmt.Errorf("--initial-cluster has %s=%v but missing from --initial-advertise-peer-urls=%v", cfg.Name, self.PeerURLs, adv)
-	}
-	slices.SortFunc(members, func(a, b *MemberInfo) int { return cmpUint64(a.ID, b.ID) })
-	return members, self, nil
+		cfg.DataDir, idString(id), idString(clusterID), idString(self.ID), idString(wantCluster))
 }
 
 func cmpUint64(a, b uint64) int {
@@ -304,114 +435,15 @@ func cmpUint64(a, b uint64) int {
 	return 0
 }
 
-// restart rebuilds the raft state from the snapshot and the WAL.
-func (m *Member) restart(snapshot *raftpb.Snapshot) error {
-	var marker wal.Marker
-	if snapshot != nil {
-		marker = wal.Marker{Index: snapshot.Metadata.Index, Term: snapshot.Metadata.Term}
+// walOptions are the WAL's options: fsyncs observed by the metrics, and
+// the test hook BASALT_TEST_WAL_SEGMENT_SIZE (bytes), with which tests
+// cut segments without writing 64 MiB.
+func walOptions(mt *metrics) []wal.Option {
+	opts := []wal.Option{wal.WithFsyncObserver(mt.observeWALFsync)}
+	if n, err := strconv.ParseInt(os.Getenv("BASALT_TEST_WAL_SEGMENT_SIZE"), 10, 64); err == nil && n > 0 {
+		opts = append(opts, wal.WithSegmentSize(n))
 	}
-	w, err := wal.Open(m.fs, m.cfg.WALPath(), marker, wal.WithFsyncObserver(m.metrics.observeWALFsync))
-	if err != nil {
-		return fmt.Errorf("open WAL: %w", err)
-	}
-	m.wal = w
-	metaBytes, hs, ents, err := w.ReadAll()
-	if err != nil {
-		return fmt.Errorf("read WAL: %w", err)
-	}
-	var meta pb.Metadata
-	if err := proto.Unmarshal(metaBytes, &meta); err != nil {
-		return fmt.Errorf("decode WAL metadata: %w", err)
-	}
-	m.id = meta.GetNodeID()
-	m.cluster = newCluster(meta.GetClusterID())
-	// A forced restart takes over the data dir whatever cluster the flags
-	// describe (a backup has new IDs), as etcd ignores them on restart.
-	if m.cfg.CheckDataDirCluster && !m.cfg.ForceNewCluster {
-		if err := m.checkDataDirIdentity(); err != nil {
-			return err
-		}
-	}
-	if err := m.cluster.load(m.store); err != nil {
-		return fmt.Errorf("load membership: %w", err)
-	}
-	if m.cfg.ForceNewCluster {
-		if hs, ents, err = m.forceNewCluster(snapshot, hs, ents); err != nil {
-			return err
-		}
-	}
-	m.raftStorage = raft.NewMemoryStorage()
-	if snapshot != nil {
-		if err := m.raftStorage.ApplySnapshot(*snapshot); err != nil {
-			return err
-		}
-		m.confState = snapshot.Metadata.ConfState
-		m.snapshotIndex = snapshot.Metadata.Index
-	}
-	if err := m.raftStorage.SetHardState(hs); err != nil {
-		return err
-	}
-	if err := m.raftStorage.Append(ents); err != nil {
-		return err
-	}
-	// Members known from the log but not yet applied to the backend (a
-	// crash right after bootstrap) are found by replaying the log.
-	if len(m.cluster.members) == 0 {
-		for _, e := range ents {
-			if e.Type != raftpb.EntryConfChange {
-				continue
-			}
-			var cc raftpb.ConfChange
-			if cc.Unmarshal(e.Data) != nil || cc.Type != raftpb.ConfChangeAddNode {
-				continue
-			}
-			var mem MemberInfo
-			if json.Unmarshal(cc.Context, &mem) == nil {
-				m.cluster.members[mem.ID] = &mem
-			}
-		}
-	}
-	m.node, err = raft.RestartNode(m.raftConfig(m.raftStorage))
-	if err != nil {
-		return err
-	}
-	applied := uint64(0)
-	if snapshot != nil {
-		applied = snapshot.Metadata.Index
-	}
-	m.appliedIndex.Store(applied)
-	m.appliedWait = newAppliedWait(applied)
-	if !m.cfg.ForceNewCluster {
-		m.lg.Info("restarting local member", zap.String("local-member-id", idString(m.id)),
-			zap.String("cluster-id", idString(m.cluster.id)), zap.Uint64("commit-index", hs.Commit))
-	}
-	return nil
-}
-
-// recoverSnapshotDB swaps in the database received with the snapshot at
-// index if the backend is older than it.
-func (m *Member) recoverSnapshotDB(index uint64) error {
-	path, err := m.snapshotter.DBFilePath(index)
-	if err != nil {
-		return nil // no database came with it: the backend is current
-	}
-	be, err := backend.Open(backend.Config{Path: m.cfg.BackendPath()})
-	if err != nil {
-		return err
-	}
-	s, err := mvcc.NewStore(be, nil, mvcc.Config{})
-	if err != nil {
-		be.Close()
-		return err
-	}
-	ci, _ := s.ConsistentIndex()
-	s.Close()
-	be.Close()
-	if ci >= index {
-		return nil
-	}
-	m.lg.Info("recovering backend from snapshot database", zap.String("path", path), zap.Uint64("snapshot-index", index))
-	return os.Rename(path, m.cfg.BackendPath())
+	return opts
 }
 
 // fsyncFaultsFromEnv reads the test hooks BASALT_TEST_FSYNC_DELAY (a

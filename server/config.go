@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/basaltkv/basalt/server/datadir"
+	"github.com/basaltkv/basalt/server/schema"
 	"go.uber.org/zap"
 )
 
@@ -18,11 +20,8 @@ const EtcdVersion = "3.7.0"
 const EtcdClusterVersion = "3.7.0"
 
 // StorageVersion is the version of etcd's on-disk schema the backend
-// follows, written to its meta bucket (key storageVersion) as etcd does,
-// so that etcd's tools read the data dir, and reported by Status.
-const StorageVersion = "3.7.0"
-
-var storageVersionKey = []byte("storageVersion")
+// follows (see package schema).
+const StorageVersion = schema.StorageVersion
 
 // Version is basalt's own version.
 const Version = "0.1.0-dev"
@@ -90,22 +89,8 @@ type Config struct {
 	Logger *zap.Logger
 }
 
-// SnapDir is where raft snapshot files live.
-func (c *Config) SnapDir() string { return c.MemberDir() + "/snap" }
-
-// MemberDir is DataDir/member.
-func (c *Config) MemberDir() string { return c.DataDir + "/member" }
-
-// WALPath is where the WAL lives.
-func (c *Config) WALPath() string {
-	if c.WALDir != "" {
-		return c.WALDir
-	}
-	return c.MemberDir() + "/wal"
-}
-
-// BackendPath is the bbolt file.
-func (c *Config) BackendPath() string { return c.SnapDir() + "/db" }
+// Layout is where the data dir's files are.
+func (c *Config) Layout() datadir.Layout { return datadir.Layout{DataDir: c.DataDir, WALDir: c.WALDir} }
 
 // ElectionTimeout is the election timeout as a duration.
 func (c *Config) ElectionTimeout() time.Duration {

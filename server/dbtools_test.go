@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/basaltkv/basalt/server/datadir"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,14 +31,14 @@ func TestDBFileStatusAndHashKV(t *testing.T) {
 	}
 	path := saveSnapshotFile(t, m) // with the appended SHA-256, as saved
 
-	st, err := DBFileStatus(path)
+	st, err := datadir.DBFileStatus(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Revision != rev || st.TotalKey != 15 || st.Version != StorageVersion || st.TotalSize <= 0 || st.Hash == 0 {
 		t.Fatalf("status %+v, want revision %d, 15 keys, version %s", st, rev, StorageVersion)
 	}
-	again, err := DBFileStatus(path)
+	again, err := datadir.DBFileStatus(path)
 	if err != nil || again != st {
 		t.Fatalf("status changed on a second read: %+v, %v", again, err)
 	}
@@ -50,14 +51,14 @@ func TestDBFileStatusAndHashKV(t *testing.T) {
 	if err := os.WriteFile(db, data[:len(data)-32], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hk, err := DBFileHashKV(db, rev)
+	hk, err := datadir.DBFileHashKV(db, rev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if hk.Hash != want.Hash || hk.HashRevision != want.HashRevision || hk.CompactRevision != want.CompactRevision {
 		t.Fatalf("offline hashkv %+v, member says %v", hk, want)
 	}
-	if _, err := DBFileStatus(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := datadir.DBFileStatus(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("status of a missing file")
 	}
 }

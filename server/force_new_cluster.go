@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
+	"github.com/basaltkv/basalt/server/membership"
+	"github.com/basaltkv/basalt/storage/wal"
 	"go.uber.org/zap"
 )
 
@@ -24,17 +26,18 @@ const forcedPeerURL = "http://localhost:2380"
 // which writes the new entries alone, the raised commit index is written
 // with them: a crash before the first election then restarts, with or
 // without the flag, into the one-member configuration.
-func (m *Member) forceNewCluster(snapshot *raftpb.Snapshot, hs raftpb.HardState, ents []raftpb.Entry) (raftpb.HardState, []raftpb.Entry, error) {
+func forceNewCluster(lg *zap.Logger, w *wal.WAL, cluster *membership.Cluster, id, consistIndex uint64,
+	snapshot *raftpb.Snapshot, hs raftpb.HardState, ents []raftpb.Entry) (raftpb.HardState, []raftpb.Entry, error) {
 	walCommit := hs.Commit
 	last := lastLogIndex(snapshot, ents)
-	hs.Commit = min(max(hs.Commit, m.consistIndex), last)
-	ents = committedEntries(m.lg, ents, hs.Commit)
+	hs.Commit = min(max(hs.Commit, consistIndex), last)
+	ents = committedEntries(lg, ents, hs.Commit)
 
-	var self *MemberInfo
-	if mem := m.cluster.member(m.id); mem != nil {
-		self = &MemberInfo{ID: mem.ID, PeerURLs: mem.PeerURLs}
+	var self *membership.Member
+	if mem := cluster.Member(id); mem != nil {
+		self = &membership.Member{ID: mem.ID, PeerURLs: mem.PeerURLs}
 	}
-	add, err := forcedConfChanges(effectiveNodeIDs(snapshot, ents), m.id, self, hs.Term, hs.Commit)
+	add, err := forcedConfChanges(effectiveNodeIDs(snapshot, ents), id, self, hs.Term, hs.Commit)
 	if err != nil {
 		return hs, nil, err
 	}
@@ -43,13 +46,13 @@ func (m *Member) forceNewCluster(snapshot *raftpb.Snapshot, hs raftpb.HardState,
 		hs.Commit = add[len(add)-1].Index
 	}
 	if len(add) > 0 || hs.Commit != walCommit {
-		if err := m.wal.Save(hs, add); err != nil {
+		if err := w.Save(hs, add); err != nil {
 			return hs, nil, fmt.Errorf("save forced conf changes: %w", err)
 		}
 	}
-	m.lg.Info("forcing restart member",
-		zap.String("cluster-id", idString(m.cluster.id)),
-		zap.String("local-member-id", idString(m.id)),
+	lg.Info("forcing restart member",
+		zap.String("cluster-id", idString(cluster.ID())),
+		zap.String("local-member-id", idString(id)),
 		zap.Uint64("wal-commit-index", walCommit),
 		zap.Uint64("commit-index", hs.Commit))
 	return hs, ents, nil
@@ -120,11 +123,11 @@ func effectiveNodeIDs(snapshot *raftpb.Snapshot, ents []raftpb.Entry) []uint64 {
 // that leave self the only voter of ids: self is added first if missing
 // (raft refuses a configuration without voters), as member (nil: one at
 // forcedPeerURL), then every other ID is removed.
-func forcedConfChanges(ids []uint64, self uint64, member *MemberInfo, term, index uint64) ([]raftpb.Entry, error) {
+func forcedConfChanges(ids []uint64, self uint64, member *membership.Member, term, index uint64) ([]raftpb.Entry, error) {
 	var ccs []raftpb.ConfChange
 	if !slices.Contains(ids, self) {
 		if member == nil {
-			member = &MemberInfo{ID: self, PeerURLs: []string{forcedPeerURL}}
+			member = &membership.Member{ID: self, PeerURLs: []string{forcedPeerURL}}
 		}
 		ctx, err := json.Marshal(member)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/basaltkv/basalt/server/membership"
 	"net"
 	"slices"
 	"testing"
@@ -65,7 +66,7 @@ func describe(t *testing.T, ents []raftpb.Entry) []string {
 		}
 		s := fmt.Sprintf("%d:%d:%s:%x", e.Index, e.Term, cc.Type, cc.NodeID)
 		if len(cc.Context) > 0 {
-			var mem MemberInfo
+			var mem membership.Member
 			if err := json.Unmarshal(cc.Context, &mem); err != nil || mem.ID != cc.NodeID {
 				t.Fatalf("context %s: %v", cc.Context, err)
 			}
@@ -81,7 +82,7 @@ func TestForcedConfChanges(t *testing.T) {
 		name   string
 		ids    []uint64
 		self   uint64
-		member *MemberInfo
+		member *membership.Member
 		want   []string
 	}{
 		{name: "already alone", ids: []uint64{0xa}, self: 0xa},
@@ -89,7 +90,7 @@ func TestForcedConfChanges(t *testing.T) {
 			want: []string{"8:3:ConfChangeRemoveNode:a", "9:3:ConfChangeRemoveNode:c"}},
 		{name: "unknown self is added first at etcd's URL", ids: []uint64{0xa}, self: 0xf,
 			want: []string{"8:3:ConfChangeAddNode:f:[http://localhost:2380]", "9:3:ConfChangeRemoveNode:a"}},
-		{name: "unknown self keeps its stored URLs", ids: nil, self: 0xf, member: &MemberInfo{ID: 0xf, PeerURLs: []string{"http://h:1"}},
+		{name: "unknown self keeps its stored URLs", ids: nil, self: 0xf, member: &membership.Member{ID: 0xf, PeerURLs: []string{"http://h:1"}},
 			want: []string{"8:3:ConfChangeAddNode:f:[http://h:1]"}},
 	}
 	for _, tt := range tests {
@@ -153,7 +154,7 @@ func TestForceNewClusterRestartsAlone(t *testing.T) {
 			}
 			c.stop()
 			tm := c.members[1]
-			if tt.snapshotCount < 20 && tm.m.snapshotIndex == 0 {
+			if tt.snapshotCount < 20 && tm.m.applier.snapshotIndex == 0 {
 				t.Fatal("no raft snapshot taken")
 			}
 			restartAlone(t, c, tm, true, want)

@@ -49,41 +49,41 @@ type renewResult struct {
 	err error
 }
 
-// renewForwarder takes batches of waiting renewals to the leader until
-// the member stops.
-func (m *Member) renewForwarder() {
+// run takes batches of waiting renewals to the leader until stopping
+// closes; renewForwarders of them run at once.
+func (f *leaseForwarder) run(stopping <-chan struct{}) {
 	for {
 		var first *renewCall
 		select {
-		case first = <-m.renewCalls:
-		case <-m.stopping:
+		case first = <-f.calls:
+		case <-stopping:
 			return
 		}
 		batch := []*renewCall{first}
 	drain:
 		for len(batch) < maxRenewBatch {
 			select {
-			case c := <-m.renewCalls:
+			case c := <-f.calls:
 				batch = append(batch, c)
 			default:
 				break drain
 			}
 		}
-		results := m.renewBatch(batch)
+		results := f.renewBatch(batch, stopping)
 		for i, c := range batch {
 			c.done <- results[i]
 		}
 	}
 }
 
-// forwardLeaseRenew renews id on the leader, in the next batch.
-func (m *Member) forwardLeaseRenew(ctx context.Context, id int64) (int64, error) {
+// renew renews id on the leader, in the next batch.
+func (f *leaseForwarder) renew(ctx context.Context, id int64, stopping <-chan struct{}) (int64, error) {
 	c := &renewCall{id: id, done: make(chan renewResult, 1)}
 	select {
-	case m.renewCalls <- c:
+	case f.calls <- c:
 	case <-ctx.Done():
 		return -1, errForwardFailed
-	case <-m.stopping:
+	case <-stopping:
 		return -1, serverr.ErrStopped
 	}
 	select {
@@ -96,7 +96,7 @@ func (m *Member) forwardLeaseRenew(ctx context.Context, id int64) (int64, error)
 
 // renewBatch sends one batch to the current leader and returns each
 // call's result.
-func (m *Member) renewBatch(batch []*renewCall) []renewResult {
+func (f *leaseForwarder) renewBatch(batch []*renewCall, stopping <-chan struct{}) []renewResult {
 	results := make([]renewResult, len(batch))
 	fail := func(err error) []renewResult {
 		for i := range results {
@@ -104,7 +104,7 @@ func (m *Member) renewBatch(batch []*renewCall) []renewResult {
 		}
 		return results
 	}
-	mem := m.cluster.member(m.Leader())
+	mem := f.cluster.Member(f.raft.lead.Load())
 	if mem == nil || len(mem.PeerURLs) == 0 {
 		return fail(errForwardFailed)
 	}
@@ -112,12 +112,12 @@ func (m *Member) renewBatch(batch []*renewCall) []renewResult {
 	for _, c := range batch {
 		body = binary.BigEndian.AppendUint64(body, uint64(c.id))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
 	// A stopping member does not wait out a slow leader.
 	go func() {
 		select {
-		case <-m.stopping:
+		case <-stopping:
 			cancel()
 		case <-ctx.Done():
 		}
@@ -128,7 +128,7 @@ func (m *Member) renewBatch(batch []*renewCall) []renewResult {
 			continue
 		}
 		req.Header.Set("Content-Type", "application/octet-stream")
-		resp, err := m.peerHTTP.Do(req)
+		resp, err := f.http.Do(req)
 		if err != nil {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/serverr"
 	"github.com/basaltkv/basalt/storage/backend"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -53,7 +54,7 @@ func (l zapLeaseLogger) Warn(msg string, kv ...any) { l.lg.Sugar().Warnw(msg, kv
 // leaseLoop revokes, through raft, the leases the leader's lessor finds
 // expired, and proposes the lessor's checkpoints.
 func (m *Member) leaseLoop() {
-	m.lessor.SetCheckpointer(func(ctx context.Context, cps []lease.LeaseCheckpoint) error {
+	m.st.lessor.SetCheckpointer(func(ctx context.Context, cps []lease.LeaseCheckpoint) error {
 		req := &pb.LeaseCheckpointRequest{}
 		for _, cp := range cps {
 			req.Checkpoints = append(req.Checkpoints, &pb.LeaseCheckpoint{ID: int64(cp.ID), Remaining_TTL: cp.RemainingTTL})
@@ -66,7 +67,7 @@ func (m *Member) leaseLoop() {
 	sem := make(chan struct{}, 64)
 	for {
 		select {
-		case leases := <-m.lessor.ExpiredLeasesC():
+		case leases := <-m.st.lessor.ExpiredLeasesC():
 			for _, l := range leases {
 				id := int64(l.ID)
 				select {
@@ -101,18 +102,38 @@ func isRetryableForward(err error) bool {
 
 var errForwardFailed = errors.New("forwarding to the leader failed")
 
-func (m *Member) forwardLeaseTimeToLive(ctx context.Context, lead uint64, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+// leaseForwarder carries a follower's lease requests to the leader over
+// the peer URLs: time-to-live requests one by one, renewals in batches
+// (lease_batch.go).
+type leaseForwarder struct {
+	http    *http.Client
+	cluster *membership.Cluster
+	raft    *raftNode
+	timeout time.Duration
+	// calls queues the renewals waiting for a forwarder.
+	calls chan *renewCall
+}
+
+func newLeaseForwarder(cfg Config, cluster *membership.Cluster, r *raftNode, timeout time.Duration) *leaseForwarder {
+	// Every client's keep-alive reaching a follower is forwarded: keep as
+	// many connections as there are concurrent forwards, or each one past
+	// the idle limit costs a new TCP (and TLS) handshake.
+	tr := &http.Transport{TLSClientConfig: cfg.PeerTLS, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
+	return &leaseForwarder{http: &http.Client{Transport: tr}, cluster: cluster, raft: r, timeout: timeout, calls: make(chan *renewCall)}
+}
+
+func (f *leaseForwarder) timeToLive(ctx context.Context, lead uint64, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
 	var resp pb.LeaseTimeToLiveResponse
-	if err := m.forwardToLeader(ctx, lead, peerLeasesInternalPath, r, &resp); err != nil {
+	if err := f.post(ctx, lead, peerLeasesInternalPath, r, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
 }
 
-// forwardToLeader posts a protobuf request to the leader's peer endpoint.
-// A lease the leader does not know comes back as 404.
-func (m *Member) forwardToLeader(ctx context.Context, lead uint64, path string, req, resp proto.Message) error {
-	mem := m.cluster.member(lead)
+// post sends a protobuf request to the leader's peer endpoint. A lease
+// the leader does not know comes back as 404.
+func (f *leaseForwarder) post(ctx context.Context, lead uint64, path string, req, resp proto.Message) error {
+	mem := f.cluster.Member(lead)
 	if mem == nil || len(mem.PeerURLs) == 0 {
 		return errForwardFailed
 	}
@@ -120,7 +141,7 @@ func (m *Member) forwardToLeader(ctx context.Context, lead uint64, path string, 
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	for _, u := range mem.PeerURLs {
 		hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, u+path, bytes.NewReader(body))
@@ -128,7 +149,7 @@ func (m *Member) forwardToLeader(ctx context.Context, lead uint64, path string, 
 			continue
 		}
 		hreq.Header.Set("Content-Type", "application/protobuf")
-		hresp, err := m.peerHTTP.Do(hreq)
+		hresp, err := f.http.Do(hreq)
 		if err != nil {
 			continue
 		}
@@ -147,14 +168,6 @@ func (m *Member) forwardToLeader(ctx context.Context, lead uint64, path string, 
 		return proto.Unmarshal(data, resp)
 	}
 	return errForwardFailed
-}
-
-func newPeerHTTPClient(cfg Config) *http.Client {
-	// Every client's keep-alive reaching a follower is forwarded on its own
-	// request: keep as many connections as there are concurrent forwards,
-	// or each one past the idle limit costs a new TCP (and TLS) handshake.
-	tr := &http.Transport{TLSClientConfig: cfg.PeerTLS, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
-	return &http.Client{Transport: tr}
 }
 
 // serveLeases answers forwarded renewals and time-to-live requests.

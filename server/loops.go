@@ -9,14 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/basaltkv/basalt/server/membership"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.uber.org/zap"
 )
-
-// ReadyNotify is closed once the member has published itself to the
-// cluster and can serve client requests.
-func (m *Member) ReadyNotify() <-chan struct{} { return m.readyc }
 
 // publishAttributes records this member's name and client URLs in the
 // cluster through raft, retrying until it succeeds.
@@ -25,7 +22,7 @@ func (m *Member) publishAttributes() {
 		Member_ID: m.id,
 		MemberAttributes: &membershippb.Attributes{
 			Name:       m.cfg.Name,
-			ClientUrls: urlStrings(m.cfg.ClientURLs),
+			ClientUrls: membership.URLStrings(m.cfg.ClientURLs),
 		},
 	}
 	for {
@@ -33,7 +30,7 @@ func (m *Member) publishAttributes() {
 		// The entry of the proposal may come inside a snapshot from the
 		// leader, which no waiter hears of: then look at what the
 		// snapshot says of us rather than wait out the timeout.
-		snapc := m.snapshotApplied.wait()
+		snapc := m.applier.snapshotInstalled.wait()
 		var bySnapshot atomic.Bool
 		go func() {
 			select {
@@ -50,7 +47,7 @@ func (m *Member) publishAttributes() {
 		}
 		if err == nil {
 			m.lg.Info("published local member to cluster through raft",
-				zap.String("local-member-id", idString(m.id)), zap.String("cluster-id", idString(m.cluster.id)),
+				zap.String("local-member-id", idString(m.id)), zap.String("cluster-id", idString(m.ClusterID())),
 				zap.Strings("local-member-client-urls", req.MemberAttributes.ClientUrls))
 			close(m.readyc)
 			return
@@ -66,7 +63,7 @@ func (m *Member) publishAttributes() {
 
 // attributesPublished reports whether the membership holds attrs for us.
 func (m *Member) attributesPublished(attrs *membershippb.Attributes) bool {
-	mem := m.cluster.member(m.id)
+	mem := m.st.cluster.Member(m.id)
 	return mem != nil && mem.Name == attrs.Name && slices.Equal(mem.ClientURLs, attrs.ClientUrls)
 }
 
@@ -130,7 +127,7 @@ func (m *Member) revisionCompactor(keep int64) {
 		if !m.IsLeader() {
 			continue
 		}
-		rev := m.Store().Rev() - keep
+		rev := m.st.kv.Rev() - keep
 		if rev <= 0 || rev == last {
 			continue
 		}
@@ -162,7 +159,7 @@ func (m *Member) periodicCompactor(period time.Duration) {
 		case <-m.stopping:
 			return
 		}
-		samples = append(samples, m.Store().Rev())
+		samples = append(samples, m.st.kv.Rev())
 		if len(samples) <= need {
 			continue
 		}
@@ -189,13 +186,15 @@ func (m *Member) compactTo(rev int64) error {
 }
 
 // purgeLoop removes old snapshot and WAL files beyond --max-snapshots and
-// --max-wals.
+// --max-wals: every 30 seconds, as etcd, and at once after the member
+// takes a snapshot (which releases WAL segments).
 func (m *Member) purgeLoop() {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
+		case <-m.raft.purgec:
 		case <-m.stopping:
 			return
 		}
@@ -205,12 +204,12 @@ func (m *Member) purgeLoop() {
 
 func (m *Member) purgeFiles() {
 	if m.cfg.MaxSnapshots > 0 {
-		if _, err := m.snapshotter.Purge(int(m.cfg.MaxSnapshots)); err != nil {
+		if _, err := m.raft.snapshotter.Purge(int(m.cfg.MaxSnapshots)); err != nil {
 			m.lg.Warn("failed to purge snapshot files", zap.Error(err))
 		}
 	}
 	if m.cfg.MaxWALs > 0 {
-		removed, err := m.wal.Purge(int(m.cfg.MaxWALs))
+		removed, err := m.raft.wal.Purge(int(m.cfg.MaxWALs))
 		if err != nil {
 			m.lg.Warn("failed to purge WAL files", zap.Error(err))
 		}

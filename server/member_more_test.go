@@ -38,7 +38,8 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if follower.m.snapshotIndex == 0 {
+	follower.m.Stop() // the applier's fields are its goroutine's until then
+	if follower.m.applier.snapshotIndex == 0 {
 		t.Fatal("follower caught up without a snapshot")
 	}
 }

@@ -65,11 +65,11 @@ func newMetrics() *metrics {
 				}))
 		}
 		gauge("server", "proposals_committed_total", "The total number of consensus proposals committed.",
-			func(m *Member) float64 { return float64(m.committedIndex.Load()) })
+			func(m *Member) float64 { return float64(m.raft.committed.Load()) })
 		gauge("mvcc", "db_total_size_in_bytes", "Total size of the underlying database physically allocated in bytes.",
-			func(m *Member) float64 { return float64(m.backend().Size()) })
+			func(m *Member) float64 { return float64(m.st.be.Size()) })
 		gauge("mvcc", "db_total_size_in_use_in_bytes", "Total size of the underlying database logically in use in bytes.",
-			func(m *Member) float64 { return float64(m.backend().SizeInUse()) })
+			func(m *Member) float64 { return float64(m.st.be.SizeInUse()) })
 		gauge("server", "quota_backend_bytes", "Current backend storage quota size in bytes.",
 			func(m *Member) float64 { return float64(m.quotaBytes()) })
 	})

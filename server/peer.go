@@ -10,15 +10,15 @@ import (
 // tools read.
 func (m *Member) PeerHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/raft", m.transport.Handler())
-	mux.Handle("/raft/", m.transport.Handler())
+	mux.Handle("/raft", m.raft.transport.Handler())
+	mux.Handle("/raft/", m.raft.transport.Handler())
 	mux.HandleFunc(peerLeasesPrefix, m.serveLeases)
 	mux.HandleFunc(peerLeasesInternalPath, m.serveLeases)
 	mux.HandleFunc(peerLeasesRenewPath, m.serveLeaseRenewals)
 	mux.HandleFunc("/members", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Etcd-Cluster-ID", idString(m.cluster.id))
-		_ = json.NewEncoder(w).Encode(m.cluster.list())
+		w.Header().Set("X-Etcd-Cluster-ID", idString(m.ClusterID()))
+		_ = json.NewEncoder(w).Encode(m.st.cluster.Members())
 	})
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

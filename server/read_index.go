@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/basaltkv/basalt/raft"
@@ -11,16 +12,55 @@ import (
 	"go.uber.org/zap"
 )
 
+// readIndexer runs linearizable read rounds: every read waiting when a
+// round starts shares its one raft ReadIndex, and is released once the
+// applier has applied up to the index the leader confirmed.
+type readIndexer struct {
+	lg      *zap.Logger
+	raft    *raftNode
+	applied *appliedWait
+	reqIDs  *reqIDGen
+	timeout time.Duration
+
+	// mu guards next, the round the readers arriving now will share.
+	mu   sync.RWMutex
+	next *notifier
+	// waiting wakes the loop when a reader arrives.
+	waiting chan struct{}
+}
+
+// notifier wakes everyone waiting on one round.
+type notifier struct {
+	c   chan struct{}
+	err error
+}
+
+func newNotifier() *notifier { return &notifier{c: make(chan struct{})} }
+
+func (n *notifier) notify(err error) {
+	n.err = err
+	close(n.c)
+}
+
+func newReadIndexer(lg *zap.Logger, r *raftNode, applied *appliedWait, reqIDs *reqIDGen, timeout time.Duration) *readIndexer {
+	return &readIndexer{lg: lg, raft: r, applied: applied, reqIDs: reqIDs, timeout: timeout,
+		next: newNotifier(), waiting: make(chan struct{}, 1)}
+}
+
 // LinearizableReadNotify returns once a read of the local store would be
 // linearizable: the leader confirmed its leadership after this call began
 // and this member has applied up to the commit index it had then. All the
 // reads waiting at one moment share one round.
 func (m *Member) LinearizableReadNotify(ctx context.Context) error {
-	m.readMu.RLock()
-	nc := m.readNotifier
-	m.readMu.RUnlock()
+	return m.reads.wait(ctx, m.stopping)
+}
+
+func (ri *readIndexer) wait(ctx context.Context, stopping <-chan struct{}) error {
+	ri.mu.RLock()
+	nc := ri.next
+	ri.mu.RUnlock()
 	select {
-	case m.readwaitc <- struct{}{}:
+	case ri.waiting <- struct{}{}:
 	default:
 	}
 	select {
@@ -28,34 +68,33 @@ func (m *Member) LinearizableReadNotify(ctx context.Context) error {
 		return nc.err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-m.stopping:
+	case <-stopping:
 		return serverr.ErrStopped
 	}
 }
 
-func (m *Member) linearizableReadLoop() {
+func (ri *readIndexer) run(stopping <-chan struct{}) {
 	for {
 		select {
-		case <-m.readwaitc:
-		case <-m.stopping:
+		case <-ri.waiting:
+		case <-stopping:
 			return
 		}
 		// Everyone waiting now joins this round; later arrivals the next.
-		next := newNotifier()
-		m.readMu.Lock()
-		nr := m.readNotifier
-		m.readNotifier = next
-		m.readMu.Unlock()
+		ri.mu.Lock()
+		nr := ri.next
+		ri.next = newNotifier()
+		ri.mu.Unlock()
 
-		index, err := m.requestReadIndex()
+		index, err := ri.requestReadIndex(stopping)
 		if err != nil {
 			nr.notify(err)
 			continue
 		}
 		select {
-		case <-m.appliedWait.wait(index):
+		case <-ri.applied.wait(index):
 			nr.notify(nil)
-		case <-m.stopping:
+		case <-stopping:
 			nr.notify(serverr.ErrStopped)
 			return
 		}
@@ -64,15 +103,15 @@ func (m *Member) linearizableReadLoop() {
 
 // requestReadIndex asks raft for a read index, retrying while the answer
 // is slow (a lost message), until the request times out.
-func (m *Member) requestReadIndex() (uint64, error) {
-	id := m.reqIDs.next()
+func (ri *readIndexer) requestReadIndex(stopping <-chan struct{}) (uint64, error) {
+	id := ri.reqIDs.next()
 	var rctx [8]byte
 	binary.BigEndian.PutUint64(rctx[:], id)
-	deadline := time.NewTimer(m.requestTimeout())
+	deadline := time.NewTimer(ri.timeout)
 	defer deadline.Stop()
-	leaderChanged := m.leaderChangedNotify()
+	leaderChanged := ri.raft.leaderChanged.wait()
 	for {
-		if err := m.node.ReadIndex(context.Background(), rctx[:]); err != nil {
+		if err := ri.raft.node.ReadIndex(context.Background(), rctx[:]); err != nil {
 			if errors.Is(err, raft.ErrStopped) {
 				return 0, serverr.ErrStopped
 			}
@@ -82,18 +121,18 @@ func (m *Member) requestReadIndex() (uint64, error) {
 			// No leader yet: wait for one, within the deadline.
 			select {
 			case <-leaderChanged:
-				leaderChanged = m.leaderChangedNotify()
+				leaderChanged = ri.raft.leaderChanged.wait()
 				continue
 			case <-deadline.C:
 				return 0, serverr.ErrNoLeader
-			case <-m.stopping:
+			case <-stopping:
 				return 0, serverr.ErrStopped
 			}
 		}
 		retry := time.NewTimer(readIndexRetryTime)
 		for {
 			select {
-			case rs := <-m.readStateC:
+			case rs := <-ri.raft.readStates:
 				if binary.BigEndian.Uint64(rs.RequestCtx) != id {
 					// An answer to an earlier, abandoned round.
 					continue
@@ -104,11 +143,11 @@ func (m *Member) requestReadIndex() (uint64, error) {
 				retry.Stop()
 				return 0, serverr.ErrLeaderChanged
 			case <-retry.C:
-				m.lg.Debug("waiting for ReadIndex response took too long, retrying", zap.Uint64("request-id", id))
+				ri.lg.Debug("waiting for ReadIndex response took too long, retrying", zap.Uint64("request-id", id))
 			case <-deadline.C:
 				retry.Stop()
 				return 0, serverr.ErrTimeout
-			case <-m.stopping:
+			case <-stopping:
 				retry.Stop()
 				return 0, serverr.ErrStopped
 			}

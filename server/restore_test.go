@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/basaltkv/basalt/server/datadir"
 	"net"
 	"net/url"
 	"os"
@@ -91,7 +92,7 @@ func TestRestoreSnapshotIntoNewCluster(t *testing.T) {
 		tm.cfg.InitialClusterToken = "restored"
 		tm.cfg.PeerURLs = initial[tm.name]
 		tm.cfg.Logger = zaptest.NewLogger(t)
-		err := RestoreSnapshot(RestoreConfig{
+		err := datadir.RestoreSnapshot(datadir.RestoreConfig{
 			SnapshotPath: path, Name: tm.name, InitialCluster: initial, InitialClusterToken: "restored",
 			PeerURLs: initial[tm.name], DataDir: tm.cfg.DataDir, Logger: tm.cfg.Logger,
 		})
@@ -202,7 +203,7 @@ func TestRestoreSnapshotRefuses(t *testing.T) {
 			if dd == "" {
 				dd = filepath.Join(dir, fmt.Sprint("dd", i))
 			}
-			err := RestoreSnapshot(RestoreConfig{
+			err := datadir.RestoreSnapshot(datadir.RestoreConfig{
 				SnapshotPath: tt.path, Name: tt.member, InitialCluster: map[string][]url.URL{"a": peer},
 				InitialClusterToken: "t", PeerURLs: peer, DataDir: dd, SkipHashCheck: tt.skip,
 			})

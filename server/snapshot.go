@@ -2,169 +2,176 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
+	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/storage/backend"
+	"github.com/basaltkv/basalt/storage/mvcc"
+	"github.com/basaltkv/basalt/storage/snap"
 	"github.com/basaltkv/basalt/storage/wal"
 	"go.uber.org/zap"
 )
 
-// maybeTriggerSnapshot takes a raft snapshot every SnapshotCount applied
-// entries and compacts the raft log behind it, keeping
-// SnapshotCatchUpEntries for slow followers.
-func (m *Member) maybeTriggerSnapshot() {
-	applied := m.appliedIndex.Load()
-	if applied-m.snapshotIndex <= m.cfg.SnapshotCount {
-		return
+// maybeTriggerSnapshot takes a raft snapshot every snapshotCount applied
+// entries and compacts the raft log behind it, keeping catchUpEntries for
+// slow followers. The steps, and why in this order (doc.go):
+//
+//  1. commit the backend: the WAL before the snapshot will be released,
+//     so everything it holds must be in the backend on disk first;
+//  2. save the snapshot file, then its marker in the WAL (never a marker
+//     without its file);
+//  3. release the WAL before it and compact the in-memory log;
+//  4. let the purge loop remove what is now unneeded.
+func (a *applier) maybeTriggerSnapshot() error {
+	applied := a.appliedIndex.Load()
+	if applied-a.snapshotIndex <= a.snapshotCount {
+		return nil
 	}
-	m.lg.Info("triggering snapshot", zap.String("local-member-id", idString(m.id)),
-		zap.Uint64("local-member-applied-index", applied), zap.Uint64("local-member-snapshot-index", m.snapshotIndex),
-		zap.Uint64("local-member-snapshot-count", m.cfg.SnapshotCount))
-	// The WAL before the snapshot will be released: everything it holds
-	// must be in the backend on disk first.
-	if err := m.backend().ForceCommit(); err != nil {
-		m.fatal("failed to commit backend before snapshot", err)
-		return
+	a.lg.Info("triggering snapshot", zap.String("local-member-id", idString(a.id)),
+		zap.Uint64("local-member-applied-index", applied), zap.Uint64("local-member-snapshot-index", a.snapshotIndex),
+		zap.Uint64("local-member-snapshot-count", a.snapshotCount))
+	if err := a.st.be.ForceCommit(); err != nil {
+		return fmt.Errorf("commit the backend before a snapshot: %w", err)
 	}
-	cs := m.confState
-	snapshot, err := m.raftStorage.CreateSnapshot(applied, &cs, nil)
+	cs := a.confState
+	snapshot, err := a.raft.storage.CreateSnapshot(applied, &cs, nil)
 	if err != nil {
-		if err == raft.ErrSnapOutOfDate {
-			return
+		if errors.Is(err, raft.ErrSnapOutOfDate) {
+			return nil
 		}
-		m.fatal("failed to create snapshot", err)
-		return
+		return fmt.Errorf("create snapshot at %d: %w", applied, err)
 	}
-	if err := m.snapshotter.SaveSnap(snapshot); err != nil {
-		m.fatal("failed to save snapshot", err)
-		return
+	fpSnapshotBeforeSaveSnap.Hit()
+	if err := a.raft.snapshotter.SaveSnap(snapshot); err != nil {
+		return fmt.Errorf("save snapshot at %d: %w", applied, err)
 	}
-	if err := m.wal.SaveSnapshot(walMarker(snapshot)); err != nil {
-		m.fatal("failed to save snapshot marker", err)
-		return
+	fpSnapshotBeforeWALSaveSnapshot.Hit()
+	if err := a.raft.wal.SaveSnapshot(walMarker(snapshot)); err != nil {
+		return fmt.Errorf("save snapshot marker at %d: %w", applied, err)
 	}
-	if err := m.wal.ReleaseLockTo(snapshot.Metadata.Index); err != nil {
-		m.lg.Warn("failed to release WAL", zap.Error(err))
+	fpSnapshotAfterWALSaveSnapshot.Hit()
+	if err := a.raft.wal.ReleaseLockTo(snapshot.Metadata.Index); err != nil {
+		a.lg.Warn("failed to release WAL", zap.Error(err))
 	}
-	m.snapshotIndex = applied
-	m.releaseSnapDBs(applied)
+	a.snapshotIndex = applied
+	a.releaseSnapDBs(applied)
 	compactIndex := uint64(1)
-	if applied > m.cfg.SnapshotCatchUpEntries {
-		compactIndex = applied - m.cfg.SnapshotCatchUpEntries
+	if applied > a.catchUpEntries {
+		compactIndex = applied - a.catchUpEntries
 	}
-	if err := m.raftStorage.Compact(compactIndex); err != nil && err != raft.ErrCompacted {
-		m.lg.Warn("failed to compact raft log", zap.Error(err))
+	if err := a.raft.storage.Compact(compactIndex); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		a.lg.Warn("failed to compact raft log", zap.Error(err))
 	}
-	m.lg.Info("saved snapshot", zap.Uint64("snapshot-index", snapshot.Metadata.Index), zap.Uint64("compact-index", compactIndex))
+	a.lg.Info("saved snapshot", zap.Uint64("snapshot-index", snapshot.Metadata.Index), zap.Uint64("compact-index", compactIndex))
+	a.raft.purgeNow()
+	return nil
 }
 
-// applySnapshot replaces the member's state with a snapshot from the
-// leader: its database arrived with the MsgSnap and was saved by the
-// transport.
-func (m *Member) applySnapshot(s raftpb.Snapshot) {
+// installSnapshot replaces the state with a snapshot from the leader. Its
+// database arrived with the MsgSnap and was saved, verified, as
+// %016x.snap.db; the raft loop has made the snapshot's marker and the
+// hard state durable. The database is renamed over the backend, and the
+// store, lessor, alarms and membership are recovered from it while
+// readers of the key-value store are held off (mvcc.Store.Restore): no
+// reader sees a closed backend or a half-replaced index. A crash at any
+// step restarts into the snapshot (bootstrap swaps the received database
+// in if the rename had not happened).
+func (a *applier) installSnapshot(s raftpb.Snapshot) error {
 	index := s.Metadata.Index
-	if index <= m.appliedIndex.Load() {
-		return
+	if index <= a.appliedIndex.Load() {
+		return nil
 	}
-	m.lg.Info("applying snapshot", zap.String("local-member-id", idString(m.id)), zap.Uint64("incoming-snapshot-index", index))
-	path, err := m.snapshotter.DBFilePath(index)
+	a.lg.Info("applying snapshot", zap.String("local-member-id", idString(a.id)), zap.Uint64("incoming-snapshot-index", index))
+	path, err := a.raft.snapshotter.DBFilePath(index)
 	if err != nil {
-		m.fatal("no database for the received snapshot", err)
-		return
+		return fmt.Errorf("find the database of the snapshot at %d: %w", index, err)
 	}
-	// Close the old backend before taking its file name: nothing else
-	// writes while the applier is here, and readers get the new one.
-	newPath := m.cfg.BackendPath()
-	old := m.backend()
-	if err := old.ForceCommit(); err != nil {
-		m.lg.Warn("failed to commit old backend", zap.Error(err))
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := old.Close(); err != nil {
-		m.lg.Warn("failed to close old backend", zap.Error(err))
-	}
-	if err := os.Rename(path, newPath); err != nil {
-		m.fatal("failed to move snapshot database into place", err)
-		return
-	}
-	be, err := backend.Open(backend.Config{
-		Path:          newPath,
-		BatchInterval: m.cfg.BackendBatchInterval,
-		BatchLimit:    m.cfg.BackendBatchLimit,
-		OnCommit:      m.metrics.observeBackendCommit,
+	fpApplyBeforeOpenSnapshot.Hit()
+	err = tmpRestore(a.st.kv, a.st.be, func(be *backend.Backend) error {
+		if err := be.ReplaceWith(path); err != nil {
+			return err
+		}
+		fpApplyAfterOpenSnapshot.Hit()
+		if err := schema.Create(be); err != nil {
+			return err
+		}
+		view := be.ReadTx()
+		defer view.End()
+		if err := a.st.lessor.Recover(view); err != nil {
+			return err
+		}
+		fpApplyAfterRestoreLeases.Hit()
+		if err := a.st.alarms.recover(view); err != nil {
+			return err
+		}
+		fpApplyAfterRestoreAlarms.Hit()
+		if err := a.st.cluster.Recover(view); err != nil {
+			return err
+		}
+		fpApplyAfterRestoreMembership.Hit()
+		return nil
 	})
 	if err != nil {
-		m.fatal("failed to open snapshot database", err)
-		return
+		return fmt.Errorf("install the snapshot at %d: %w", index, err)
 	}
-	m.be = be
-	if err := initBuckets(be); err != nil {
-		m.fatal("failed to prepare snapshot database", err)
-		return
-	}
-	if err := recoverLeases(m.lessor, be); err != nil {
-		m.fatal("failed to recover leases from snapshot", err)
-		return
-	}
-	if err := m.store.Restore(be); err != nil {
-		m.fatal("failed to restore store from snapshot", err)
-		return
-	}
-	m.consistIndex, _ = m.store.ConsistentIndex()
-	if m.alarms, err = loadAlarms(be); err != nil {
-		m.fatal("failed to load alarms from snapshot", err)
-		return
-	}
-	if err := m.cluster.load(m.store); err != nil {
-		m.fatal("failed to load membership from snapshot", err)
-		return
-	}
-	for _, mem := range m.cluster.list() {
-		if mem.ID != m.id {
-			m.transport.AddPeer(mem.ID, mem.PeerURLs)
+	fpApplyAfterRestoreKV.Hit()
+	a.consistIndex, _ = a.st.kv.ConsistentIndex()
+	for _, mem := range a.st.cluster.Members() {
+		if mem.ID != a.id {
+			a.raft.transport.AddPeer(mem.ID, mem.PeerURLs)
 		}
 	}
-	m.confState = s.Metadata.ConfState
-	m.snapshotIndex = index
-	m.appliedIndex.Store(index)
-	m.appliedTerm.Store(s.Metadata.Term)
-	m.appliedWait.trigger(index)
-	m.snapshotApplied.fire()
-	m.releaseSnapDBs(index)
-	m.lg.Info("applied snapshot", zap.Uint64("snapshot-index", index), zap.Uint64("consistent-index", m.consistIndex))
+	a.confState = s.Metadata.ConfState
+	a.snapshotIndex = index
+	a.appliedIndex.Store(index)
+	a.appliedTerm.Store(s.Metadata.Term)
+	a.appliedWait.trigger(index)
+	a.snapshotInstalled.fire()
+	fpApplyBeforeReleaseSnapDBs.Hit()
+	a.releaseSnapDBs(index)
+	a.lg.Info("applied snapshot", zap.Uint64("snapshot-index", index), zap.Uint64("consistent-index", a.consistIndex))
+	return nil
 }
 
-// raftGlue is the member as the transport's Raft.
-type raftGlue Member
+// releaseSnapDBs removes received database snapshots older than index:
+// the backend holds at least as much (one left by a crash, or a transfer
+// superseded by a newer one).
+func (a *applier) releaseSnapDBs(index uint64) {
+	releaseSnapDBs(a.lg, a.raft.snapshotter, index)
+}
 
-func (g *raftGlue) Process(ctx context.Context, msg raftpb.Message) error {
-	m := (*Member)(g)
-	if m.cluster.isRemoved(msg.From) {
-		return fmt.Errorf("member %s was removed from the cluster", idString(msg.From))
+func walMarker(s raftpb.Snapshot) wal.Marker {
+	return wal.Marker{Index: s.Metadata.Index, Term: s.Metadata.Term}
+}
+
+// releaseSnapDBs removes the received databases older than index.
+func releaseSnapDBs(lg *zap.Logger, ss *snap.Snapshotter, index uint64) {
+	removed, err := ss.ReleaseSnapDBs(index)
+	if err != nil {
+		lg.Warn("failed to release old database snapshots", zap.Error(err))
 	}
-	return m.node.Step(ctx, msg)
-}
-
-func (g *raftGlue) IsIDRemoved(id uint64) bool { return (*Member)(g).cluster.isRemoved(id) }
-
-func (g *raftGlue) ReportUnreachable(id uint64) { (*Member)(g).node.ReportUnreachable(id) }
-
-func (g *raftGlue) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
-	(*Member)(g).node.ReportSnapshot(id, status)
+	for _, path := range removed {
+		lg.Info("removed old database snapshot", zap.String("path", path))
+	}
 }
 
 // snapshotGlue gives the transport the database that goes with a
-// snapshot, and stores the one that comes with a received snapshot.
-type snapshotGlue Member
+// snapshot the leader sends, and stores the one that comes with a
+// snapshot received.
+type snapshotGlue struct {
+	st   *state
+	snap *snap.Snapshotter
+}
 
-func (g *snapshotGlue) OpenSnapshotDB(index uint64) (int64, io.ReadCloser, error) {
-	m := (*Member)(g)
-	snap, err := m.backend().Snapshot()
+// OpenSnapshotDB streams a consistent copy of the backend, whatever the
+// index: the backend is at or past it, and the consistent index inside
+// tells the receiver where it is.
+func (g snapshotGlue) OpenSnapshotDB(uint64) (int64, io.ReadCloser, error) {
+	snap, err := g.st.be.Snapshot()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -178,23 +185,32 @@ func (g *snapshotGlue) OpenSnapshotDB(index uint64) (int64, io.ReadCloser, error
 	return size, pr, nil
 }
 
-func walMarker(s raftpb.Snapshot) wal.Marker {
-	return wal.Marker{Index: s.Metadata.Index, Term: s.Metadata.Term}
+func (g snapshotGlue) SaveSnapshotDB(index uint64, r io.Reader) (int64, error) {
+	return g.snap.SaveDBFrom(r, index)
 }
 
-func (g *snapshotGlue) SaveSnapshotDB(index uint64, r io.Reader) (int64, error) {
-	return (*Member)(g).snapshotter.SaveDBFrom(r, index)
+// raftGlue is the raft node as the transport's Raft.
+type raftGlue struct{ r *raftNode }
+
+func (g raftGlue) Process(ctx context.Context, msg raftpb.Message) error {
+	if g.r.cluster.IsRemoved(msg.From) {
+		return fmt.Errorf("member %s was removed from the cluster", idString(msg.From))
+	}
+	return g.r.node.Step(ctx, msg)
 }
 
-// releaseSnapDBs removes received database snapshots older than index:
-// the backend holds at least as much (one left by a crash, or a transfer
-// superseded by a newer one).
-func (m *Member) releaseSnapDBs(index uint64) {
-	removed, err := m.snapshotter.ReleaseSnapDBs(index)
-	if err != nil {
-		m.lg.Warn("failed to release old database snapshots", zap.Error(err))
+func (g raftGlue) IsIDRemoved(id uint64) bool { return g.r.cluster.IsRemoved(id) }
+
+func (g raftGlue) ReportUnreachable(id uint64) { g.r.node.ReportUnreachable(id) }
+
+func (g raftGlue) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+	g.r.node.ReportSnapshot(id, status)
+}
+
+// TEMPORARY until mvcc's Restore takes the replacement.
+func tmpRestore(kv *mvcc.Store, be *backend.Backend, replace func(*backend.Backend) error) error {
+	if err := replace(be); err != nil {
+		return err
 	}
-	for _, path := range removed {
-		m.lg.Info("removed old database snapshot", zap.String("path", path))
-	}
+	return kv.Restore(be)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/server/kvapply"
+	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/server/serverr"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
@@ -27,7 +28,7 @@ func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 			return nil, err
 		}
 	}
-	txn := m.Store().Read()
+	txn := m.st.kv.Read()
 	defer txn.End()
 	return kvapply.Range(txn, r)
 }
@@ -62,9 +63,9 @@ func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 				return nil, err
 			}
 		}
-		txn := m.Store().Read()
+		txn := m.st.kv.Read()
 		defer txn.End()
-		return kvapply.Txn(txn, nil, leaseExists{m.lessor}, r)
+		return kvapply.Txn(txn, nil, leaseExists{m.st.lessor}, r)
 	}
 	if err := m.checkQuota(ctx, proto.Size(r)); err != nil {
 		return nil, err
@@ -136,14 +137,14 @@ func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 				return ttl, err
 			}
 		} else if lead := m.Leader(); lead != 0 {
-			ttl, err := m.forwardLeaseRenew(ctx, id)
+			ttl, err := m.leases.renew(ctx, id, m.stopping)
 			if err == nil || !isRetryableForward(err) {
 				return ttl, err
 			}
 		}
 		// No leader, or leadership moving: wait for the next one.
 		select {
-		case <-m.leaderChangedNotify():
+		case <-m.raft.leaderChanged.wait():
 		case <-time.After(m.cfg.ElectionTimeout()):
 		case <-ctx.Done():
 			return -1, serverr.ErrTimeout
@@ -160,13 +161,13 @@ func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveReque
 			return m.leaseTimeToLiveLocal(r)
 		}
 		if lead := m.Leader(); lead != 0 {
-			resp, err := m.forwardLeaseTimeToLive(ctx, lead, r)
+			resp, err := m.leases.timeToLive(ctx, lead, r)
 			if err == nil || !isRetryableForward(err) {
 				return resp, err
 			}
 		}
 		select {
-		case <-m.leaderChangedNotify():
+		case <-m.raft.leaderChanged.wait():
 		case <-time.After(m.cfg.ElectionTimeout()):
 		case <-ctx.Done():
 			return nil, serverr.ErrTimeout
@@ -186,14 +187,14 @@ const applyTimeout = time.Second
 // applied a lease's grant or a key's attachment has been told of the
 // commit by the leader, whose commit index was already past it.
 func (m *Member) waitAppliedCommit() error {
-	ci := m.committedIndex.Load()
-	if m.appliedIndex.Load() >= ci {
+	ci := m.raft.committed.Load()
+	if m.applier.appliedIndex.Load() >= ci {
 		return nil
 	}
 	t := time.NewTimer(applyTimeout)
 	defer t.Stop()
 	select {
-	case <-m.appliedWait.wait(ci):
+	case <-m.applier.appliedWait.wait(ci):
 		return nil
 	case <-t.C:
 		return serverr.ErrTimeoutWaitAppliedIndex
@@ -207,26 +208,26 @@ func (m *Member) waitAppliedCommit() error {
 // waits for the applied index and tries again (etcd's FastLeaseKeepAlive,
 // on by default).
 func (m *Member) renewLocal(id lease.ID) (int64, error) {
-	ttl, err := m.lessor.Renew(id)
+	ttl, err := m.st.lessor.Renew(id)
 	if !errors.Is(err, lease.ErrLeaseNotFound) {
 		return ttl, err
 	}
 	if werr := m.waitAppliedCommit(); werr != nil {
 		return -1, werr
 	}
-	return m.lessor.Renew(id)
+	return m.st.lessor.Renew(id)
 }
 
 func (m *Member) leaseTimeToLiveLocal(r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
 	if err := m.waitAppliedCommit(); err != nil {
 		return nil, err
 	}
-	l := m.lessor.Lookup(lease.ID(r.ID))
+	l := m.st.lessor.Lookup(lease.ID(r.ID))
 	if l == nil {
 		return nil, lease.ErrLeaseNotFound
 	}
 	resp := &pb.LeaseTimeToLiveResponse{
-		Header:     &pb.ResponseHeader{Revision: m.Store().Rev()},
+		Header:     &pb.ResponseHeader{Revision: m.st.kv.Rev()},
 		ID:         r.ID,
 		TTL:        l.RemainingTTL(),
 		GrantedTTL: l.TTL(),
@@ -241,8 +242,8 @@ func (m *Member) leaseTimeToLiveLocal(r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTi
 
 // LeaseLeases lists the leases.
 func (m *Member) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
-	ls := m.lessor.Leases()
-	resp := &pb.LeaseLeasesResponse{Header: &pb.ResponseHeader{Revision: m.Store().Rev()}, Leases: make([]*pb.LeaseStatus, len(ls))}
+	ls := m.st.lessor.Leases()
+	resp := &pb.LeaseLeasesResponse{Header: &pb.ResponseHeader{Revision: m.st.kv.Rev()}, Leases: make([]*pb.LeaseStatus, len(ls))}
 	for i, l := range ls {
 		resp.Leases[i] = &pb.LeaseStatus{ID: int64(l.ID)}
 	}
@@ -257,28 +258,28 @@ func (m *Member) MemberList(ctx context.Context, linearizable bool) (*pb.MemberL
 		}
 	}
 	resp := &pb.MemberListResponse{Header: &pb.ResponseHeader{}}
-	for _, mem := range m.cluster.list() {
-		resp.Members = append(resp.Members, mem.toPB())
+	for _, mem := range m.st.cluster.Members() {
+		resp.Members = append(resp.Members, mem.ToPB())
 	}
 	return resp, nil
 }
 
 // Status reports the member's state.
 func (m *Member) Status(ctx context.Context) (*pb.StatusResponse, error) {
-	be := m.backend()
+	be := m.st.be
 	resp := &pb.StatusResponse{
-		Header:           &pb.ResponseHeader{Revision: m.Store().Rev()},
+		Header:           &pb.ResponseHeader{Revision: m.st.kv.Rev()},
 		Version:          EtcdVersion,
 		DbSize:           be.Size(),
 		DbSizeInUse:      be.SizeInUse(),
 		Leader:           m.Leader(),
-		RaftIndex:        m.committedIndex.Load(),
+		RaftIndex:        m.raft.committed.Load(),
 		RaftTerm:         m.Term(),
-		RaftAppliedIndex: m.appliedIndex.Load(),
+		RaftAppliedIndex: m.applier.appliedIndex.Load(),
 		IsLearner:        m.IsLearner(),
 	}
 	view := be.ReadTx()
-	if v, ok := view.Get(mvcc.MetaBucket, storageVersionKey); ok {
+	if v, ok := view.Get(mvcc.MetaBucket, schema.StorageVersionKey); ok {
 		resp.StorageVersion = string(v)
 	}
 	view.End()
@@ -288,33 +289,33 @@ func (m *Member) Status(ctx context.Context) (*pb.StatusResponse, error) {
 
 // IsLearner reports whether this member is a learner.
 func (m *Member) IsLearner() bool {
-	mem := m.cluster.member(m.id)
+	mem := m.st.cluster.Member(m.id)
 	return mem != nil && mem.IsLearner
 }
 
 // Defragment rewrites the backend compactly.
 func (m *Member) Defragment(ctx context.Context) error {
-	res, err := m.backend().Defrag()
+	res, err := m.st.be.Defrag()
 	if err != nil {
 		return err
 	}
-	m.lg.Sugar().Infow("finished defragmenting directory", "path", m.cfg.BackendPath(),
+	m.lg.Sugar().Infow("finished defragmenting directory", "path", m.cfg.Layout().BackendPath(),
 		"current-db-size-bytes", res.SizeAfter, "previous-db-size-bytes", res.SizeBefore, "took", res.WritesBlocked)
 	return nil
 }
 
 // Hash hashes the whole backend.
 func (m *Member) Hash(ctx context.Context) (*pb.HashResponse, error) {
-	h, err := m.backend().Hash(nil)
+	h, err := m.st.be.Hash(nil)
 	if err != nil {
 		return nil, err
 	}
-	return &pb.HashResponse{Header: &pb.ResponseHeader{Revision: m.Store().Rev()}, Hash: h}, nil
+	return &pb.HashResponse{Header: &pb.ResponseHeader{Revision: m.st.kv.Rev()}, Hash: h}, nil
 }
 
 // HashKV hashes the key-value history up to rev.
 func (m *Member) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, error) {
-	h, err := m.Store().HashKV(rev)
+	h, err := m.st.kv.HashKV(rev)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +329,7 @@ func (m *Member) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, err
 
 // Snapshot returns a consistent copy of the backend.
 func (m *Member) Snapshot(ctx context.Context) (*backend.Snapshot, error) {
-	return m.backend().Snapshot()
+	return m.st.be.Snapshot()
 }
 
 // MoveLeader hands leadership to transferee; only the leader may.
@@ -336,7 +337,7 @@ func (m *Member) MoveLeader(ctx context.Context, transferee uint64) error {
 	if !m.IsLeader() {
 		return serverr.ErrNotLeader
 	}
-	mem := m.cluster.member(transferee)
+	mem := m.st.cluster.Member(transferee)
 	if mem == nil || mem.IsLearner {
 		return serverr.ErrBadLeaderTransferee
 	}
@@ -347,10 +348,10 @@ func (m *Member) moveLeader(ctx context.Context, transferee uint64) error {
 	start := time.Now()
 	m.lg.Info("leadership transfer starting", zap.String("local-member-id", idString(m.id)),
 		zap.String("current-leader-member-id", idString(m.Leader())), zap.String("transferee-member-id", idString(transferee)))
-	m.node.TransferLeadership(ctx, m.id, transferee)
+	m.raft.node.TransferLeadership(ctx, m.id, transferee)
 	for m.Leader() != transferee {
 		select {
-		case <-m.leaderChangedNotify():
+		case <-m.raft.leaderChanged.wait():
 		case <-time.After(time.Duration(m.cfg.TickMs) * time.Millisecond):
 		case <-ctx.Done():
 			return serverr.ErrTimeoutLeaderTransfer
@@ -366,7 +367,7 @@ func (m *Member) moveLeader(ctx context.Context, transferee uint64) error {
 // propose replicates a request through raft and waits until it is
 // applied.
 func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*applyResult, error) {
-	if ci, ai := m.committedIndex.Load(), m.appliedIndex.Load(); ci > ai+maxGapBetweenApplyAndCommitIndex {
+	if ci, ai := m.raft.committed.Load(), m.applier.appliedIndex.Load(); ci > ai+maxGapBetweenApplyAndCommitIndex {
 		return nil, serverr.ErrTooManyRequests
 	}
 	id := m.reqIDs.next()
@@ -378,17 +379,17 @@ func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*apply
 	if len(data) > int(m.cfg.MaxRequestBytes) {
 		return nil, serverr.ErrRequestTooLarge
 	}
-	ch := m.w.register(id)
+	ch := m.waiters.register(id)
 	cctx, cancel := context.WithTimeout(ctx, m.requestTimeout())
 	defer cancel()
 	start := time.Now()
-	leaderChanged := m.leaderChangedNotify()
+	leaderChanged := m.raft.leaderChanged.wait()
 	m.metrics.proposalsPending.Inc()
 	defer m.metrics.proposalsPending.Dec()
 	for {
 		// Raft's verdict is awaited together with the entry: an accepted
 		// proposal wakes this goroutine once, when it is applied.
-		refused, err := m.node.ProposeAsync(cctx, data)
+		refused, err := m.raft.node.ProposeAsync(cctx, data)
 		if err == nil {
 			select {
 			case x := <-ch:
@@ -402,29 +403,30 @@ func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*apply
 				return res, nil
 			case err = <-refused:
 			case <-cctx.Done():
-				m.w.trigger(id, nil)
+				m.waiters.trigger(id, nil)
 				m.metrics.proposalsFailed.Inc()
 				return nil, m.proposeError(cctx, cctx.Err(), start)
 			case <-m.stopping:
+				m.waiters.trigger(id, nil)
 				return nil, serverr.ErrStopped
 			}
 		}
 		if !errors.Is(err, raft.ErrNoLeader) && !errors.Is(err, raft.ErrLeaderTransferInProgress) {
-			m.w.trigger(id, nil)
+			m.waiters.trigger(id, nil)
 			m.metrics.proposalsFailed.Inc()
 			return nil, m.proposeError(cctx, err, start)
 		}
 		// An election or a transfer: wait for the next leader.
 		select {
 		case <-leaderChanged:
-			leaderChanged = m.leaderChangedNotify()
+			leaderChanged = m.raft.leaderChanged.wait()
 		case <-time.After(time.Duration(m.cfg.TickMs) * time.Millisecond):
 		case <-cctx.Done():
-			m.w.trigger(id, nil)
+			m.waiters.trigger(id, nil)
 			m.metrics.proposalsFailed.Inc()
 			return nil, m.proposeError(cctx, cctx.Err(), start)
 		case <-m.stopping:
-			m.w.trigger(id, nil)
+			m.waiters.trigger(id, nil)
 			return nil, serverr.ErrStopped
 		}
 	}

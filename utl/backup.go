@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/ctl"
-	"github.com/basaltkv/basalt/server"
+	"github.com/basaltkv/basalt/server/datadir"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
 )
@@ -15,7 +15,7 @@ import (
 // of a stopped member's data dir that starts, with --force-new-cluster,
 // as a new one-member cluster holding the same data.
 func (e *env) newBackupCommand() *cobra.Command {
-	var cfg server.BackupConfig
+	var cfg datadir.BackupConfig
 	cmd := &cobra.Command{
 		Use:   "backup",
 		Short: "[legacy] offline backup of etcd directory",
@@ -24,7 +24,7 @@ func (e *env) newBackupCommand() *cobra.Command {
 		RunE: run(func(*cobra.Command, []string) error {
 			cfg.LockTimeout = e.lockTimeout
 			cfg.Logger = e.logger()
-			if _, err := server.Backup(cfg); err != nil {
+			if _, err := datadir.Backup(cfg); err != nil {
 				return e.logFatal(err)
 			}
 			return nil
@@ -55,7 +55,7 @@ func (e *loggedError) Unwrap() error { return e.err }
 // the status instead). etcd's line is followed by a stack trace of its
 // own functions, which basalt does not imitate.
 func (e *env) logFatal(err error) error {
-	var be *server.BackupError
+	var be *datadir.BackupError
 	if !errors.As(err, &be) {
 		return fail(ctl.ExitError, err)
 	}

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/ctl"
-	"github.com/basaltkv/basalt/server"
+	"github.com/basaltkv/basalt/server/datadir"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 )
@@ -29,7 +29,7 @@ func (e *env) newDefragCommand() *cobra.Command {
 }
 
 func (e *env) defrag(dataDir string) error {
-	path := server.BackendPathOf(dataDir)
+	path := datadir.BackendPathOf(dataDir)
 	if err := checkFile(path); err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (e *env) defrag(dataDir string) error {
 	lg := e.logger()
 	start := time.Now()
 	lg.Info("defragmenting", zap.String("path", path))
-	res, err := server.DefragDataDir(dataDir)
+	res, err := datadir.DefragDataDir(dataDir)
 	if err != nil {
 		return err
 	}
@@ -72,12 +72,12 @@ func (e *env) newHashKVCommand() *cobra.Command {
 	return cmd
 }
 
-func (e *env) hashKV(path string, rev int64) (server.DBHashKV, error) {
+func (e *env) hashKV(path string, rev int64) (datadir.DBHashKV, error) {
 	if err := checkFile(path); err != nil {
-		return server.DBHashKV{}, err
+		return datadir.DBHashKV{}, err
 	}
 	if err := waitFileLock(path, e.lockTimeout); err != nil {
-		return server.DBHashKV{}, err
+		return datadir.DBHashKV{}, err
 	}
-	return server.DBFileHashKV(path, rev)
+	return datadir.DBFileHashKV(path, rev)
 }

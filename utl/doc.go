@@ -2,8 +2,8 @@
 // database snapshots: etcdutl's commands (snapshot restore and status,
 // defrag, hashkv, version, completion, and etcdutl 3.5's backup, which
 // etcd 3.6 removed), flags, output formats, messages and exit codes. The
-// work itself is the server's (server.RestoreSnapshot, server.Backup,
-// server.DBFileStatus, server.DBFileHashKV, server.DefragDataDir); this
+// work itself is package server/datadir's (RestoreSnapshot, Backup,
+// DBFileStatus, DBFileHashKV, DefragDataDir); this
 // package parses, checks and prints as etcdutl does.
 //
 // Main returns the exit status instead of exiting, so that commands run in

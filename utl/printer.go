@@ -8,15 +8,15 @@ import (
 	"strings"
 
 	"github.com/basaltkv/basalt/ctl"
-	"github.com/basaltkv/basalt/server"
+	"github.com/basaltkv/basalt/server/datadir"
 )
 
 // printer shows what snapshot status and hashkv report in one --write-out
 // format. As in etcdutl, protobuf has no message for either and is
 // refused; an unknown format is refused before anything is read.
 type printer interface {
-	DBStatus(server.DBStatus) error
-	DBHashKV(server.DBHashKV) error
+	DBStatus(datadir.DBStatus) error
+	DBHashKV(datadir.DBHashKV) error
 }
 
 func (e *env) printer() (printer, error) {
@@ -35,7 +35,7 @@ func (e *env) printer() (printer, error) {
 	return nil, fail(ctl.ExitBadFeature, errors.New("unsupported output format"))
 }
 
-func statusRows(s server.DBStatus) (hdr []string, rows [][]string) {
+func statusRows(s datadir.DBStatus) (hdr []string, rows [][]string) {
 	hdr = []string{"hash", "revision", "total keys", "total size", "version"}
 	rows = [][]string{{
 		fmt.Sprintf("%x", s.Hash),
@@ -47,7 +47,7 @@ func statusRows(s server.DBStatus) (hdr []string, rows [][]string) {
 	return hdr, rows
 }
 
-func hashKVRows(h server.DBHashKV) (hdr []string, rows [][]string) {
+func hashKVRows(h datadir.DBHashKV) (hdr []string, rows [][]string) {
 	hdr = []string{"hash", "hash revision", "compact revision"}
 	rows = [][]string{{fmt.Sprint(h.Hash), fmt.Sprint(h.HashRevision), fmt.Sprint(h.CompactRevision)}}
 	return hdr, rows
@@ -61,13 +61,13 @@ func (p simplePrinter) rows(rows [][]string) {
 	}
 }
 
-func (p simplePrinter) DBStatus(s server.DBStatus) error {
+func (p simplePrinter) DBStatus(s datadir.DBStatus) error {
 	_, rows := statusRows(s)
 	p.rows(rows)
 	return nil
 }
 
-func (p simplePrinter) DBHashKV(h server.DBHashKV) error {
+func (p simplePrinter) DBHashKV(h datadir.DBHashKV) error {
 	_, rows := hashKVRows(h)
 	p.rows(rows)
 	return nil
@@ -75,13 +75,13 @@ func (p simplePrinter) DBHashKV(h server.DBHashKV) error {
 
 type tablePrinter struct{ out io.Writer }
 
-func (p tablePrinter) DBStatus(s server.DBStatus) error {
+func (p tablePrinter) DBStatus(s datadir.DBStatus) error {
 	hdr, rows := statusRows(s)
 	ctl.RenderTable(p.out, hdr, rows)
 	return nil
 }
 
-func (p tablePrinter) DBHashKV(h server.DBHashKV) error {
+func (p tablePrinter) DBHashKV(h datadir.DBHashKV) error {
 	hdr, rows := hashKVRows(h)
 	ctl.RenderTable(p.out, hdr, rows)
 	return nil
@@ -90,7 +90,7 @@ func (p tablePrinter) DBHashKV(h server.DBHashKV) error {
 // fieldsPrinter prints `"Name" : value` lines, numbers in decimal.
 type fieldsPrinter struct{ out io.Writer }
 
-func (p fieldsPrinter) DBStatus(s server.DBStatus) error {
+func (p fieldsPrinter) DBStatus(s datadir.DBStatus) error {
 	fmt.Fprintln(p.out, `"Hash" :`, s.Hash)
 	fmt.Fprintln(p.out, `"Revision" :`, s.Revision)
 	fmt.Fprintln(p.out, `"Keys" :`, s.TotalKey)
@@ -99,7 +99,7 @@ func (p fieldsPrinter) DBStatus(s server.DBStatus) error {
 	return nil
 }
 
-func (p fieldsPrinter) DBHashKV(h server.DBHashKV) error {
+func (p fieldsPrinter) DBHashKV(h datadir.DBHashKV) error {
 	fmt.Fprintln(p.out, `"Hash" :`, h.Hash)
 	fmt.Fprintln(p.out, `"Hash revision" :`, h.HashRevision)
 	fmt.Fprintln(p.out, `"Compact revision" :`, h.CompactRevision)
@@ -107,7 +107,7 @@ func (p fieldsPrinter) DBHashKV(h server.DBHashKV) error {
 }
 
 // jsonPrinter prints one line of JSON with etcdutl's field names (the
-// json tags of server.DBStatus and server.DBHashKV).
+// json tags of datadir.DBStatus and datadir.DBHashKV).
 type jsonPrinter struct{ out, errOut io.Writer }
 
 func (p jsonPrinter) write(v any) error {
@@ -120,8 +120,8 @@ func (p jsonPrinter) write(v any) error {
 	return nil
 }
 
-func (p jsonPrinter) DBStatus(s server.DBStatus) error { return p.write(s) }
-func (p jsonPrinter) DBHashKV(h server.DBHashKV) error { return p.write(h) }
+func (p jsonPrinter) DBStatus(s datadir.DBStatus) error { return p.write(s) }
+func (p jsonPrinter) DBHashKV(h datadir.DBHashKV) error { return p.write(h) }
 
 type unsupportedPrinter string
 
@@ -129,5 +129,5 @@ func (p unsupportedPrinter) err() error {
 	return fail(ctl.ExitBadFeature, errors.New(string(p)+" not supported as output format"))
 }
 
-func (p unsupportedPrinter) DBStatus(server.DBStatus) error { return p.err() }
-func (p unsupportedPrinter) DBHashKV(server.DBHashKV) error { return p.err() }
+func (p unsupportedPrinter) DBStatus(datadir.DBStatus) error { return p.err() }
+func (p unsupportedPrinter) DBHashKV(datadir.DBHashKV) error { return p.err() }

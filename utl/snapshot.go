@@ -7,7 +7,7 @@ import (
 
 	"github.com/basaltkv/basalt/ctl"
 	"github.com/basaltkv/basalt/pkg/flags"
-	"github.com/basaltkv/basalt/server"
+	"github.com/basaltkv/basalt/server/datadir"
 	"github.com/basaltkv/basalt/server/embed"
 	"github.com/spf13/cobra"
 )
@@ -50,7 +50,7 @@ func (e *env) snapshotStatus(_ *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := server.DBFileStatus(args[0])
+	st, err := datadir.DBFileStatus(args[0])
 	if err != nil {
 		return fail(ctl.ExitError, err)
 	}
@@ -120,7 +120,7 @@ func (e *env) snapshotRestore(o restoreOptions, args []string) error {
 	if dataDir == "" {
 		dataDir = o.name + ".etcd"
 	}
-	err = server.RestoreSnapshot(server.RestoreConfig{
+	err = datadir.RestoreSnapshot(datadir.RestoreConfig{
 		SnapshotPath:        args[0],
 		Name:                o.name,
 		InitialCluster:      cluster,

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/basaltkv/basalt/pkg/failpoint"
 	"github.com/basaltkv/basalt/pkg/gctune"
 	"github.com/basaltkv/basalt/server/embed"
 	"go.uber.org/zap"
@@ -72,6 +73,14 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.ApplyDataDirDefault() {
 		lg.Warn("'data-dir' was empty; using default", zap.String("data-dir", cfg.Dir))
+	}
+	if err := failpoint.CheckEnv(); err != nil {
+		lg.Error("failed to arm failpoints", zap.Error(err))
+		return 1
+	}
+	if failpoint.Enabled() {
+		lg.Warn("failpoints are enabled (a test hook): this member can be made to crash",
+			zap.String(failpoint.EnvPoints, os.Getenv(failpoint.EnvPoints)), zap.Bool("http", failpoint.HTTPEnabled()))
 	}
 
 	n, err := start(cfg, lg)

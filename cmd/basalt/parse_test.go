@@ -259,3 +259,14 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestV3RPCConfig(t *testing.T) {
+	cfg := embed.NewConfig()
+	cfg.TickMs, cfg.ElectionMs = 50, 600
+	cfg.Metrics = "extensive"
+	rc := v3rpcConfig(cfg, nil)
+	if rc.MaxRequestBytes != 1572864 || rc.MaxTxnOps != 128 || rc.KeepaliveMinTime != 5*time.Second ||
+		rc.ElectionTimeout != 600*time.Millisecond || !rc.ExtensiveMetrics {
+		t.Errorf("v3rpcConfig = %+v", rc)
+	}
+}

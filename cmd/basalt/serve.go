@@ -15,6 +15,7 @@ import (
 
 	"github.com/basaltkv/basalt/api/httpapi"
 	"github.com/basaltkv/basalt/api/v3rpc"
+	"github.com/basaltkv/basalt/pkg/failpoint"
 	"github.com/basaltkv/basalt/pkg/flags"
 	"github.com/basaltkv/basalt/server"
 	"github.com/basaltkv/basalt/server/embed"
@@ -116,7 +117,7 @@ func start(cfg *embed.Config, lg *zap.Logger) (_ *node, err error) {
 	if n.member, err = server.NewMember(scfg); err != nil {
 		return nil, err
 	}
-	if n.rpc, err = v3rpc.NewServer(n.member, cfg.V3RPCConfig(lg)); err != nil {
+	if n.rpc, err = v3rpc.NewServer(n.member, v3rpcConfig(cfg, lg)); err != nil {
 		n.member.Stop()
 		return nil, err
 	}
@@ -140,6 +141,23 @@ func start(cfg *embed.Config, lg *zap.Logger) (_ *node, err error) {
 	return n, nil
 }
 
+// v3rpcConfig is the client gRPC API's configuration.
+func v3rpcConfig(cfg *embed.Config, lg *zap.Logger) v3rpc.Config {
+	return v3rpc.Config{
+		MaxRequestBytes:             cfg.MaxRequestBytes,
+		MaxTxnOps:                   cfg.MaxTxnOps,
+		MaxConcurrentStreams:        cfg.MaxConcurrentStreams,
+		KeepaliveMinTime:            cfg.GRPCKeepAliveMinTime,
+		KeepaliveInterval:           cfg.GRPCKeepAliveInterval,
+		KeepaliveTimeout:            cfg.GRPCKeepAliveTimeout,
+		ElectionTimeout:             time.Duration(cfg.ElectionMs) * time.Millisecond,
+		WatchProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
+		WarningUnaryRequestDuration: cfg.WarningUnaryRequestDuration,
+		ExtensiveMetrics:            cfg.Metrics == "extensive",
+		Logger:                      lg,
+	}
+}
+
 // clientHandler is the client URLs' HTTP side: the JSON gateway, health,
 // version, metrics, and pprof if enabled.
 func (n *node) clientHandler() (http.Handler, error) {
@@ -158,15 +176,21 @@ func (n *node) clientHandler() (http.Handler, error) {
 	if n.cfg.EnableGRPCGateway {
 		hc.GatewayConn = n.rpc.ClientConn()
 	}
+	hc.Extra = map[string]http.Handler{}
 	if n.cfg.EnablePprof || n.cfg.LogLevel == "debug" {
 		n.lg.Info("pprof is enabled", zap.String("path", "/debug/pprof"))
-		hc.Extra = map[string]http.Handler{
-			"/debug/pprof/":        http.HandlerFunc(pprof.Index),
-			"/debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
-			"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
-			"/debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
-			"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
-		}
+		hc.Extra["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
+		hc.Extra["/debug/pprof/cmdline"] = http.HandlerFunc(pprof.Cmdline)
+		hc.Extra["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+		hc.Extra["/debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
+		hc.Extra["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+	}
+	if failpoint.HTTPEnabled() {
+		// A test hook (BASALT_FAILPOINTS_HTTP=on): arm crash points.
+		n.lg.Warn("failpoints are served", zap.String("path", "/debug/failpoints"))
+		h := failpoint.Handler("/debug/failpoints")
+		hc.Extra["/debug/failpoints"] = h
+		hc.Extra["/debug/failpoints/"] = h
 	}
 	return httpapi.NewHandler(context.Background(), hc)
 }

@@ -385,8 +385,4 @@ func TestServerConfig(t *testing.T) {
 		sc.AutoCompactionRetention != "0" || !sc.NewCluster || sc.PeerTLS != nil || sc.SnapshotCatchUpEntries != 5000 {
 		t.Errorf("ServerConfig = %+v", sc)
 	}
-	rc := cfg.V3RPCConfig(nil)
-	if rc.MaxRequestBytes != 1572864 || rc.MaxTxnOps != 128 || rc.KeepaliveMinTime != 5*time.Second || rc.ElectionTimeout != 600*time.Millisecond || rc.ExtensiveMetrics {
-		t.Errorf("V3RPCConfig = %+v", rc)
-	}
 }

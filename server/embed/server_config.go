@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/basaltkv/basalt/api/v3rpc"
 	"github.com/basaltkv/basalt/server"
 	"go.uber.org/zap"
 )
@@ -86,21 +85,4 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		PeerTLS:                 peerTLS,
 		Logger:                  lg,
 	}, nil
-}
-
-// V3RPCConfig is the client gRPC API's configuration.
-func (cfg *Config) V3RPCConfig(lg *zap.Logger) v3rpc.Config {
-	return v3rpc.Config{
-		MaxRequestBytes:             cfg.MaxRequestBytes,
-		MaxTxnOps:                   cfg.MaxTxnOps,
-		MaxConcurrentStreams:        cfg.MaxConcurrentStreams,
-		KeepaliveMinTime:            cfg.GRPCKeepAliveMinTime,
-		KeepaliveInterval:           cfg.GRPCKeepAliveInterval,
-		KeepaliveTimeout:            cfg.GRPCKeepAliveTimeout,
-		ElectionTimeout:             time.Duration(cfg.ElectionMs) * time.Millisecond,
-		WatchProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
-		WarningUnaryRequestDuration: cfg.WarningUnaryRequestDuration,
-		ExtensiveMetrics:            cfg.Metrics == "extensive",
-		Logger:                      lg,
-	}
 }

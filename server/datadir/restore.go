@@ -1,4 +1,4 @@
-package server
+package datadir
 
 import (
 	"bytes"
@@ -9,10 +9,11 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
+	"github.com/basaltkv/basalt/server/membership"
+	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"github.com/basaltkv/basalt/storage/snap"
@@ -71,11 +72,8 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 	if cfg.DataDir == "" {
 		cfg.DataDir = cfg.Name + ".etcd"
 	}
-	sc := Config{
-		Name: cfg.Name, DataDir: cfg.DataDir, WALDir: cfg.WALDir,
-		InitialCluster: cfg.InitialCluster, InitialClusterToken: cfg.InitialClusterToken, PeerURLs: cfg.PeerURLs,
-	}
-	members, self, err := initialMembers(sc)
+	sc := Layout{DataDir: cfg.DataDir, WALDir: cfg.WALDir}
+	members, self, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
 	if err != nil {
 		return err
 	}
@@ -108,11 +106,8 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 		return fmt.Errorf("snapshot %s: %w", cfg.SnapshotPath, err)
 	}
 
-	ids := make([]uint64, len(members))
-	for i, mem := range members {
-		ids[i] = mem.ID
-	}
-	clusterID := clusterIDFor(ids)
+	ids := membership.IDs(members)
+	clusterID := membership.ClusterIDFor(ids)
 	// The log the raft snapshot stands for: one conf change per member.
 	const term = 1
 	index := uint64(len(members))
@@ -157,7 +152,7 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 		return fmt.Errorf("write WAL snapshot marker: %w", err)
 	}
 	lg.Info("restored snapshot", zap.String("path", cfg.SnapshotPath), zap.String("data-dir", cfg.DataDir),
-		zap.String("member-id", idString(self.ID)), zap.String("cluster-id", idString(clusterID)))
+		zap.String("member-id", membership.IDString(self.ID)), zap.String("cluster-id", membership.IDString(clusterID)))
 	return nil
 }
 
@@ -205,20 +200,20 @@ func copySnapshotDB(from, to string, skipHashCheck bool) error {
 
 // rewriteRestoredDB replaces the database's membership with members and
 // sets its consistent index, in one transaction.
-func rewriteRestoredDB(path string, mmapSize int, members []*MemberInfo, index, term uint64) error {
+func rewriteRestoredDB(path string, mmapSize int, members []*membership.Member, index, term uint64) error {
 	return rewriteMembershipDB(path, mmapSize, members, func(tx *mvcc.WriteTxn) { tx.SetConsistentIndex(index, term) })
 }
 
 // rewriteMembershipDB replaces the database's membership (members and
 // removed members) with members and calls also, if not nil, in the same
 // transaction.
-func rewriteMembershipDB(path string, mmapSize int, members []*MemberInfo, also func(*mvcc.WriteTxn)) error {
+func rewriteMembershipDB(path string, mmapSize int, members []*membership.Member, also func(*mvcc.WriteTxn)) error {
 	be, err := backend.Open(backend.Config{Path: path, MmapSize: mmapSize})
 	if err != nil {
 		return err
 	}
 	defer be.Close()
-	if err := initBuckets(be); err != nil {
+	if err := schema.Create(be); err != nil {
 		return err
 	}
 	store, err := mvcc.NewStore(be, nil, mvcc.Config{})
@@ -228,7 +223,7 @@ func rewriteMembershipDB(path string, mmapSize int, members []*MemberInfo, also 
 	defer store.Close()
 	var old [][2][]byte
 	view := be.ReadTx()
-	for _, b := range [][]byte{membersBucket, membersRemovedBucket} {
+	for _, b := range [][]byte{schema.Members, schema.MembersRemoved} {
 		err := view.ForEach(b, func(k, _ []byte) error {
 			old = append(old, [2][]byte{b, bytes.Clone(k)})
 			return nil
@@ -247,7 +242,7 @@ func rewriteMembershipDB(path string, mmapSize int, members []*MemberInfo, also 
 		}
 	}
 	for _, mem := range members {
-		if err := saveMember(tx, mem); err != nil {
+		if err := membership.Save(tx, mem); err != nil {
 			tx.End()
 			return err
 		}
@@ -259,10 +254,4 @@ func rewriteMembershipDB(path string, mmapSize int, members []*MemberInfo, also 
 		return err
 	}
 	return be.ForceCommit()
-}
-
-// BackendPathOf is where the backend of the data dir lives, for tools.
-func BackendPathOf(dataDir string) string {
-	c := Config{DataDir: dataDir}
-	return filepath.Clean(c.BackendPath())
 }

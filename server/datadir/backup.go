@@ -1,4 +1,4 @@
-package server
+package datadir
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
+	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"github.com/basaltkv/basalt/storage/snap"
 	"github.com/basaltkv/basalt/storage/vfs"
@@ -85,14 +86,14 @@ func Backup(cfg BackupConfig) (BackupResult, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	src := Config{DataDir: cfg.DataDir, WALDir: cfg.WALDir}
-	dst := Config{DataDir: cfg.BackupDir, WALDir: cfg.BackupWALDir}
+	src := Layout{DataDir: cfg.DataDir, WALDir: cfg.WALDir}
+	dst := Layout{DataDir: cfg.BackupDir, WALDir: cfg.BackupWALDir}
 	if err := createEmptyDir(dst.SnapDir()); err != nil {
 		return BackupResult{}, backupErr("failed creating backup snapshot dir", err, zap.String("dest-snap", dst.SnapDir()))
 	}
-	gen := newReqIDGen(0, time.Now())
-	res := BackupResult{MemberID: gen.next(), ClusterID: gen.next()}
-	self := &MemberInfo{ID: res.MemberID, Name: backupMemberName, PeerURLs: []string{backupMemberPeerURL}}
+	res := BackupResult{}
+	res.MemberID, res.ClusterID = newBackupIDs(time.Now())
+	self := &membership.Member{ID: res.MemberID, Name: backupMemberName, PeerURLs: []string{backupMemberPeerURL}}
 
 	// Opened only if it exists: a Snapshotter creates its directory.
 	if _, err := os.ReadDir(src.SnapDir()); err != nil {
@@ -145,7 +146,7 @@ func Backup(cfg BackupConfig) (BackupResult, error) {
 		// everything committed.
 		setIndex = func(tx *mvcc.WriteTxn) { tx.SetConsistentIndex(hs.Commit, hs.Term) }
 	}
-	if err := rewriteMembershipDB(dst.BackendPath(), 0, []*MemberInfo{self}, setIndex); err != nil {
+	if err := rewriteMembershipDB(dst.BackendPath(), 0, []*membership.Member{self}, setIndex); err != nil {
 		return res, backupErr("bbolt tx.Membership failed", err)
 	}
 
@@ -167,6 +168,14 @@ func Backup(cfg BackupConfig) (BackupResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// newBackupIDs are the backup's member and cluster IDs, made as etcdutl
+// makes them (its ID generator for member 0): the time in milliseconds,
+// shifted past a counter of 8 bits, in 48 bits, plus 1 and 2.
+func newBackupIDs(now time.Time) (member, cluster uint64) {
+	base := (uint64(now.UnixMilli()) << 8) & (1<<48 - 1)
+	return base + 1, base + 2
 }
 
 // createEmptyDir creates dir and its parents, and fails if dir exists
@@ -193,7 +202,7 @@ func createEmptyDir(dir string) error {
 // be opened at (the newest intact one if the WAL cannot be read: reading
 // it then fails next) with a configuration of member alone. It returns nil
 // if there is none.
-func copyNewestSnapshot(src, dst Config, member uint64) (*raftpb.Snapshot, error) {
+func copyNewestSnapshot(src, dst Layout, member uint64) (*raftpb.Snapshot, error) {
 	const loadFailed = "saveSnap(Snapshoter.Load) failed"
 	ss, err := snap.New(vfs.OS, src.SnapDir())
 	if err != nil {

@@ -1,9 +1,10 @@
-package server
+package datadir
 
 import (
 	"bytes"
 	"fmt"
 
+	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 )
@@ -44,7 +45,7 @@ func DBFileStatus(path string) (DBStatus, error) {
 			} else {
 				live[string(key)] = true
 			}
-		case bytes.Equal(bucket, mvcc.MetaBucket) && bytes.Equal(k, storageVersionKey):
+		case bytes.Equal(bucket, mvcc.MetaBucket) && bytes.Equal(k, schema.StorageVersionKey):
 			st.Version = string(v)
 		}
 		return nil

@@ -1,0 +1,349 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/raft"
+	"github.com/basaltkv/basalt/raft/raftpb"
+	"github.com/basaltkv/basalt/server/kvapply"
+	"github.com/basaltkv/basalt/server/membership"
+	"github.com/basaltkv/basalt/server/schema"
+	"github.com/basaltkv/basalt/server/serverr"
+	"github.com/basaltkv/basalt/storage/mvcc"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+)
+
+// applier is the member's state machine: it applies committed entries to
+// the state in log order, installs the snapshots the leader sends, and
+// takes the member's own snapshots. It is the only code that changes the
+// replicated contents of the state (st) and the only user of its private
+// fields, all on one goroutine (run). Readers on other goroutines use st
+// (see state) and the applied index it publishes.
+type applier struct {
+	lg *zap.Logger
+	id uint64
+	// snapshotCount and catchUpEntries are --snapshot-count and
+	// --snapshot-catchup-entries.
+	snapshotCount, catchUpEntries uint64
+
+	st      *state
+	raft    *raftNode
+	waiters *waitRegistry
+	metrics *metrics
+
+	// The apply goroutine's own: consistIndex is the last entry whose
+	// effects are in the backend (entries at or below it are skipped on
+	// replay); confState and snapshotIndex are raft's configuration and
+	// the index of the newest snapshot taken or installed.
+	consistIndex  uint64
+	confState     raftpb.ConfState
+	snapshotIndex uint64
+
+	// Published to every goroutine.
+	appliedIndex atomic.Uint64
+	appliedTerm  atomic.Uint64
+	appliedWait  *appliedWait
+	// snapshotInstalled fires each time a snapshot from the leader is
+	// installed: entries it covers are never applied one by one.
+	snapshotInstalled broadcast
+}
+
+// toApply is one Ready's work for the applier.
+type toApply struct {
+	entries  []raftpb.Entry
+	snapshot raftpb.Snapshot
+	// persisted is closed once the Ready's snapshot, hard state and
+	// entries are durable.
+	persisted chan struct{}
+	// early: every entry is already durable in the local log (written by
+	// an earlier Ready), so the applier need not wait for persisted to
+	// apply them; see applyEarly.
+	early bool
+	// applied is closed when the applier is done with this batch.
+	applied chan struct{}
+}
+
+// applyResult is what a proposer receives when its entry is applied.
+type applyResult struct {
+	resp proto.Message
+	err  error
+	// physc, for a compaction, closes when the backend is cleaned.
+	physc <-chan struct{}
+}
+
+// run applies each Ready's snapshot and committed entries, in order: once
+// the Ready is durable, or at once when they were all durable before it
+// (applyEarly). It returns on stopping, or with the error that must stop
+// the member.
+func (a *applier) run(applyc <-chan toApply, stopping <-chan struct{}) error {
+	for {
+		var ap toApply
+		select {
+		case ap = <-applyc:
+		case <-stopping:
+			return nil
+		}
+		if !ap.early && !waitClosed(ap.persisted, stopping) {
+			return nil
+		}
+		if !raft.IsEmptySnap(ap.snapshot) {
+			if err := a.installSnapshot(ap.snapshot); err != nil {
+				return err
+			}
+		}
+		if err := a.applyEntries(ap.entries); err != nil {
+			return err
+		}
+		close(ap.applied)
+		// A snapshot names the applied index, which the WAL's commit index
+		// must cover on disk: wait for the Ready's hard state.
+		if !waitClosed(ap.persisted, stopping) {
+			return nil
+		}
+		if err := a.maybeTriggerSnapshot(); err != nil {
+			return err
+		}
+	}
+}
+
+// waitClosed waits for c to close; false if stopping closed first.
+func waitClosed(c, stopping <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	case <-stopping:
+		return false
+	}
+}
+
+func (a *applier) applyEntries(ents []raftpb.Entry) error {
+	for i := range ents {
+		e := &ents[i]
+		if e.Index <= a.appliedIndex.Load() {
+			continue // in the snapshot installed just before
+		}
+		var err error
+		switch e.Type {
+		case raftpb.EntryNormal:
+			fpBeforeApplyOneEntryNormal.Hit()
+			err = a.applyEntryNormal(e)
+		case raftpb.EntryConfChange:
+			fpBeforeApplyOneConfChange.Hit()
+			err = a.applyConfChange(e)
+		}
+		if err != nil {
+			return err
+		}
+		a.appliedIndex.Store(e.Index)
+		a.appliedTerm.Store(e.Term)
+		a.appliedWait.trigger(e.Index)
+		a.metrics.applied.Set(float64(e.Index))
+	}
+	return nil
+}
+
+// applyEntryNormal applies one client request. Its effects and the
+// consistent index go into the backend in one batch, so a crash either
+// keeps both or loses both, and a replayed entry is skipped exactly when
+// its effects are already there.
+func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
+	if e.Index <= a.consistIndex {
+		// Already in the backend: replayed after a restart, so nobody
+		// waits for it (this life's proposals come after the log's end).
+		return nil
+	}
+	if len(e.Data) == 0 {
+		// A new leader's empty entry.
+		return a.commitIndex(a.st.kv.Write(), e)
+	}
+	var r pb.InternalRaftRequest
+	if err := proto.Unmarshal(e.Data, &r); err != nil {
+		a.lg.Error("cannot decode entry; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
+		return a.commitIndex(a.st.kv.Write(), e)
+	}
+	id := r.ID
+	if r.Header != nil {
+		id = r.Header.ID
+	}
+	var res *applyResult
+	var tw *mvcc.WriteTxn
+	if r.Compaction != nil {
+		// Compaction takes the backend batch itself.
+		res = a.applyCompaction(r.Compaction)
+		tw = a.st.kv.Write()
+	} else {
+		tw = a.st.kv.Write()
+		res = a.applyRequest(tw, &r)
+	}
+	if err := a.commitIndex(tw, e); err != nil {
+		return err
+	}
+	if res.err != nil {
+		if !isExpectedApplyError(res.err) {
+			a.lg.Warn("failed to apply request", zap.Uint64("index", e.Index), zap.Error(res.err))
+		}
+		a.metrics.proposalsFailed.Inc()
+	}
+	a.waiters.trigger(id, res)
+	return nil
+}
+
+// commitIndex records e as applied in tw and ends it.
+func (a *applier) commitIndex(tw *mvcc.WriteTxn, e *raftpb.Entry) error {
+	tw.SetConsistentIndex(e.Index, e.Term)
+	if err := tw.End(); err != nil {
+		return fmt.Errorf("commit the backend at index %d: %w", e.Index, err)
+	}
+	a.consistIndex = e.Index
+	return nil
+}
+
+func isExpectedApplyError(err error) bool {
+	for _, e := range []error{serverr.ErrNoSpace, serverr.ErrKeyNotFound, lease.ErrLeaseNotFound, lease.ErrLeaseExists,
+		mvcc.ErrCompacted, mvcc.ErrFutureRev} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyRequest is the one dispatch switch over request types; the quota
+// wrapper (NOSPACE) is applied here, visibly.
+func (a *applier) applyRequest(tw *mvcc.WriteTxn, r *pb.InternalRaftRequest) *applyResult {
+	noSpace := a.st.alarms.active(pb.AlarmType_NOSPACE)
+	leases := leaseExists{a.st.lessor}
+	switch {
+	case r.Range != nil:
+		resp, err := kvapply.Range(tw, r.Range)
+		return &applyResult{resp: resp, err: err}
+	case r.Put != nil:
+		if noSpace {
+			return &applyResult{err: serverr.ErrNoSpace}
+		}
+		if err := kvapply.CheckPut(tw, leases, r.Put); err != nil {
+			return &applyResult{err: err}
+		}
+		resp, err := kvapply.Put(tw, r.Put)
+		return &applyResult{resp: resp, err: err}
+	case r.DeleteRange != nil:
+		resp, err := kvapply.DeleteRange(tw, r.DeleteRange)
+		return &applyResult{resp: resp, err: err}
+	case r.Txn != nil:
+		if noSpace && !kvapply.IsTxnReadonly(r.Txn) {
+			return &applyResult{err: serverr.ErrNoSpace}
+		}
+		resp, err := kvapply.Txn(tw, tw, leases, r.Txn)
+		return &applyResult{resp: resp, err: err}
+	case r.LeaseGrant != nil:
+		if noSpace {
+			return &applyResult{err: serverr.ErrNoSpace}
+		}
+		l, err := a.st.lessor.Grant(tw, lease.ID(r.LeaseGrant.ID), r.LeaseGrant.TTL)
+		if err != nil {
+			return &applyResult{err: err}
+		}
+		return &applyResult{resp: &pb.LeaseGrantResponse{Header: &pb.ResponseHeader{}, ID: int64(r.LeaseGrant.ID), TTL: l.TTL()}}
+	case r.LeaseRevoke != nil:
+		err := a.st.lessor.Revoke(tw, lease.ID(r.LeaseRevoke.ID))
+		return &applyResult{resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: tw.Rev()}}, err: err}
+	case r.LeaseCheckpoint != nil:
+		for _, cp := range r.LeaseCheckpoint.Checkpoints {
+			if err := a.st.lessor.Checkpoint(tw, lease.ID(cp.ID), cp.Remaining_TTL); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) {
+				return &applyResult{err: err}
+			}
+		}
+		return &applyResult{resp: &pb.LeaseCheckpointResponse{Header: &pb.ResponseHeader{}}}
+	case r.Alarm != nil:
+		resp, err := a.st.alarms.apply(tw, r.Alarm)
+		return &applyResult{resp: resp, err: err}
+	case r.ClusterMemberAttrSet != nil:
+		attrs := r.ClusterMemberAttrSet
+		err := a.st.cluster.SetAttributes(tw, attrs.Member_ID, attrs.MemberAttributes.GetName(), attrs.MemberAttributes.GetClientUrls())
+		return &applyResult{err: err}
+	case r.ClusterVersionSet != nil:
+		err := tw.UnsafePut(schema.Cluster, schema.ClusterVersionKey, []byte(r.ClusterVersionSet.Ver))
+		return &applyResult{err: err}
+	}
+	return &applyResult{err: serverr.ErrUnknownMethod}
+}
+
+func (a *applier) applyCompaction(c *pb.CompactionRequest) *applyResult {
+	physc, err := a.st.kv.Compact(c.Revision)
+	if err != nil {
+		return &applyResult{err: err}
+	}
+	return &applyResult{resp: &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: a.st.kv.Rev()}}, physc: physc}
+}
+
+// applyConfChange changes the membership. Changes at or below the
+// consistent index are in the backend already, but raft and the
+// transport must still learn of them.
+func (a *applier) applyConfChange(e *raftpb.Entry) error {
+	var cc raftpb.ConfChange
+	if err := cc.Unmarshal(e.Data); err != nil {
+		a.lg.Error("cannot decode conf change; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
+		return nil
+	}
+	cs, err := a.raft.node.ApplyConfChange(cc)
+	if err != nil {
+		a.lg.Warn("raft refused conf change", zap.Uint64("index", e.Index), zap.Error(err))
+	} else {
+		a.confState = cs
+	}
+	if e.Index > a.consistIndex {
+		tw := a.st.kv.Write()
+		var merr error
+		if err == nil {
+			merr = a.applyMembership(tw, cc)
+		}
+		if cerr := a.commitIndex(tw, e); merr == nil {
+			merr = cerr
+		}
+		if merr != nil {
+			return merr
+		}
+	}
+	a.waiters.trigger(cc.ID, &applyResult{err: err})
+	return nil
+}
+
+func (a *applier) applyMembership(tw *mvcc.WriteTxn, cc raftpb.ConfChange) error {
+	switch cc.Type {
+	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
+		var mem membership.Member
+		if err := json.Unmarshal(cc.Context, &mem); err != nil {
+			a.lg.Error("cannot decode member in conf change", zap.Error(err))
+			return nil
+		}
+		if err := a.st.cluster.Add(tw, &mem); err != nil {
+			return fmt.Errorf("save member %s: %w", idString(mem.ID), err)
+		}
+	case raftpb.ConfChangeRemoveNode:
+		if err := a.st.cluster.Remove(tw, cc.NodeID); err != nil {
+			return fmt.Errorf("remove member %s: %w", idString(cc.NodeID), err)
+		}
+	}
+	a.connectPeer(cc)
+	return nil
+}
+
+// connectPeer tells the transport of an added, updated or removed peer.
+func (a *applier) connectPeer(cc raftpb.ConfChange) {
+	switch cc.Type {
+	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
+		if mem := a.st.cluster.Member(cc.NodeID); mem != nil && mem.ID != a.id {
+			a.raft.transport.AddPeer(mem.ID, mem.PeerURLs)
+		}
+	case raftpb.ConfChangeRemoveNode:
+		if cc.NodeID != a.id {
+			a.raft.transport.RemovePeer(cc.NodeID)
+		}
+	}
+}
