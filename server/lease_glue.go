@@ -12,7 +12,6 @@ import (
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/serverr"
-	"github.com/basaltkv/basalt/storage/backend"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -37,13 +36,6 @@ func (a leaseAttacher) Detach(id int64, key []byte) {
 type leaseExists struct{ le *lease.Lessor }
 
 func (l leaseExists) LeaseExists(id int64) bool { return l.le.Lookup(lease.ID(id)) != nil }
-
-// recoverLeases loads the lessor from the backend.
-func recoverLeases(le *lease.Lessor, be *backend.Backend) error {
-	view := be.ReadTx()
-	defer view.End()
-	return le.Recover(view)
-}
 
 // zapLeaseLogger adapts zap to the lessor's logger.
 type zapLeaseLogger struct{ lg *zap.Logger }

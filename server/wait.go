@@ -34,13 +34,6 @@ func (w *waitRegistry) trigger(id uint64, x any) {
 	}
 }
 
-func (w *waitRegistry) isRegistered(id uint64) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_, ok := w.m[id]
-	return ok
-}
-
 // appliedWait wakes waiters once the applied index reaches theirs.
 type appliedWait struct {
 	mu      sync.Mutex

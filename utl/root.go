@@ -75,10 +75,6 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func fail(code int, err error) error { return &exitError{code: code, err: err} }
 
-func failf(code int, format string, a ...any) error {
-	return &exitError{code: code, err: fmt.Errorf(format, a...)}
-}
-
 // report prints err as etcdutl does and returns the exit status. An error
 // of cobra's own (a bad flag or argument count) was already printed with
 // the usage by cobra; etcdutl prints it a second time and exits 1.

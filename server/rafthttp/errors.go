@@ -15,7 +15,6 @@ var (
 
 	errSenderNotFound   = errors.New("error sender not found")
 	errStopped          = errors.New("transport stopped")
-	errPeerRemoved      = errors.New("peer removed from the transport")
 	errURLChanged       = errors.New("peer URLs changed")
 	errNoURL            = errors.New("peer has no usable URL")
 	errEmptyMessage     = errors.New("message marshals to nothing")

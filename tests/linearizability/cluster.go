@@ -35,7 +35,10 @@ func startCluster(t *testing.T, size int, args []string) *cluster {
 		}
 	})
 	ec := e2e.NewCluster(t, size, &e2e.Options{
-		Args:         args,
+		Args: args,
+		// Crash points armed over HTTP, and WAL segments small enough to
+		// be cut (and purged) under traffic.
+		Env:          []string{e2e.FailpointsEnv, "BASALT_TEST_WAL_SEGMENT_SIZE=262144"},
 		ReadyTimeout: 30 * time.Second,
 		StopTimeout:  10 * time.Second,
 		AdvertisePeerURL: func(name, listen string) (string, error) {
@@ -99,6 +102,16 @@ func newClient(t testing.TB, endpoints []string) *clientv3.Client {
 }
 
 func (c *cluster) size() int { return len(c.Members) }
+
+// indexOf is m's index.
+func (c *cluster) indexOf(m *e2e.Member) int {
+	for i, cm := range c.Members {
+		if cm == m {
+			return i
+		}
+	}
+	return -1
+}
 
 func (c *cluster) index(id uint64) int {
 	for i, mid := range c.ids {

@@ -26,19 +26,21 @@ const (
 	faultMoveLeader
 	faultSlowDisk    // restarted with every fsync 20–100 ms slower
 	faultFailingDisk // restarted with fsyncs failing after a few dozen
+	faultCrashPoint  // killed by a crash point on its way (a persist step, a compaction...)
+	faultInstall     // a follower down long enough to be sent a snapshot, maybe killed installing it
 )
 
 var faultNames = [...]string{
 	"kill-random", "kill-leader", "pause-random", "pause-leader",
 	"partition-random", "partition-leader", "partition-leader-in", "partition-leader-out",
-	"move-leader", "slow-disk", "failing-disk",
+	"move-leader", "slow-disk", "failing-disk", "crash-point", "install-snapshot",
 }
 
 func (f fault) String() string { return faultNames[f] }
 
 // multiMemberOnly are the faults that need peers.
 func (f fault) multiMemberOnly() bool {
-	return f >= faultPartitionRandom && f <= faultMoveLeader
+	return f >= faultPartitionRandom && f <= faultMoveLeader || f == faultInstall
 }
 
 // faultEvent is one injected fault, for the report and the visualization.
@@ -57,20 +59,23 @@ type schedule struct {
 	rec    *recorder
 	rng    *rand.Rand
 	faults []fault
+	// compact: the scenario compacts, so compaction's crash points are
+	// reached.
+	compact bool
 
 	mu     sync.Mutex
 	events []faultEvent
 	errs   []error
 }
 
-func newSchedule(c *cluster, rec *recorder, seed uint64, faults []fault) *schedule {
+func newSchedule(c *cluster, rec *recorder, seed uint64, faults []fault, compact bool) *schedule {
 	var usable []fault
 	for _, f := range faults {
 		if c.size() > 1 || !f.multiMemberOnly() {
 			usable = append(usable, f)
 		}
 	}
-	return &schedule{c: c, rec: rec, rng: rand.New(rand.NewPCG(seed, 0xfa)), faults: usable}
+	return &schedule{c: c, rec: rec, rng: rand.New(rand.NewPCG(seed, 0xfa)), faults: usable, compact: compact}
 }
 
 // dur is a duration in [lo, hi) from the schedule's seed.
@@ -118,6 +123,18 @@ func (s *schedule) log() []faultEvent {
 func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Duration) {
 	target := random
 	switch f {
+	case faultInstall:
+		// A follower: the leader must send it a snapshot.
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		l, err := s.c.waitLeader(lctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.fail(fmt.Errorf("%v: %w", f, err))
+			}
+			return
+		}
+		target = (l + 1 + random%(s.c.size()-1)) % s.c.size()
 	case faultKillLeader, faultPauseLeader, faultPartitionLeader, faultPartitionLeaderIn, faultPartitionLeaderOut, faultMoveLeader:
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		l, err := s.c.waitLeader(lctx)
@@ -190,6 +207,10 @@ func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Du
 		if stopped {
 			ev.Description += " (it stopped)"
 		}
+	case faultCrashPoint:
+		ev.Description = s.crashAtPoint(ctx, m, hold)
+	case faultInstall:
+		ev.Description = s.installSnapshot(ctx, m, hold)
 	case faultMoveLeader:
 		to := (target + 1 + random%(s.c.size()-1)) % s.c.size()
 		mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -222,4 +243,111 @@ func killAndWait(m *e2e.Member) {
 	if p := m.Process(); p != nil {
 		_, _ = p.Wait(10 * time.Second)
 	}
+}
+
+// crashPoints are the crash points traffic reaches (TriggerWrite and
+// TriggerSnapshot), with those of compaction when the scenario compacts
+// and those of defragmentation, which the fault starts itself.
+func crashPoints(compact bool) []e2e.CrashPoint {
+	var out []e2e.CrashPoint
+	for _, cp := range e2e.CrashPoints {
+		switch cp.Trigger {
+		case e2e.TriggerWrite, e2e.TriggerSnapshot, e2e.TriggerDefrag:
+			out = append(out, cp)
+		case e2e.TriggerCompact:
+			if compact {
+				out = append(out, cp)
+			}
+		}
+	}
+	return out
+}
+
+// installPoints are the crash points of installing a leader's snapshot.
+func installPoints() []string {
+	var out []string
+	for _, cp := range e2e.CrashPoints {
+		if cp.Trigger == e2e.TriggerInstall {
+			out = append(out, cp.Name)
+		}
+	}
+	return out
+}
+
+// crashAtPoint arms a crash point of the schedule's choice on m for up to
+// hold+2s: if traffic takes m past it, m dies there and is restarted; if
+// not, the point is disarmed.
+func (s *schedule) crashAtPoint(ctx context.Context, m *e2e.Member, hold time.Duration) string {
+	points := crashPoints(s.compact)
+	cp := points[s.rng.IntN(len(points))]
+	if err := m.SetFailpoint(cp.Name, "kill"); err != nil {
+		s.fail(fmt.Errorf("%v: %w", faultCrashPoint, err))
+		return fmt.Sprintf("arming %s on %s failed", cp.Name, m.Name)
+	}
+	if cp.Trigger == e2e.TriggerDefrag {
+		go func() {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, _ = s.c.clients[s.c.indexOf(m)].Defragment(dctx, m.ClientURL())
+		}()
+	}
+	deadline := time.Now().Add(hold + 2*time.Second)
+	for !m.KilledAt(cp.Name) && time.Now().Before(deadline) && ctx.Err() == nil {
+		sleep(ctx, 50*time.Millisecond) // polling the process, which logs the kill as it dies
+	}
+	if !m.KilledAt(cp.Name) {
+		// Not reached: disarm. The member may die between the check and
+		// the disarm; then it is restarted below.
+		_ = m.SetFailpoint(cp.Name, "off")
+		if p := m.Process(); p == nil || !p.Exited() {
+			return fmt.Sprintf("%s armed on %s, not reached in %v", cp.Name, m.Name, (hold + 2*time.Second).Round(time.Millisecond))
+		}
+	}
+	killAndWait(m)
+	restart := time.Now()
+	if err := m.TryStart(); err != nil {
+		s.fail(fmt.Errorf("%v at %s: restart: %w", faultCrashPoint, cp.Name, err))
+	}
+	return fmt.Sprintf("killed at %s on %s, restarted (ready in %v)", cp.Name, m.Name, time.Since(restart).Round(time.Millisecond))
+}
+
+// installSnapshot kills follower m for hold, long enough for the leader
+// to compact its log past m under traffic (--snapshot-count=50,
+// --snapshot-catchup-entries=10), and restarts it: it installs the
+// leader's snapshot while traffic goes on. Half the time m restarts with
+// an installation crash point armed; killed there, it restarts again.
+func (s *schedule) installSnapshot(ctx context.Context, m *e2e.Member, hold time.Duration) string {
+	killAndWait(m)
+	sleep(ctx, hold)
+	desc := fmt.Sprintf("%s down for %v, restarted", m.Name, hold.Round(time.Millisecond))
+	if s.rng.IntN(2) == 0 {
+		points := installPoints()
+		point := points[s.rng.IntN(len(points))]
+		m.Env = []string{e2e.ArmEnv(point, "kill")}
+		err := m.StartNoWait()
+		m.Env = nil
+		if err != nil {
+			s.fail(fmt.Errorf("%v: start armed: %w", faultInstall, err))
+			return desc
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for !m.KilledAt(point) && !m.Process().Exited() && time.Now().Before(deadline) && ctx.Err() == nil {
+			if m.WaitReady(50*time.Millisecond) == nil {
+				break // ready: the point was not on its way (a log catch-up)
+			}
+		}
+		if !m.KilledAt(point) {
+			// Still running (or died of something else, which the restart
+			// below reports): it stays armed, so restart it unarmed.
+			killAndWait(m)
+			desc += fmt.Sprintf(" with %s armed, not reached", point)
+		} else {
+			desc += fmt.Sprintf(", killed installing at %s, restarted", point)
+		}
+	}
+	restart := time.Now()
+	if err := m.TryStart(); err != nil {
+		s.fail(fmt.Errorf("%v: restart: %w", faultInstall, err))
+	}
+	return desc + fmt.Sprintf(" (ready in %v)", time.Since(restart).Round(time.Millisecond))
 }

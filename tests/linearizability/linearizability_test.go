@@ -1,6 +1,7 @@
 package linearizability
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -15,7 +16,7 @@ var snapshotArgs = []string{"--snapshot-count=50", "--snapshot-catchup-entries=1
 var allFaults = []fault{
 	faultKillRandom, faultKillLeader, faultPauseRandom, faultPauseLeader,
 	faultPartitionRandom, faultPartitionLeader, faultPartitionLeaderIn, faultPartitionLeaderOut,
-	faultMoveLeader, faultSlowDisk, faultFailingDisk,
+	faultMoveLeader, faultSlowDisk, faultFailingDisk, faultCrashPoint, faultInstall,
 }
 
 // scenarios: the first ones (short) run in CI; BASALT_LIN_SCENARIOS=all
@@ -25,6 +26,7 @@ var scenarios = []struct {
 	short bool
 }{
 	{scenario{name: "1member-kill-pause", members: 1, clients: 4, faults: []fault{faultKillRandom, faultPauseRandom}}, true},
+	{scenario{name: "3members-crash-points", members: 3, clients: 6, faults: []fault{faultCrashPoint, faultInstall}, args: snapshotArgs, compact: true}, true},
 	{scenario{name: "3members-all-faults", members: 3, clients: 6, faults: allFaults, args: snapshotArgs, compact: true}, true},
 	{scenario{name: "5members-partitions-kills", members: 5, clients: 6, faults: []fault{faultKillLeader, faultPartitionLeader, faultPartitionLeaderIn, faultPartitionLeaderOut, faultPartitionRandom, faultMoveLeader}, args: snapshotArgs, compact: true}, true},
 	{scenario{name: "3members-kill", members: 3, clients: 6, faults: []fault{faultKillRandom, faultKillLeader}, args: snapshotArgs, compact: true}, false},
@@ -34,6 +36,7 @@ var scenarios = []struct {
 	{scenario{name: "3members-no-faults", members: 3, clients: 8}, false},
 	{scenario{name: "3members-disk-faults", members: 3, clients: 6, faults: []fault{faultSlowDisk, faultFailingDisk}, args: snapshotArgs, compact: true}, false},
 	{scenario{name: "5members-all-faults", members: 5, clients: 8, faults: allFaults, args: snapshotArgs, compact: true}, false},
+	{scenario{name: "1member-crash-points", members: 1, clients: 4, faults: []fault{faultCrashPoint}, args: snapshotArgs, compact: true}, false},
 }
 
 func TestLinearizability(t *testing.T) {
@@ -55,12 +58,30 @@ func TestLinearizability(t *testing.T) {
 			t.Fatalf("BASALT_LIN_SEED: %v", err)
 		}
 	}
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			if !sc.short && !all {
-				t.Skip("long profile: BASALT_LIN_SCENARIOS=all")
-			}
-			runScenario(t, sc.scenario, seed, duration)
-		})
+	// BASALT_LIN_ROUNDS runs the scenarios that many times, round r with
+	// seed+r (scripts/lin-rounds.sh runs it and tallies the results).
+	rounds := 1
+	if s := os.Getenv("BASALT_LIN_ROUNDS"); s != "" {
+		var err error
+		if rounds, err = strconv.Atoi(s); err != nil || rounds < 1 {
+			t.Fatalf("BASALT_LIN_ROUNDS: %q is not a positive number", s)
+		}
+	}
+	runAll := func(t *testing.T, seed uint64) {
+		for _, sc := range scenarios {
+			t.Run(sc.name, func(t *testing.T) {
+				if !sc.short && !all {
+					t.Skip("long profile: BASALT_LIN_SCENARIOS=all")
+				}
+				runScenario(t, sc.scenario, seed, duration)
+			})
+		}
+	}
+	if rounds == 1 {
+		runAll(t, seed)
+		return
+	}
+	for r := range rounds {
+		t.Run(fmt.Sprintf("round%03d", r), func(t *testing.T) { runAll(t, seed+uint64(r)) })
 	}
 }

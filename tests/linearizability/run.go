@@ -141,7 +141,7 @@ func (r *run) traffic() {
 			r.compactor(ctx, cli)
 		}()
 	}
-	r.sched = newSchedule(c, r.rec, r.seed, r.sc.faults)
+	r.sched = newSchedule(c, r.rec, r.seed, r.sc.faults, r.sc.compact)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -1,0 +1,289 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/basaltkv/basalt/storage/mvcc"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// installKeys are the keys TestSnapshotInstallWhileReading writes.
+const installKeys = 8
+
+// putHistory is what the leader acknowledged: the value of each write by
+// revision (one key per revision).
+type putHistory struct {
+	mu   sync.Mutex
+	puts map[int64][2]string // revision → key, value
+}
+
+func (h *putHistory) add(rev int64, key, value string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.puts[rev] = [2]string{key, value}
+}
+
+// stateAt is every key's value at rev, as the history says.
+func (h *putHistory) stateAt(rev int64) map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	state := map[string]string{}
+	for r := int64(1); r <= rev; r++ {
+		if p, ok := h.puts[r]; ok {
+			state[p[0]] = p[1]
+		}
+	}
+	return state
+}
+
+// observation is one read of the follower: the revision it was at and
+// what it returned.
+type observation struct {
+	what string
+	rev  int64
+	kvs  map[string]string
+}
+
+// TestSnapshotInstallWhileReading cuts a follower off, lets the leader
+// compact its log past it, and heals: the follower installs the leader's
+// snapshot. It does so again and again while goroutines read the same
+// follower: serializable ranges at the current and at past revisions,
+// read-only transactions, a watch, Status, Hash, HashKV, Snapshot,
+// defragmentation and the alarm list. Run with -race: no reader may touch
+// a closed backend or a half-replaced index, and every range must return
+// exactly what the history says at its revision.
+func TestSnapshotInstallWhileReading(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotCount = 20
+		cfg.SnapshotCatchUpEntries = 5
+	})
+	c.waitReady()
+	lead, f := c.leader(), c.follower()
+	ctx := ctxT(t)
+	hist := &putHistory{puts: map[int64][2]string{}}
+	var seq int
+	put := func(n int) {
+		t.Helper()
+		for range n {
+			seq++
+			key, val := fmt.Sprintf("k%d", seq%installKeys), fmt.Sprintf("v%d", seq)
+			resp, err := lead.m.Put(ctx, &pb.PutRequest{Key: []byte(key), Value: []byte(val)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hist.add(resp.Header.Revision, key, val)
+		}
+	}
+	put(10)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var obsMu sync.Mutex
+	var obs []observation
+	errc := make(chan error, 64)
+	fail := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	}
+	record := func(o observation) {
+		obsMu.Lock()
+		obs = append(obs, o)
+		obsMu.Unlock()
+	}
+	reader := func(name string, read func(rng *rand.Rand) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(len(name)), 7))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := read(rng); err != nil {
+					fail(fmt.Errorf("%s: %w", name, err))
+					return
+				}
+			}
+		}()
+	}
+	kvMap := func(resp *pb.RangeResponse) map[string]string {
+		m := map[string]string{}
+		for _, kv := range resp.Kvs {
+			m[string(kv.Key)] = string(kv.Value)
+		}
+		return m
+	}
+	rangeAll := &pb.RangeRequest{Key: []byte("k"), RangeEnd: []byte("l"), Serializable: true}
+
+	reader("range", func(*rand.Rand) error {
+		resp, err := f.m.Range(ctx, rangeAll)
+		if err != nil {
+			return err
+		}
+		record(observation{what: "range", rev: resp.Header.Revision, kvs: kvMap(resp)})
+		return nil
+	})
+	reader("range at a past revision", func(rng *rand.Rand) error {
+		cur := f.m.Store().Rev()
+		rev := 1 + rng.Int64N(max(cur, 1))
+		resp, err := f.m.Range(ctx, &pb.RangeRequest{Key: rangeAll.Key, RangeEnd: rangeAll.RangeEnd, Serializable: true, Revision: rev})
+		if errors.Is(err, mvcc.ErrCompacted) || errors.Is(err, mvcc.ErrFutureRev) {
+			return nil // a snapshot moved the follower meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		record(observation{what: fmt.Sprintf("range at %d", rev), rev: rev, kvs: kvMap(resp)})
+		return nil
+	})
+	reader("read-only txn", func(*rand.Rand) error {
+		resp, err := f.m.Txn(ctx, &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: rangeAll}}}})
+		if err != nil {
+			return err
+		}
+		rr := resp.Responses[0].GetResponseRange()
+		record(observation{what: "txn", rev: resp.Header.Revision, kvs: kvMap(rr)})
+		return nil
+	})
+	reader("maintenance", func(rng *rand.Rand) error {
+		if _, err := f.m.Status(ctx); err != nil {
+			return err
+		}
+		if _, err := f.m.Hash(ctx); err != nil {
+			return err
+		}
+		if _, err := f.m.HashKV(ctx, 0); err != nil && !errors.Is(err, mvcc.ErrCompacted) {
+			return err
+		}
+		_ = f.m.Alarms()
+		_ = f.m.IsLearner()
+		if rng.IntN(4) == 0 {
+			s, err := f.m.Snapshot(ctx)
+			if err != nil {
+				return err
+			}
+			n, err := s.WriteTo(io.Discard)
+			s.Close()
+			if err != nil || n == 0 {
+				return fmt.Errorf("snapshot stream: %d bytes, %v", n, err)
+			}
+		}
+		if rng.IntN(20) == 0 {
+			if err := f.m.Defragment(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// A watcher from the first revision sees every put exactly once, in
+	// order, or learns its history was compacted.
+	ws := f.m.Store().NewWatchStream()
+	if _, err := ws.Watch(mvcc.AutoWatchID, []byte("k"), []byte("l"), 1); err != nil {
+		t.Fatal(err)
+	}
+	var watched []int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer ws.Close()
+		for {
+			select {
+			case <-stop:
+				return
+			case resp := <-ws.Chan():
+				if resp.CompactRevision != 0 {
+					return
+				}
+				for _, ev := range resp.Events {
+					watched = append(watched, ev.Kv.ModRevision)
+				}
+			}
+		}
+	}()
+
+	const rounds = 8
+	for round := range rounds {
+		// Cut the follower off: the leader's messages to it fail.
+		f.srv.Close()
+		put(30)
+		if round%3 == 2 {
+			if _, err := lead.m.Compact(ctx, &pb.CompactionRequest{Revision: lead.m.Store().Rev() - 5}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		installed := f.m.applier.snapshotInstalled.wait()
+		ln, err := net.Listen("tcp", f.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ln = ln
+		f.srv = &http.Server{Handler: f.m.PeerHandler()}
+		go f.srv.Serve(ln)
+		select {
+		case <-installed:
+		case err := <-errc:
+			t.Fatal(err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: the follower installed no snapshot", round)
+		}
+	}
+	put(5)
+	// Every member ends with the same data.
+	want, err := lead.m.HashKV(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntilT(t, 20*time.Second, "the follower to catch up", func() bool { return f.m.Store().Rev() == want.Header.Revision })
+	got, err := f.m.HashKV(ctx, want.Header.Revision)
+	if err != nil || got.Hash != want.Hash {
+		t.Fatalf("follower HashKV %v (%v), leader %d", got, err, want.Hash)
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+
+	// Every read returned exactly the history's state at its revision.
+	if len(obs) < 100 {
+		t.Fatalf("only %d reads checked", len(obs))
+	}
+	for _, o := range obs {
+		want := hist.stateAt(o.rev)
+		if fmt.Sprint(o.kvs) != fmt.Sprint(want) {
+			t.Fatalf("%s returned %v at revision %d; the history says %v", o.what, o.kvs, o.rev, want)
+		}
+	}
+	for i := 1; i < len(watched); i++ {
+		if watched[i] != watched[i-1]+1 {
+			t.Fatalf("watch delivered revision %d after %d", watched[i], watched[i-1])
+		}
+	}
+	t.Logf("%d reads checked, %d watch events, %d snapshots installed", len(obs), len(watched), rounds)
+}
+
+// waitUntilT polls cond until it holds or timeout passes.
+func waitUntilT(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
