@@ -361,19 +361,22 @@ func getEventually(t *testing.T, cli *clientv3.Client, key string, serial bool, 
 	if err != nil {
 		t.Fatalf("get: %v", err)
 	}
-	for {
-		resp, err := cli.Get(ctx, key, opts...)
+	var resp *clientv3.GetResponse
+	deadline, _ := ctx.Deadline()
+	err = testutil.Poll(time.Until(deadline), func() error {
+		resp, err = cli.Get(ctx, key, opts...)
 		if err != nil {
 			t.Fatalf("serializable get %s: %v", key, err)
 		}
-		if resp.Header.Revision >= lin.Header.Revision {
-			return resp
+		if resp.Header.Revision < lin.Header.Revision {
+			return fmt.Errorf("serializable get stays at revision %d < %d", resp.Header.Revision, lin.Header.Revision)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("serializable get stays at revision %d < %d", resp.Header.Revision, lin.Header.Revision)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return resp
 }
 
 func testAPIPut(t *testing.T, e *apiEnv) {
