@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"golang.org/x/sys/unix"
 )
@@ -520,8 +521,8 @@ func TestUserAddPromptsOnTerminal(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	for _, prompt := range []string{"Password of u1: ", "Password of u1: \nType password of u1 again for confirmation: "} {
-		waitFor(t, fmt.Sprintf("prompt %q", prompt), 30*time.Second, func() bool { return stdout.String() == prompt })
-		waitFor(t, "echo off", 30*time.Second, func() bool { return !echoing(t, slave) })
+		testutil.WaitUntil(t, 30*time.Second, fmt.Sprintf("prompt %q", prompt), func() bool { return stdout.String() == prompt })
+		testutil.WaitUntil(t, 30*time.Second, "echo off", func() bool { return !echoing(t, slave) })
 		if _, err := master.WriteString("s3cret\n"); err != nil {
 			t.Fatal(err)
 		}

@@ -261,18 +261,6 @@ func leaseFrom(name string) func(testing.TB, result, *normalizer, map[string]str
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // client is a clientv3 client of endpoint for test setup.
 func client(t testing.TB, endpoint string) *clientv3.Client {
 	return e2e.NewClient(t, []string{endpoint}, nil)

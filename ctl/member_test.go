@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/tests/e2e"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -56,7 +57,7 @@ func startEtcd(t *testing.T) (string, string, *clientv3.Client) {
 		}
 	})
 	cli := client(t, clientURL)
-	waitFor(t, "etcd to serve", 30*time.Second, func() bool {
+	testutil.WaitUntil(t, 30*time.Second, "etcd to serve", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_, err := cli.Get(ctx, "health")

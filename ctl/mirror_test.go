@@ -3,12 +3,14 @@ package ctl_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -62,11 +64,10 @@ func TestMakeMirror(t *testing.T) {
 	}
 	waitMirror := func(what string, want map[string]string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		err := testutil.Poll(20*time.Second, func() error {
 			got := dump()
 			if equalMaps(got, want) {
-				return
+				return nil
 			}
 			select {
 			case err := <-exited:
@@ -74,10 +75,10 @@ func TestMakeMirror(t *testing.T) {
 				t.Fatalf("make-mirror exited (%v) before %s\nstdout:\n%s\nstderr:\n%s", err, what, out.String(), errOut.String())
 			default:
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: destination holds %v, want %v", what, got, want)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return fmt.Errorf("destination holds %v, want %v", got, want)
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
 	}
 	waitMirror("the initial copy", map[string]string{"copy/a": "1", "copy/b": "2"})

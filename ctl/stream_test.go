@@ -3,6 +3,7 @@ package ctl_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/basaltkv/basalt/pkg/testutil"
 )
 
 // background is a long-running basaltctl (watch, lock, elect).
@@ -75,17 +78,19 @@ func (b *background) stderr() string {
 // waitOutput waits until stdout contains s.
 func (b *background) waitOutput(t *testing.T, s string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(b.stdout(), s) {
+	err := testutil.Poll(30*time.Second, func() error {
+		if strings.Contains(b.stdout(), s) {
+			return nil
+		}
 		select {
 		case <-b.done:
 			t.Fatalf("basaltctl exited (%d) before printing %q\nstdout:\n%s\nstderr:\n%s", b.exitCode, s, b.stdout(), b.stderr())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("basaltctl did not print %q\nstdout:\n%s\nstderr:\n%s", s, b.stdout(), b.stderr())
-		}
-		time.Sleep(20 * time.Millisecond)
+		return fmt.Errorf("basaltctl did not print %q", s)
+	})
+	if err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, b.stdout(), b.stderr())
 	}
 }
 

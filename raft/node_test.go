@@ -9,24 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	pb "github.com/basaltkv/basalt/raft/raftpb"
 )
 
 // nodeTestTimeout bounds every wait in these tests: the Node goroutines
 // are real, so progress is awaited by polling, never by sleeping a guess.
 const nodeTestTimeout = 10 * time.Second
-
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(nodeTestTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // recvReady waits for the next Ready of n.
 func recvReady(t *testing.T, n Node) Ready {
@@ -100,7 +89,7 @@ func newNodeTestCluster(t *testing.T, n int) *nodeTestCluster {
 	// A member refuses to campaign until it has applied the bootstrap
 	// membership.
 	for _, m := range c.members {
-		waitUntil(t, "the bootstrap entries are applied", func() bool { return m.node.Status().Applied >= uint64(n) })
+		testutil.WaitUntil(t, nodeTestTimeout, "the bootstrap entries to be applied", func() bool { return m.node.Status().Applied >= uint64(n) })
 	}
 	return c
 }
@@ -194,7 +183,7 @@ func (c *nodeTestCluster) elect(id uint64) {
 func (c *nodeTestCluster) waitLeader(id uint64) {
 	c.t.Helper()
 	for _, m := range c.members {
-		waitUntil(c.t, "every member follows the leader", func() bool {
+		testutil.WaitUntil(c.t, nodeTestTimeout, "every member to follow the leader", func() bool {
 			st := m.node.Status()
 			if m.id == id {
 				return st.RaftState == StateLeader
@@ -205,7 +194,7 @@ func (c *nodeTestCluster) waitLeader(id uint64) {
 	// The leader serves reads and refuses nothing once its term's first
 	// entry is committed.
 	lead := c.members[id].node
-	waitUntil(c.t, "the leader commits an entry of its term", func() bool {
+	testutil.WaitUntil(c.t, nodeTestTimeout, "the leader to commit an entry of its term", func() bool {
 		st := lead.Status()
 		return st.Applied >= st.Commit && st.Commit > 0 && storageTerm(c.members[id].storage, st.Commit) == st.Term
 	})
@@ -383,7 +372,7 @@ func TestNodeProposeOnLeader(t *testing.T) {
 			t.Fatalf("Propose(%q) on the leader: %v", d, err)
 		}
 	}
-	waitUntil(t, "the proposals are applied", func() bool { return len(m.appliedData()) == 3 })
+	testutil.WaitUntil(t, nodeTestTimeout, "the proposals to be applied", func() bool { return len(m.appliedData()) == 3 })
 	if got := m.appliedData(); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Fatalf("applied %v, want a b c", got)
 	}
@@ -396,7 +385,7 @@ func TestNodeProposeThroughFollower(t *testing.T) {
 		t.Fatalf("Propose on a follower with a leader: %v", err)
 	}
 	for _, m := range c.members {
-		waitUntil(t, "every member applies the forwarded proposal", func() bool {
+		testutil.WaitUntil(t, nodeTestTimeout, "every member to apply the forwarded proposal", func() bool {
 			return slices.Equal(m.appliedData(), []string{"via follower"})
 		})
 	}
@@ -438,7 +427,7 @@ func TestNodeProposeAsync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the proposal is applied", func() bool { return slices.Equal(m.appliedData(), []string{"a"}) })
+	testutil.WaitUntil(t, nodeTestTimeout, "the proposal to be applied", func() bool { return slices.Equal(m.appliedData(), []string{"a"}) })
 	select {
 	case err := <-accepted:
 		t.Fatalf("accepted proposal's channel got %v", err)
@@ -476,7 +465,7 @@ func TestNodeProposeCancelledContext(t *testing.T) {
 	if err := m.node.Propose(context.Background(), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the last proposal is applied", func() bool { return len(m.appliedData()) > 0 })
+	testutil.WaitUntil(t, nodeTestTimeout, "the last proposal to be applied", func() bool { return len(m.appliedData()) > 0 })
 	if got := m.appliedData(); !slices.Equal(got, []string{"after"}) {
 		t.Fatalf("applied %v, want only the proposal with a live context", got)
 	}
@@ -495,7 +484,7 @@ func TestNodeProposeConfChange(t *testing.T) {
 	want := pb.ConfState{Voters: []uint64{1}, Learners: []uint64{2}}
 	// Raft counts the change applied at Advance, which the application
 	// calls after ApplyConfChange: wait for both.
-	waitUntil(t, "the learner is added", func() bool {
+	testutil.WaitUntil(t, nodeTestTimeout, "the learner to be added", func() bool {
 		st := n.Status()
 		return reflect.DeepEqual(st.Config, want) && st.Applied >= st.Commit
 	})
@@ -505,7 +494,7 @@ func TestNodeProposeConfChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = pb.ConfState{Voters: []uint64{1, 2}}
-	waitUntil(t, "the learner is promoted", func() bool { return reflect.DeepEqual(n.Status().Config, want) })
+	testutil.WaitUntil(t, nodeTestTimeout, "the learner to be promoted", func() bool { return reflect.DeepEqual(n.Status().Config, want) })
 }
 
 func TestNodeApplyConfChange(t *testing.T) {
@@ -552,7 +541,7 @@ func TestNodeReadIndex(t *testing.T) {
 		// On the leader the answer needs a heartbeat round; on a follower
 		// the request goes to the leader and the answer comes back.
 		var got []ReadState
-		waitUntil(t, "the read state arrives", func() bool {
+		testutil.WaitUntil(t, nodeTestTimeout, "the read state", func() bool {
 			got = append(got, m.takeReadStates()...)
 			return len(got) > 0
 		})
@@ -570,7 +559,7 @@ func TestNodeReadIndexSingleVoter(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []ReadState
-	waitUntil(t, "the read state arrives", func() bool {
+	testutil.WaitUntil(t, nodeTestTimeout, "the read state", func() bool {
 		got = append(got, m.takeReadStates()...)
 		return len(got) > 0
 	})
@@ -597,7 +586,7 @@ func TestNodeTransferLeadership(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range c.members {
-			waitUntil(t, "the proposal after the transfer is applied", func() bool {
+			testutil.WaitUntil(t, nodeTestTimeout, "the proposal after the transfer to be applied", func() bool {
 				return slices.Equal(m.appliedData(), []string{"after transfer"})
 			})
 		}
@@ -760,7 +749,7 @@ func TestNodeTickBuffered(t *testing.T) {
 	}
 	// An election timeout is at most 2*ElectionTick ticks, well within the
 	// buffer: the single voter has become leader without another tick.
-	waitUntil(t, "the ticks elect the single voter", func() bool { return n.Status().RaftState == StateLeader })
+	testutil.WaitUntil(t, nodeTestTimeout, "the ticks to elect the single voter", func() bool { return n.Status().RaftState == StateLeader })
 	rd = recvReady(t, n)
 	if rd.SoftState == nil || rd.SoftState.RaftState != StateLeader {
 		t.Fatalf("Ready after the ticks: soft state %+v, want leader", rd.SoftState)
@@ -784,7 +773,7 @@ func TestNodeAdvanceGatesReady(t *testing.T) {
 	}
 	// Status is answered by the node's goroutine, so once it returns that
 	// goroutine has taken the heartbeat and looped again.
-	waitUntil(t, "the heartbeat is taken", func() bool { return n.Status().Term == 5 })
+	testutil.WaitUntil(t, nodeTestTimeout, "the heartbeat to be taken", func() bool { return n.Status().Term == 5 })
 	select {
 	case rd2 := <-n.Ready():
 		t.Fatalf("a second Ready before Advance: %+v", rd2)

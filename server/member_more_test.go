@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
@@ -27,16 +28,15 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 		}
 	}
 	c.restart(follower)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	err := testutil.Poll(20*time.Second, func() error {
 		resp, err := follower.m.Range(ctx, &pb.RangeRequest{Key: []byte("k"), RangeEnd: []byte("l"), Serializable: true})
-		if err == nil && resp.Count == 100 {
-			break
+		if err == nil && resp.Count != 100 {
+			err = fmt.Errorf("%d keys, want 100", resp.Count)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("follower did not catch up: %v %v", resp, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("follower did not catch up: %v", err)
 	}
 	follower.m.Stop() // the applier's fields are its goroutine's until then
 	if follower.m.applier.snapshotIndex == 0 {
@@ -66,16 +66,15 @@ func TestLeaseExpiryDeletesKeys(t *testing.T) {
 	if err != nil || len(ttlResp.Keys) != 1 {
 		t.Fatalf("time to live via follower: %v %v", ttlResp, err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	err = testutil.Poll(20*time.Second, func() error {
 		resp, err := follower.m.Range(ctx, &pb.RangeRequest{Key: []byte("leased")})
-		if err == nil && resp.Count == 0 {
-			break
+		if err == nil && resp.Count != 0 {
+			err = fmt.Errorf("still there: %v", resp)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("leased key not deleted: %v %v", resp, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("leased key not deleted: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap/zaptest"
 )
@@ -120,17 +121,17 @@ func (c *testCluster) waitReady() {
 
 func (c *testCluster) leader() *testMember {
 	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	var lead *testMember
+	testutil.WaitUntil(c.t, 20*time.Second, "a leader", func() bool {
 		for _, tm := range c.members {
 			if tm.m != nil && tm.m.IsLeader() {
-				return tm
+				lead = tm
+				return true
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.t.Fatal("no leader")
-	return nil
+		return false
+	})
+	return lead
 }
 
 // follower returns a member that is not the leader.
@@ -213,18 +214,14 @@ func TestThreeMembersReplicateAndFailover(t *testing.T) {
 	lead.m.Stop()
 	lead.srv.Close()
 	var newLead *testMember
-	deadline := time.Now().Add(20 * time.Second)
-	for newLead == nil && time.Now().Before(deadline) {
+	testutil.WaitUntil(t, 20*time.Second, "a new leader", func() bool {
 		for _, tm := range c.members {
 			if tm != lead && tm.m.IsLeader() {
 				newLead = tm
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if newLead == nil {
-		t.Fatal("no new leader")
-	}
+		return newLead != nil
+	})
 	if _, err := newLead.m.Put(ctx, &pb.PutRequest{Key: []byte("after"), Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}

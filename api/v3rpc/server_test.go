@@ -11,6 +11,7 @@ import (
 
 	"github.com/basaltkv/basalt/api/internal/fakemember"
 	"github.com/basaltkv/basalt/api/v3rpc"
+	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 )
@@ -105,7 +106,7 @@ func TestGracefulStopWithWaitingLock(t *testing.T) {
 		waiting <- err
 	}()
 	// Let the second Lock reach the server and wait there.
-	eventually(t, "the second lock to wait", func() bool {
+	testutil.WaitUntil(t, 10*time.Second, "the second lock to wait", func() bool {
 		gr, err := cli.Get(ctx(t), "l/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 		return err == nil && gr.Count == 2
 	})

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/basaltkv/basalt/api/v3rpc"
+	"github.com/basaltkv/basalt/pkg/testutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -209,7 +210,7 @@ func TestWatchProgressRequest(t *testing.T) {
 	}
 	// The store's revision is 4; the watcher is synced: one stream-wide
 	// notification at 4, with watch ID -1.
-	eventually(t, "a progress notification at revision 4", func() bool {
+	testutil.WaitUntil(t, 10*time.Second, "a progress notification at revision 4", func() bool {
 		if err := s.Send(progress); err != nil {
 			t.Fatal(err)
 		}

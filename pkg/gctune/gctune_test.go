@@ -1,11 +1,14 @@
 package gctune
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"github.com/basaltkv/basalt/pkg/testutil"
 )
 
 func TestPercentFor(t *testing.T) {
@@ -65,15 +68,16 @@ func TestTunerFollowsLiveHeap(t *testing.T) {
 // waitPercent collects until GOGC satisfies ok, or fails after a deadline.
 func waitPercent(t *testing.T, tu *Tuner, ok func(int) bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	err := testutil.Poll(10*time.Second, func() error {
 		runtime.GC()
-		if p := gcPercent(); ok(p) && tu.Percent() == p {
-			return
+		if p, tp := gcPercent(), tu.Percent(); !ok(p) || tp != p {
+			return fmt.Errorf("GOGC is %d (tuner says %d)", p, tp)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
-	t.Fatalf("%s: GOGC is %d (tuner says %d)", what, gcPercent(), tu.Percent())
 }
 
 // The collector keeps collecting on its own under the tuner: garbage

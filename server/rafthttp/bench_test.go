@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"go.uber.org/zap"
 )
@@ -38,7 +39,7 @@ func BenchmarkStreamThroughput(b *testing.B) {
 		a.tr.Send(batch[:n])
 		sent += n
 	}
-	waitUntil(b, 30*time.Second, "all messages", func() bool { return c.raft.count(1) == b.N })
+	testutil.WaitUntil(b, 30*time.Second, "all messages", func() bool { return c.raft.count(1) == b.N })
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 	if u := a.raft.unreachableCount(2); u != 0 {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,18 +24,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
-
-// waitUntil polls cond until it holds or d passes.
-func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // seq orders events across fakes, to check what happened before what.
 var seq atomic.Int64
@@ -334,7 +323,7 @@ func connectAll(t testing.TB, ms ...*member) {
 
 func waitConnected(t testing.TB, a, b *member) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, fmt.Sprintf("stream %x->%x", a.id, b.id), func() bool {
+	testutil.WaitUntil(t, 10*time.Second, fmt.Sprintf("stream %x->%x", a.id, b.id), func() bool {
 		return !a.tr.ActiveSince(b.id).IsZero()
 	})
 }
@@ -386,18 +375,16 @@ func checkInOrder(t testing.TB, a, b *member, n int) {
 // checkNoLeak waits for the goroutine count to come back to base.
 func checkNoLeak(t testing.TB, base int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= base {
-			return
+	err := testutil.Poll(10*time.Second, func() error {
+		if n := runtime.NumGoroutine(); n > base {
+			return fmt.Errorf("%d goroutines, %d before the test", n, base)
 		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines, %d before the test:\n%s", n, base, interesting(string(buf)))
-		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Fatalf("%v:\n%s", err, interesting(string(buf)))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,8 +50,8 @@ func TestSilentReceiverDetected(t *testing.T) {
 
 	a.tr.AddPeer(2, []string{silent.URL})
 	<-accepted
-	waitUntil(t, 5*time.Second, "stream up", func() bool { return !a.tr.ActiveSince(2).IsZero() })
-	waitUntil(t, 5*time.Second, "silent stream dropped", func() bool { return a.tr.ActiveSince(2).IsZero() })
+	testutil.WaitUntil(t, 5*time.Second, "stream up", func() bool { return !a.tr.ActiveSince(2).IsZero() })
+	testutil.WaitUntil(t, 5*time.Second, "silent stream dropped", func() bool { return a.tr.ActiveSince(2).IsZero() })
 	select {
 	case <-accepted: // and redialed
 	case <-time.After(5 * time.Second):
@@ -103,7 +104,7 @@ func TestProberRecordsRoundTrip(t *testing.T) {
 	b := newMember(t, 0x2b, memberOpts{tune: tune})
 	connectAll(t, a, b)
 	before := histogramCount(t, rttSec.WithLabelValues("2b"))
-	waitUntil(t, 5*time.Second, "round trips recorded", func() bool {
+	testutil.WaitUntil(t, 5*time.Second, "round trips recorded", func() bool {
 		return histogramCount(t, rttSec.WithLabelValues("2b")) >= before+3
 	})
 }
@@ -175,7 +176,7 @@ func TestDroppedMessagesCounted(t *testing.T) {
 	if d := metricValue(sentFailures.WithLabelValues("9")) - before; d != 3 {
 		t.Fatalf("etcd_network_peer_sent_failures_total{To=9} grew by %v, want 3", d)
 	}
-	waitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(9) > 0 })
+	testutil.WaitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(9) > 0 })
 }
 
 // Stop ends every goroutine the transports started, including those
@@ -195,7 +196,7 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 			}
 		}
 		ms[0].tr.Send([]raftpb.Message{snapMsg(1, 2, 3)})
-		waitUntil(t, 10*time.Second, "snapshot", func() bool { return len(ms[0].raft.snapshotReports(2)) == 1 })
+		testutil.WaitUntil(t, 10*time.Second, "snapshot", func() bool { return len(ms[0].raft.snapshotReports(2)) == 1 })
 		if got := ms[0].raft.snapshotReports(2)[0]; got != raft.SnapshotFinish {
 			t.Fatalf("snapshot reported %v", got)
 		}
@@ -223,7 +224,7 @@ func TestStoppedTransport(t *testing.T) {
 	if !b.tr.ActiveSince(1).IsZero() {
 		t.Fatal("stopped transport reports an active peer")
 	}
-	waitUntil(t, 5*time.Second, "a's stream to b to break", func() bool { return a.tr.ActiveSince(2).IsZero() })
+	testutil.WaitUntil(t, 5*time.Second, "a's stream to b to break", func() bool { return a.tr.ActiveSince(2).IsZero() })
 	req, _ := http.NewRequest(http.MethodPost, b.url+streamPath, strings.NewReader(""))
 	a.tr.setHeaders(req.Header, 2)
 	resp, err := http.DefaultClient.Do(req)

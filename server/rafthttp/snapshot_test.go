@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
 )
@@ -108,7 +109,7 @@ func TestSnapshotDoesNotBlockHeartbeats(t *testing.T) {
 			t.Fatalf("snapshot transfer stalled before step %d", i)
 		}
 		a.tr.Send([]raftpb.Message{heartbeat(1, 2, uint64(i))})
-		waitUntil(t, 5*time.Second, "heartbeat during the snapshot", func() bool {
+		testutil.WaitUntil(t, 5*time.Second, "heartbeat during the snapshot", func() bool {
 			return b.raft.countType(1, raftpb.MsgHeartbeat) == i+1
 		})
 		if b.raft.countType(1, raftpb.MsgSnap) != 0 {
@@ -117,7 +118,7 @@ func TestSnapshotDoesNotBlockHeartbeats(t *testing.T) {
 		reader.release <- struct{}{}
 	}
 
-	waitUntil(t, 10*time.Second, "snapshot report", func() bool { return len(a.raft.snapshotReports(2)) > 0 })
+	testutil.WaitUntil(t, 10*time.Second, "snapshot report", func() bool { return len(a.raft.snapshotReports(2)) > 0 })
 	if got := a.raft.snapshotReports(2); len(got) != 1 || got[0] != raft.SnapshotFinish {
 		t.Fatalf("snapshot reports %v, want [SnapshotFinish]", got)
 	}
@@ -186,7 +187,7 @@ func TestSnapshotFailureReported(t *testing.T) {
 			}
 			failures := metricValue(snapshotSendFailures.WithLabelValues("2"))
 			a.tr.Send([]raftpb.Message{snapMsg(1, 2, 5)})
-			waitUntil(t, 10*time.Second, "snapshot report", func() bool { return len(a.raft.snapshotReports(2)) > 0 })
+			testutil.WaitUntil(t, 10*time.Second, "snapshot report", func() bool { return len(a.raft.snapshotReports(2)) > 0 })
 			if got := a.raft.snapshotReports(2); len(got) != 1 || got[0] != raft.SnapshotFailure {
 				t.Fatalf("reports %v, want [SnapshotFailure]", got)
 			}
@@ -199,11 +200,11 @@ func TestSnapshotFailureReported(t *testing.T) {
 			if d := metricValue(snapshotSendFailures.WithLabelValues("2")) - failures; d != 1 {
 				t.Errorf("etcd_network_snapshot_send_failures{To=2} grew by %v", d)
 			}
-			waitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
+			testutil.WaitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
 			// The stream is unaffected (unless the peer is down).
 			if c.name != "peer down" {
 				a.tr.Send([]raftpb.Message{heartbeat(1, 2, 1)})
-				waitUntil(t, 5*time.Second, "heartbeat after failure", func() bool {
+				testutil.WaitUntil(t, 5*time.Second, "heartbeat after failure", func() bool {
 					return b.raft.countType(1, raftpb.MsgHeartbeat) == 1
 				})
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/raft/raftpb"
 )
 
@@ -25,7 +26,7 @@ func TestStreamTwoMembersOrdered(t *testing.T) {
 	go func() { defer wg.Done(); sendWindowed(t, a, b, n, 1000) }()
 	go func() { defer wg.Done(); sendWindowed(t, b, a, n, 1000) }()
 	wg.Wait()
-	waitUntil(t, 10*time.Second, "all messages", func() bool { return b.raft.count(1) == n && a.raft.count(2) == n })
+	testutil.WaitUntil(t, 10*time.Second, "all messages", func() bool { return b.raft.count(1) == n && a.raft.count(2) == n })
 	checkInOrder(t, a, b, n)
 	checkInOrder(t, b, a, n)
 
@@ -57,7 +58,7 @@ func TestStreamThreeMembersOrdered(t *testing.T) {
 	for _, a := range ms {
 		for _, b := range ms {
 			if a != b {
-				waitUntil(t, 10*time.Second, "all messages", func() bool { return b.raft.count(a.id) == n })
+				testutil.WaitUntil(t, 10*time.Second, "all messages", func() bool { return b.raft.count(a.id) == n })
 				checkInOrder(t, a, b, n)
 			}
 		}
@@ -73,7 +74,7 @@ func TestStreamDeliversProposals(t *testing.T) {
 		{Type: raftpb.MsgProp, From: 1, To: 2, Entries: []raftpb.Entry{{Data: []byte("put k v")}}},
 		heartbeat(1, 2, 7),
 	})
-	waitUntil(t, 5*time.Second, "proposal and heartbeat", func() bool {
+	testutil.WaitUntil(t, 5*time.Second, "proposal and heartbeat", func() bool {
 		return b.raft.countType(1, raftpb.MsgProp) == 1 && b.raft.countType(1, raftpb.MsgHeartbeat) == 1
 	})
 }
@@ -89,18 +90,18 @@ func TestPeerDownAndBack(t *testing.T) {
 	b := newMember(t, 2, memberOpts{tune: fastBackoff})
 	connectAll(t, a, b)
 	a.tr.Send([]raftpb.Message{app(1, 2, 1)})
-	waitUntil(t, 5*time.Second, "first message", func() bool { return b.raft.count(1) == 1 })
+	testutil.WaitUntil(t, 5*time.Second, "first message", func() bool { return b.raft.count(1) == 1 })
 
 	// b goes down: its connections break and new ones are closed unanswered.
 	b.gate.down.Store(true)
 	b.srv.CloseClientConnections()
-	waitUntil(t, 10*time.Second, "stream to b to break", func() bool { return a.tr.ActiveSince(2).IsZero() })
+	testutil.WaitUntil(t, 10*time.Second, "stream to b to break", func() bool { return a.tr.ActiveSince(2).IsZero() })
 	before := len(b.gate.streamAttempts())
 	unreachableBefore := a.raft.unreachableCount(2)
 	for i := 0; i < 100; i++ {
 		a.tr.Send([]raftpb.Message{heartbeat(1, 2, 1)})
 	}
-	waitUntil(t, 5*time.Second, "unreachable reports", func() bool { return a.raft.unreachableCount(2) > unreachableBefore })
+	testutil.WaitUntil(t, 5*time.Second, "unreachable reports", func() bool { return a.raft.unreachableCount(2) > unreachableBefore })
 	// Reports are coalesced: 100 drops are far fewer reports.
 	if got := a.raft.unreachableCount(2) - unreachableBefore; got > 20 {
 		t.Errorf("%d unreachable reports for 100 drops in a burst", got)
@@ -108,7 +109,7 @@ func TestPeerDownAndBack(t *testing.T) {
 
 	// Redials back off: each wait at least the one before, doubled, up to
 	// the cap.
-	waitUntil(t, 10*time.Second, "redials", func() bool { return len(b.gate.streamAttempts()) >= before+7 })
+	testutil.WaitUntil(t, 10*time.Second, "redials", func() bool { return len(b.gate.streamAttempts()) >= before+7 })
 	attempts := b.gate.streamAttempts()[before:]
 	want := 20 * time.Millisecond
 	for i := 1; i < len(attempts); i++ {
@@ -135,7 +136,7 @@ func TestPeerDownAndBack(t *testing.T) {
 	for i := uint64(2); i <= 100; i++ {
 		a.tr.Send([]raftpb.Message{app(1, 2, i)})
 	}
-	waitUntil(t, 5*time.Second, "messages after recovery", func() bool { return b.raft.count(1) == 100 })
+	testutil.WaitUntil(t, 5*time.Second, "messages after recovery", func() bool { return b.raft.count(1) == 100 })
 	for i, m := range b.raft.received(1) {
 		if m.Index != uint64(i+1) {
 			t.Fatalf("message %d after recovery has index %d", i, m.Index)
@@ -150,9 +151,9 @@ func TestPeerRestartsOnSameAddress(t *testing.T) {
 	connectAll(t, a, b)
 	addr := strings.TrimPrefix(b.url, "http://")
 	b.close()
-	waitUntil(t, 10*time.Second, "stream to break", func() bool { return a.tr.ActiveSince(2).IsZero() })
+	testutil.WaitUntil(t, 10*time.Second, "stream to break", func() bool { return a.tr.ActiveSince(2).IsZero() })
 	a.tr.Send([]raftpb.Message{app(1, 2, 1)})
-	waitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
+	testutil.WaitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
 
 	b2 := restartMember(t, 2, addr)
 	if b2 == nil {
@@ -162,7 +163,7 @@ func TestPeerRestartsOnSameAddress(t *testing.T) {
 	waitConnected(t, a, b2)
 	waitConnected(t, b2, a)
 	a.tr.Send([]raftpb.Message{app(1, 2, 1), app(1, 2, 2)})
-	waitUntil(t, 5*time.Second, "messages after restart", func() bool { return b2.raft.count(1) == 2 })
+	testutil.WaitUntil(t, 5*time.Second, "messages after restart", func() bool { return b2.raft.count(1) == 2 })
 }
 
 func TestClusterIDMismatchRejected(t *testing.T) {
@@ -170,14 +171,14 @@ func TestClusterIDMismatchRejected(t *testing.T) {
 	b := newMember(t, 2, memberOpts{clusterID: 0xbbb, tune: fastBackoff})
 	a.tr.AddPeer(2, []string{b.url})
 	b.tr.AddPeer(1, []string{a.url})
-	waitUntil(t, 10*time.Second, "refused stream attempts", func() bool {
+	testutil.WaitUntil(t, 10*time.Second, "refused stream attempts", func() bool {
 		return len(b.gate.streamAttempts()) >= 3 && len(a.gate.streamAttempts()) >= 3
 	})
 	if !a.tr.ActiveSince(2).IsZero() || !b.tr.ActiveSince(1).IsZero() {
 		t.Fatal("a stream connected across clusters")
 	}
 	a.tr.Send([]raftpb.Message{heartbeat(1, 2, 1)})
-	waitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
+	testutil.WaitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
 	if b.raft.count(1) != 0 {
 		t.Fatal("a message crossed clusters")
 	}
@@ -244,14 +245,14 @@ func TestStreamFromUnknownPeerRetried(t *testing.T) {
 	a := newMember(t, 1, memberOpts{tune: fastBackoff})
 	b := newMember(t, 2, memberOpts{tune: fastBackoff})
 	a.tr.AddPeer(2, []string{b.url})
-	waitUntil(t, 10*time.Second, "refused attempts", func() bool { return len(b.gate.streamAttempts()) >= 2 })
+	testutil.WaitUntil(t, 10*time.Second, "refused attempts", func() bool { return len(b.gate.streamAttempts()) >= 2 })
 	if !a.tr.ActiveSince(2).IsZero() {
 		t.Fatal("stream connected to a member that does not know us")
 	}
 	b.tr.AddPeer(1, []string{a.url})
 	waitConnected(t, a, b)
 	a.tr.Send([]raftpb.Message{app(1, 2, 1)})
-	waitUntil(t, 5*time.Second, "message", func() bool { return b.raft.count(1) == 1 })
+	testutil.WaitUntil(t, 5*time.Second, "message", func() bool { return b.raft.count(1) == 1 })
 }
 
 func TestUpdatePeerRedials(t *testing.T) {
@@ -260,7 +261,7 @@ func TestUpdatePeerRedials(t *testing.T) {
 	b.tr.AddPeer(1, []string{a.url})
 	a.tr.AddPeer(2, []string{"http://" + freePortClosed(t)})
 	a.tr.Send([]raftpb.Message{heartbeat(1, 2, 1)})
-	waitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
+	testutil.WaitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
 	a.tr.UpdatePeer(2, []string{b.url})
 	waitConnected(t, a, b)
 	first := a.tr.ActiveSince(2)
@@ -271,12 +272,12 @@ func TestUpdatePeerRedials(t *testing.T) {
 	defer srv2.Close()
 	defer a.tr.Stop() // before srv2 closes: it waits for a's stream
 	a.tr.UpdatePeer(2, []string{srv2.URL})
-	waitUntil(t, 10*time.Second, "stream on the new URL", func() bool {
+	testutil.WaitUntil(t, 10*time.Second, "stream on the new URL", func() bool {
 		s := a.tr.ActiveSince(2)
 		return !s.IsZero() && s.After(first) && len(second.streamAttempts()) > 0
 	})
 	a.tr.Send([]raftpb.Message{app(1, 2, 1)})
-	waitUntil(t, 5*time.Second, "message", func() bool { return b.raft.count(1) == 1 })
+	testutil.WaitUntil(t, 5*time.Second, "message", func() bool { return b.raft.count(1) == 1 })
 }
 
 func TestRemovePeerStopsTraffic(t *testing.T) {
@@ -285,7 +286,7 @@ func TestRemovePeerStopsTraffic(t *testing.T) {
 	connectAll(t, a, b)
 	b.tr.RemovePeer(1)
 	// b closed a's inbound stream, and refuses the redial with 404.
-	waitUntil(t, 10*time.Second, "a's stream to close", func() bool { return a.tr.ActiveSince(2).IsZero() })
+	testutil.WaitUntil(t, 10*time.Second, "a's stream to close", func() bool { return a.tr.ActiveSince(2).IsZero() })
 	b.tr.Send([]raftpb.Message{heartbeat(2, 1, 1)}) // ignored: unknown peer
 	if !b.tr.ActiveSince(1).IsZero() {
 		t.Fatal("removed peer still active")

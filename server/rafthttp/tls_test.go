@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
 )
@@ -97,11 +98,11 @@ func TestTLSBetweenTwoMembers(t *testing.T) {
 	connectAll(t, a, b)
 	const n = 2000
 	sendWindowed(t, a, b, n, 500)
-	waitUntil(t, 10*time.Second, "messages over TLS", func() bool { return b.raft.count(1) == n })
+	testutil.WaitUntil(t, 10*time.Second, "messages over TLS", func() bool { return b.raft.count(1) == n })
 	checkInOrder(t, a, b, n)
 
 	a.tr.Send([]raftpb.Message{snapMsg(1, 2, 42)})
-	waitUntil(t, 10*time.Second, "snapshot over TLS", func() bool { return len(a.raft.snapshotReports(2)) == 1 })
+	testutil.WaitUntil(t, 10*time.Second, "snapshot over TLS", func() bool { return len(a.raft.snapshotReports(2)) == 1 })
 	if got := a.raft.snapshotReports(2)[0]; got != raft.SnapshotFinish {
 		t.Fatalf("snapshot over TLS reported %v", got)
 	}
@@ -118,7 +119,7 @@ func TestTLSUntrustedPeer(t *testing.T) {
 	a.tr.AddPeer(2, []string{b.url})
 	b.tr.AddPeer(1, []string{a.url})
 	a.tr.Send([]raftpb.Message{heartbeat(1, 2, 1)})
-	waitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
+	testutil.WaitUntil(t, 5*time.Second, "unreachable report", func() bool { return a.raft.unreachableCount(2) > 0 })
 	if !a.tr.ActiveSince(2).IsZero() {
 		t.Fatal("connected to a peer with an untrusted certificate")
 	}

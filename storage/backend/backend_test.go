@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/basaltkv/basalt/pkg/testutil"
 )
 
 var testBucket = []byte("test")
@@ -145,13 +147,7 @@ func TestCommitByLimitAndInterval(t *testing.T) {
 	b2 := openTest(t, Config{BatchInterval: 5 * time.Millisecond, BatchLimit: 1 << 30})
 	before = b2.Commits()
 	put(t, b2, "x", "y")
-	deadline := time.Now().Add(5 * time.Second)
-	for b2.Commits() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("no commit after BatchInterval")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitUntil(t, 5*time.Second, "a commit after BatchInterval", func() bool { return b2.Commits() != before })
 }
 
 // TestUncommittedBatchIsLostOnCrash copies the file while a batch is open:

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -114,9 +115,17 @@ func TestWatchRandomized(t *testing.T) {
 				}
 			}
 		}
-		for len(w.got) < len(want) && time.Now().Before(deadline) {
-			drain(w)
-			time.Sleep(time.Millisecond)
+		err := testutil.Poll(time.Until(deadline), func() error {
+			if len(w.got) < len(want) {
+				drain(w)
+			}
+			if len(w.got) < len(want) {
+				return fmt.Errorf("got %d events, want %d", len(w.got), len(want))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("watcher %+v: %v", w.spec, err)
 		}
 		if len(w.got) != len(want) {
 			t.Fatalf("watcher %+v: got %d events, want %d", w.spec, len(w.got), len(want))

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -271,18 +272,18 @@ func testAPILease(t *testing.T, e *apiEnv) {
 		deadline := time.Now().Add(15 * time.Second)
 		for _, m := range e.c.Members {
 			mc := m.Client(t)
-			for {
+			err := testutil.Poll(time.Until(deadline), func() error {
 				g, err := mc.Get(ctx, expiringKey, clientv3.WithSerializable())
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(g.Kvs) == 0 {
-					break
+				if len(g.Kvs) != 0 {
+					return fmt.Errorf("key of a lease of TTL %d still there", g.Kvs[0].Lease)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: key of a lease of TTL %d still there", m.Name, g.Kvs[0].Lease)
-				}
-				time.Sleep(50 * time.Millisecond) // poll interval
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", m.Name, err)
 			}
 		}
 		if ttl, err := cli.TimeToLive(ctx, e.expiringLease); err != nil || ttl.TTL != -1 {
@@ -303,14 +304,15 @@ func testAPILease(t *testing.T, e *apiEnv) {
 			}
 			return r.TTL
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		before := remaining()
-		for before > agedLeaseTTL-2 {
-			if time.Now().After(deadline) {
-				t.Fatalf("lease TTL on the leader stays at %d of %d", before, agedLeaseTTL)
+		var before int64
+		err := testutil.Poll(5*time.Second, func() error {
+			if before = remaining(); before > agedLeaseTTL-2 {
+				return fmt.Errorf("lease TTL on the leader stays at %d of %d", before, agedLeaseTTL)
 			}
-			time.Sleep(100 * time.Millisecond) // poll interval: the TTL falls by the second
-			before = remaining()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 		r, err := e.watchMember.Client(t).KeepAliveOnce(ctx, e.agedLease)
 		if err != nil || r.TTL != agedLeaseTTL {
@@ -388,19 +390,18 @@ func testAPILock(t *testing.T, e *apiEnv) {
 		second <- result{r, err}
 	}()
 	// The second locker waits behind its own key, once it is written.
-	deadline := time.Now().Add(opTimeout)
-	for {
+	err = testutil.Poll(opTimeout, func() error {
 		g, err := cli.Get(ctx, "/lk/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if g.Count == 2 {
-			break
+		if g.Count != 2 {
+			return fmt.Errorf("%d lock keys, want 2", g.Count)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d lock keys, want 2", g.Count)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case r := <-second:

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -161,11 +163,10 @@ func (e *apiEnv) findLeader(t *testing.T) {
 // same leader, other than notLeader, and returns its ID.
 func waitLeader(t *testing.T, c *Cluster, cli *clientv3.Client, notLeader uint64) (uint64, error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		var leader uint64
-		agreed := true
+	var leader uint64
+	err := testutil.Poll(30*time.Second, func() error {
+		leader = 0
+		var disagreement error
 		for _, m := range c.Members {
 			if p := m.Process(); p == nil || p.Exited() {
 				continue
@@ -175,21 +176,22 @@ func waitLeader(t *testing.T, c *Cluster, cli *clientv3.Client, notLeader uint64
 			cancel()
 			switch {
 			case err != nil:
-				last = fmt.Errorf("status of %s: %w", m.Name, err)
-				agreed = false
+				disagreement = fmt.Errorf("status of %s: %w", m.Name, err)
 			case st.Leader == 0 || st.Leader == notLeader || (leader != 0 && st.Leader != leader):
-				last = fmt.Errorf("%s reports leader %x", m.Name, st.Leader)
-				agreed = false
+				disagreement = fmt.Errorf("%s reports leader %x", m.Name, st.Leader)
 			default:
 				leader = st.Leader
 			}
 		}
-		if agreed && leader != 0 {
-			return leader, nil
+		if disagreement == nil && leader == 0 {
+			disagreement = errors.New("no member runs")
 		}
-		time.Sleep(50 * time.Millisecond) // poll interval
+		return disagreement
+	})
+	if err != nil {
+		return 0, fmt.Errorf("members agree on no leader: %w", err)
 	}
-	return 0, fmt.Errorf("members agree on no leader within 30s: %v", last)
+	return leader, nil
 }
 
 // testCtx is a context bounded well within the test's own timeout.
@@ -359,19 +361,22 @@ func getEventually(t *testing.T, cli *clientv3.Client, key string, serial bool, 
 	if err != nil {
 		t.Fatalf("get: %v", err)
 	}
-	for {
-		resp, err := cli.Get(ctx, key, opts...)
+	var resp *clientv3.GetResponse
+	deadline, _ := ctx.Deadline()
+	err = testutil.Poll(time.Until(deadline), func() error {
+		resp, err = cli.Get(ctx, key, opts...)
 		if err != nil {
 			t.Fatalf("serializable get %s: %v", key, err)
 		}
-		if resp.Header.Revision >= lin.Header.Revision {
-			return resp
+		if resp.Header.Revision < lin.Header.Revision {
+			return fmt.Errorf("serializable get stays at revision %d < %d", resp.Header.Revision, lin.Header.Revision)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("serializable get stays at revision %d < %d", resp.Header.Revision, lin.Header.Revision)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	return resp
 }
 
 func testAPIPut(t *testing.T, e *apiEnv) {

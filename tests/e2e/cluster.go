@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -358,21 +359,21 @@ func (m *Member) TryStart() error {
 const portWait = 20 * time.Second
 
 // waitPortsFree polls until each of the member's ports can be listened on
-// again, or the deadline passes.
+// again, or the deadline passes. A port still taken then is the next
+// start's failure to report.
 func (m *Member) waitPortsFree(deadline time.Time) {
 	for _, raw := range []string{m.clientURL, m.listenPeerURL, m.metricsURL} {
 		u, err := url.Parse(raw)
 		if err != nil {
 			continue
 		}
-		for time.Now().Before(deadline) {
+		_ = testutil.Poll(time.Until(deadline), func() error {
 			l, err := net.Listen("tcp", u.Host)
 			if err == nil {
 				l.Close()
-				break
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/pkg/tlsutil"
 	"github.com/basaltkv/basalt/pkg/tlsutil/tlstest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -119,18 +121,17 @@ func TestClientCRL(t *testing.T) {
 // client does across a leader failure.
 func putEventually(t *testing.T, cli *clientv3.Client, key, val string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	err := testutil.Poll(timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := cli.Put(ctx, key, val)
 		cancel()
-		if err == nil {
-			break
+		if err != nil {
+			t.Logf("put %s: %v; retrying", key, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("put %s: %v", key, err)
-		}
-		t.Logf("put %s: %v; retrying", key, err)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
 	}
 	mustGet(t, cli, key, val)
 }
@@ -150,15 +151,16 @@ func TestRestartWaitsForItsPort(t *testing.T) {
 	started := make(chan error, 1)
 	go func() { started <- m.TryStart() }()
 	// Release the port once the member has failed on it at least once.
-	deadline := time.Now().Add(30 * time.Second)
-	for !m.portTaken() {
-		if time.Now().After(deadline) {
-			hold.Close()
-			t.Fatal("the member never tried the held port")
+	err = testutil.Poll(30*time.Second, func() error {
+		if !m.portTaken() {
+			return errors.New("the member never tried the held port")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	hold.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := <-started; err != nil {
 		t.Fatal(err)
 	}

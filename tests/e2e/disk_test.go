@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -63,7 +64,7 @@ func TestFailingAndSlowDisk(t *testing.T) {
 	failing.Start(t)
 	for _, m := range c.Members {
 		mc := m.Client(t)
-		waitFor(t, fmt.Sprintf("%s holds every acknowledged write", m.Name), 30*time.Second, func() bool {
+		testutil.WaitUntil(t, 30*time.Second, fmt.Sprintf("%s to hold every acknowledged write", m.Name), func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			resp, err := mc.Get(ctx, "", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithKeysOnly())
@@ -81,17 +82,5 @@ func TestFailingAndSlowDisk(t *testing.T) {
 			}
 			return true
 		})
-	}
-}
-
-// waitFor polls cond until it holds, failing t after timeout.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -52,27 +53,27 @@ func roles(t *testing.T, c *Cluster, cli *clientv3.Client) (leader *Member, foll
 func waitCaughtUp(t *testing.T, m *Member, prefix string, rev int64, timeout time.Duration) map[string]string {
 	t.Helper()
 	cli := m.Client(t)
-	deadline := time.Now().Add(timeout)
-	for {
+	var kvs map[string]string
+	err := testutil.Poll(timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSerializable())
 		cancel()
-		if err == nil && resp.Header.Revision >= rev {
-			kvs := map[string]string{}
-			for _, kv := range resp.Kvs {
-				kvs[string(kv.Key)] = string(kv.Value)
-			}
-			return kvs
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			got := int64(0)
-			if err == nil {
-				got = resp.Header.Revision
-			}
-			t.Fatalf("%s: local revision %d (err %v), want %d within %v", m.Name, got, err, rev, timeout)
+		if resp.Header.Revision < rev {
+			return fmt.Errorf("local revision %d, want %d", resp.Header.Revision, rev)
 		}
-		time.Sleep(50 * time.Millisecond) // poll interval
+		kvs = map[string]string{}
+		for _, kv := range resp.Kvs {
+			kvs[string(kv.Key)] = string(kv.Value)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", m.Name, err)
 	}
+	return kvs
 }
 
 // sameKVs fails t unless got holds exactly want.
@@ -146,23 +147,27 @@ func TestLeaderKillDuringWrites(t *testing.T) {
 		defer mu.Unlock()
 		return len(acked)
 	}
-	waitFor := func(what string, cond func() bool) {
+	// waitPuts waits for count to reach 100. It stops the writers before
+	// failing t: they must not outlive the test.
+	waitPuts := func(what string, count func() int) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				close(stop)
-				wg.Wait()
-				t.Fatalf("%s: not within 30s", what)
+		err := testutil.Poll(30*time.Second, func() error {
+			if n := count(); n < 100 {
+				return fmt.Errorf("%d puts %s, want 100", n, what)
 			}
-			time.Sleep(20 * time.Millisecond) // poll interval
+			return nil
+		})
+		if err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatal(err)
 		}
 	}
-	waitFor("100 puts before the kill", func() bool { return ackedCount() >= 100 })
+	waitPuts("before the kill", ackedCount)
 	leader.Kill()
 	killed.Store(true)
 	start := time.Now()
-	waitFor("100 puts after the kill", func() bool { return afterKill.Load() >= 100 })
+	waitPuts("after the kill", func() int { return int(afterKill.Load()) })
 	t.Logf("writes resumed %v after the kill", time.Since(start))
 	close(stop)
 	wg.Wait()
@@ -652,19 +657,20 @@ func TestQuorumLoss(t *testing.T) {
 				t.Fatal("require-leader watch still open without a leader")
 			}
 			t.Logf("watch ended %v after the kill", time.Since(t0))
-			deadline := time.Now().Add(opTimeout)
-			for {
-				code, body := httpGet(t, alone.ClientURL()+"/health", nil)
-				if code == http.StatusServiceUnavailable {
-					if strings.TrimSpace(body) != `{"health":"false","reason":"RAFT NO LEADER"}` {
-						t.Errorf("/health without a leader = %s", body)
-					}
-					break
+			var body string
+			err := testutil.Poll(opTimeout, func() error {
+				var code int
+				code, body = httpGet(t, alone.ClientURL()+"/health", nil)
+				if code != http.StatusServiceUnavailable {
+					return fmt.Errorf("/health = %d %s without a quorum", code, body)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("/health = %d %s without a quorum", code, body)
-				}
-				time.Sleep(50 * time.Millisecond) // poll interval
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(body) != `{"health":"false","reason":"RAFT NO LEADER"}` {
+				t.Errorf("/health without a leader = %s", body)
 			}
 			if code, body := httpGet(t, alone.ClientURL()+"/health?serializable=true", nil); code != http.StatusOK {
 				t.Errorf("/health?serializable=true = %d %s", code, body)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -228,14 +230,18 @@ func TestConfigFile(t *testing.T) {
 	}
 	t.Cleanup(p.Kill)
 	logOut := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	deadline := time.Now().Add(60 * time.Second)
-	for !LogContains(logOut(), ReadyLine) {
-		if p.Exited() || time.Now().After(deadline) {
-			t.Fatalf("not ready (exited %v):\n%s\n%s", p.Exited(), p.Output(), logOut())
+	// The log goes to a file here, not to the output WaitReady watches.
+	err = testutil.Poll(60*time.Second, func() error {
+		if LogContains(logOut(), ReadyLine) {
+			return nil
 		}
-		// The log goes to a file here: wait for the process to write,
-		// bounded, rather than sleep a fixed time.
-		_ = p.WaitFor(func(string) bool { return LogContains(logOut(), ReadyLine) }, 200*time.Millisecond)
+		if p.Exited() {
+			t.Fatalf("exited before ready:\n%s\n%s", p.Output(), logOut())
+		}
+		return errors.New("no ready line in the log file")
+	})
+	if err != nil {
+		t.Fatalf("not ready: %v\n%s\n%s", err, p.Output(), logOut())
 	}
 	cli := NewClient(t, []string{client}, nil)
 	putGet(t, cli, "from", "file")
