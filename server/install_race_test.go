@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
@@ -245,7 +246,7 @@ func TestSnapshotInstallWhileReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntilT(t, 20*time.Second, "the follower to catch up", func() bool { return f.m.Store().Rev() == want.Header.Revision })
+	testutil.WaitUntil(t, 20*time.Second, "the follower to catch up", func() bool { return f.m.Store().Rev() == want.Header.Revision })
 	got, err := f.m.HashKV(ctx, want.Header.Revision)
 	if err != nil || got.Hash != want.Hash {
 		t.Fatalf("follower HashKV %v (%v), leader %d", got, err, want.Hash)
@@ -274,16 +275,4 @@ func TestSnapshotInstallWhileReading(t *testing.T) {
 		}
 	}
 	t.Logf("%d reads checked, %d watch events, %d snapshots installed", len(obs), len(watched), rounds)
-}
-
-// waitUntilT polls cond until it holds or timeout passes.
-func waitUntilT(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -148,7 +149,7 @@ func (h *crashHarness) run(t *testing.T, cp CrashPoint) {
 		defer wg.Done()
 		h.drive(ctx, cli, m, cp.Trigger, prefix)
 	}()
-	waitFor(t, cp.Name+" reached on "+m.Name, 60*time.Second, func() bool { return m.KilledAt(cp.Name) })
+	testutil.WaitUntil(t, 60*time.Second, cp.Name+" to be reached on "+m.Name, func() bool { return m.KilledAt(cp.Name) })
 	cancel()
 	wg.Wait()
 
@@ -216,7 +217,7 @@ func (h *crashHarness) putN(t *testing.T, cli *clientv3.Client, prefix string, n
 	t.Helper()
 	for i := range n {
 		key := fmt.Sprintf("%s%04d", prefix, i)
-		waitFor(t, "put "+key, 30*time.Second, func() bool { return h.put(context.Background(), cli, key, size) })
+		testutil.WaitUntil(t, 30*time.Second, "a put of "+key, func() bool { return h.put(context.Background(), cli, key, size) })
 	}
 }
 
