@@ -283,14 +283,6 @@ func sortedIDs[V any](m map[uint64]V) []uint64 {
 	return ids
 }
 
-func ltoa(l *raftLog) string {
-	s := fmt.Sprintf("committed: %d\napplied: %d\n", l.committed, l.applied)
-	for i, e := range l.allEntries() {
-		s += fmt.Sprintf("#%d: %+v\n", i, e)
-	}
-	return s
-}
-
 // Helpers for tests that drive one raft directly, without a network.
 
 // newTestStorage returns an empty log whose membership is voters and

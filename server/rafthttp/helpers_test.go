@@ -142,11 +142,10 @@ func (r *fakeRaft) snapshotReports(id uint64) []raft.SnapshotStatus {
 
 // memSink keeps received databases in memory.
 type memSink struct {
-	mu    sync.Mutex
-	dbs   map[uint64][]byte
-	seqs  map[uint64]int64 // when each was saved
-	err   error            // returned after reading everything, if set
-	errsN int
+	mu   sync.Mutex
+	dbs  map[uint64][]byte
+	seqs map[uint64]int64 // when each was saved
+	err  error            // returned after reading everything, if set
 }
 
 func newMemSink() *memSink {
@@ -162,7 +161,6 @@ func (s *memSink) SaveSnapshotDB(index uint64, r io.Reader) (int64, error) {
 		err = s.err
 	}
 	if err != nil {
-		s.errsN++
 		return n, err
 	}
 	s.dbs[index] = buf.Bytes()
@@ -181,12 +179,6 @@ func (s *memSink) get(index uint64) ([]byte, int64, bool) {
 	defer s.mu.Unlock()
 	db, ok := s.dbs[index]
 	return db, s.seqs[index], ok
-}
-
-func (s *memSink) errors() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.errsN
 }
 
 // funcSource opens databases with a function.
