@@ -176,21 +176,51 @@ type op struct {
 	key, end, val string
 }
 
+// randomOps returns a random transaction of one to three operations. Like
+// every transaction etcd's API accepts, it changes each key at most once
+// (a put neither repeats a key nor falls in a deleted range): the store
+// relies on that (see WriteTxn).
 func randomOps(rng *rand.Rand, i int) []op {
 	n := 1 + rng.IntN(3)
-	ops := make([]op, n)
-	for j := range ops {
+	var ops []op
+	for j := 0; j < n; j++ {
 		k := fmt.Sprintf("k%02d", rng.IntN(30))
+		var o op
 		switch r := rng.IntN(10); {
 		case r < 6:
-			ops[j] = op{key: k, val: fmt.Sprintf("v%d.%d", i, j)}
+			o = op{key: k, val: fmt.Sprintf("v%d.%d", i, j)}
 		case r < 8:
-			ops[j] = op{del: true, key: k}
+			o = op{del: true, key: k}
 		default:
-			ops[j] = op{del: true, key: k, end: fmt.Sprintf("k%02d", rng.IntN(30))}
+			o = op{del: true, key: k, end: fmt.Sprintf("k%02d", rng.IntN(30))}
+		}
+		if !conflicts(ops, o) {
+			ops = append(ops, o)
 		}
 	}
 	return ops
+}
+
+// conflicts reports whether o would change a key ops change too (two
+// deletes may overlap: the second finds nothing left to delete).
+func conflicts(ops []op, o op) bool {
+	for _, p := range ops {
+		switch {
+		case !o.del && !p.del:
+			if o.key == p.key {
+				return true
+			}
+		case !o.del && p.del:
+			if inRange(o.key, p.key, p.end) {
+				return true
+			}
+		case o.del && !p.del:
+			if inRange(p.key, o.key, o.end) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func applyOps(s *Store, ops []op) {

@@ -122,6 +122,11 @@ func (s *Store) rangeKeys(key, end []byte, curRev, firstRev int64, ro RangeOptio
 // It holds the backend's batch from Write to End, so the raft entry being
 // applied can write other buckets (leases, the consistent index) in the
 // same atomic batch.
+//
+// A transaction changes each key at most once, as etcd's API enforces (a
+// Txn that puts a key twice, or puts a key it deletes, is refused with
+// ErrDuplicateKey): the key index keeps one revision per key per main
+// revision in mind, and compaction keeps only the newest of a generation.
 type WriteTxn struct {
 	s        *Store
 	tx       *backend.BatchTx
