@@ -30,7 +30,10 @@
 //
 // Compact(rev) removes history at or below rev from the index at once, and
 // from the backend in batches, yielding between them so that reads and
-// writes never wait long. The latest value of each live key at rev is kept.
+// writes never wait long. The latest value of each live key at rev is kept,
+// and so is a tombstone at rev itself (etcd ≥ 3.5.16; 3.4 dropped it): a
+// watcher starting at rev still receives that delete. The next compaction
+// drops it with the rest of its generation.
 //
 // # Caveats
 //

@@ -194,22 +194,23 @@ func (s *Store) rebuild(b *backend.Backend) (restored, error) {
 		if !found {
 			ki = &keyIndex{key: key}
 			idx.ReplaceOrInsert(ki)
-			if !isTombstone(k) {
-				// The oldest record left may follow compacted ones: its
-				// creation and version come from the record, not from
-				// counting.
-				ki.restore(Revision{Main: rec.CreateRevision}, rev, rec.Version)
-				if s.leases != nil && lease != 0 {
-					s.leases.Attach(lease, key)
-				}
+			// The oldest record left may follow compacted ones: its
+			// creation and version come from the record, not from
+			// counting.
+			if isTombstone(k) {
+				ki.restoreTombstone(rev)
 				return nil
 			}
+			ki.restore(Revision{Main: rec.CreateRevision}, rev, rec.Version)
+			if s.leases != nil && lease != 0 {
+				s.leases.Attach(lease, key)
+			}
+			return nil
 		}
 		if isTombstone(k) {
-			if err := ki.tombstone(rev.Main, rev.Sub); err != nil {
-				// A tombstone whose put was compacted away: the key is gone.
-				ki.generations = append(ki.generations, generation{})
-			}
+			// An error is a tombstone of a deleted key, which no write
+			// makes: ignore it, as etcd does.
+			_ = ki.tombstone(rev.Main, rev.Sub)
 			if s.leases != nil {
 				if old := s.leases.LeaseOf(key); old != 0 {
 					s.leases.Detach(old, key)
