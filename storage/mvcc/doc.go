@@ -24,7 +24,11 @@
 //     last raft entry applied, written in the same batch as its effects),
 //     "scheduledCompactRev" and "finishedCompactRev" (a revision key, as in
 //     bucket "key": a compaction is recorded before it starts and after it
-//     ends, so an interrupted one resumes on restart).
+//     ends). On start, the compaction revision is the finished record's, -1
+//     if there is none (never compacted); a scheduled record greater than
+//     that is a compaction a crash interrupted, which resumes; and the
+//     current revision is at least both records, as compaction may have
+//     removed every record up to its revision.
 //
 // # Compaction
 //

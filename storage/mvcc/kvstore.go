@@ -93,9 +93,12 @@ func NewStore(b *backend.Backend, leases Leases, cfg Config) (*Store, error) {
 
 // restored is the state rebuilt from a backend.
 type restored struct {
-	index                  *treeIndex
-	currentRev, compactRev int64
-	scheduledCompact       int64
+	index      *treeIndex
+	currentRev int64
+	// compactRev is the last finished compaction, -1 if none.
+	compactRev int64
+	// resumeCompact is a compaction scheduled and not finished, 0 if none.
+	resumeCompact int64
 }
 
 // restore rebuilds the key index and revisions from the backend, and
@@ -106,9 +109,9 @@ func (s *Store) restore() error {
 		return err
 	}
 	s.kvindex, s.currentRev, s.compactMainRev = st.index, st.currentRev, st.compactRev
-	if st.scheduledCompact > st.compactRev {
-		if _, err := s.compact(st.scheduledCompact); err != nil {
-			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.scheduledCompact, err)
+	if st.resumeCompact > 0 {
+		if _, err := s.compact(st.resumeCompact); err != nil {
+			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.resumeCompact, err)
 		}
 	}
 	return nil
@@ -134,9 +137,9 @@ func (s *Store) Restore(b *backend.Backend) error {
 	s.watch.restart(st.currentRev)
 	s.wg.Add(1)
 	go s.watch.run()
-	if st.scheduledCompact > st.compactRev {
-		if _, err := s.compact(st.scheduledCompact); err != nil {
-			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.scheduledCompact, err)
+	if st.resumeCompact > 0 {
+		if _, err := s.compact(st.resumeCompact); err != nil {
+			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.resumeCompact, err)
 		}
 	}
 	return nil
@@ -158,23 +161,20 @@ func (s *Store) rebuild(b *backend.Backend) (restored, error) {
 	}
 	view := b.ReadTx()
 	defer view.End()
-	finished, scheduled := int64(0), int64(0)
-	if v, ok := view.Get(MetaBucket, finishedCompactKey); ok {
-		if r, ok := bytesToRev(v); ok {
-			finished = r.Main
-		}
-	}
-	if v, ok := view.Get(MetaBucket, scheduledCompactKey); ok {
-		if r, ok := bytesToRev(v); ok {
-			scheduled = r.Main
-		}
-	}
+	finished, finishedFound := readCompactRev(view.Get, finishedCompactKey)
+	scheduled, scheduledFound := readCompactRev(view.Get, scheduledCompactKey)
 	// A new store is at revision 1 and has never been compacted (-1), as
 	// etcd's: the first write is revision 2.
-	st := restored{index: newTreeIndex(), compactRev: -1, currentRev: 1, scheduledCompact: scheduled}
-	if finished > 0 {
+	st := restored{index: newTreeIndex(), compactRev: -1, currentRev: 1}
+	if finishedFound {
 		st.compactRev = finished
-		st.currentRev = finished
+	}
+	// Compaction may have removed every record up to the revision it ran
+	// at, the newest too if it was a tombstone: the current revision is at
+	// least that.
+	st.currentRev = max(st.currentRev, st.compactRev, scheduled)
+	if scheduledFound && scheduled > st.compactRev {
+		st.resumeCompact = scheduled
 	}
 	idx := st.index.tree
 	err = view.ForEach(KeyBucket, func(k, v []byte) error {
@@ -248,6 +248,17 @@ func (s *Store) rebuild(b *backend.Backend) (restored, error) {
 	return st, nil
 }
 
+// readCompactRev reads a compaction record of the meta bucket: 0 and
+// false if there is none.
+func readCompactRev(get func(bucket, key []byte) ([]byte, bool), key []byte) (int64, bool) {
+	v, ok := get(MetaBucket, key)
+	if !ok {
+		return 0, false
+	}
+	r, ok := bytesToRev(v)
+	return r.Main, ok
+}
+
 // Rev is the current revision.
 func (s *Store) Rev() int64 {
 	s.revMu.RLock()
@@ -255,7 +266,8 @@ func (s *Store) Rev() int64 {
 	return s.currentRev
 }
 
-// CompactRev is the revision of the last compaction.
+// CompactRev is the revision of the last compaction, -1 if the store was
+// never compacted.
 func (s *Store) CompactRev() int64 {
 	s.revMu.RLock()
 	defer s.revMu.RUnlock()
