@@ -7,40 +7,50 @@ import (
 	"time"
 )
 
-// Compact discards history at or below rev. The index is compacted before
-// it returns; the backend is cleaned in batches in the background, and
-// the returned channel closes when that is done (a physical compaction
-// waits for it).
+// Compact discards history below rev: reads at revisions below rev fail
+// with ErrCompacted from now on. The index is compacted before it
+// returns; the backend is cleaned in batches in the background, after
+// the compactions before it, and the returned channel closes when that is
+// done (a physical compaction waits for it) or stopped (Close, Restore).
 func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
-	s.revMu.Lock()
-	if rev <= s.compactMainRev {
-		s.revMu.Unlock()
-		return nil, ErrCompacted
-	}
-	if rev > s.currentRev {
-		s.revMu.Unlock()
-		return nil, ErrFutureRev
-	}
-	s.compactMainRev = rev
-	s.revMu.Unlock()
-
-	// Record the compaction before doing it, so a crash midway resumes it.
+	// The batch is held: no write changes the current revision meanwhile.
 	tx := s.b.BatchTx()
 	tx.Lock()
-	err := tx.UnsafePut(MetaBucket, scheduledCompactKey, revToBytes(Revision{Main: rev}, false))
-	if uerr := tx.Unlock(); err == nil {
-		err = uerr
+	s.revMu.RLock()
+	prev, cur := s.compactMainRev, s.currentRev
+	s.revMu.RUnlock()
+	var err error
+	switch {
+	case rev <= prev:
+		err = ErrCompacted
+	case rev > cur:
+		err = ErrFutureRev
+	default:
+		// Recorded before it starts, so that a crash midway resumes it.
+		err = tx.UnsafePut(MetaBucket, scheduledCompactKey, revToBytes(Revision{Main: rev}, false))
+		if err != nil {
+			err = fmt.Errorf("mvcc: record scheduled compaction: %w", err)
+		}
+	}
+	if uerr := tx.Unlock(); err == nil && uerr != nil {
+		err = fmt.Errorf("mvcc: record scheduled compaction: %w", uerr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: record scheduled compaction: %w", err)
+		return nil, err
 	}
-	return s.compact(rev)
+	// Committed before any batch of deletes is, as etcd does: whatever a
+	// crash keeps of the cleaning, it keeps the record too.
+	if err := s.b.ForceCommit(); err != nil {
+		return nil, fmt.Errorf("mvcc: commit scheduled compaction: %w", err)
+	}
+	return s.startCompaction(rev), nil
 }
 
-// compact compacts the index and starts cleaning the backend.
-func (s *Store) compact(rev int64) (<-chan struct{}, error) {
+// startCompaction compacts the index at rev and starts cleaning the
+// backend once the compactions before it have. compactMu is held.
+func (s *Store) startCompaction(rev int64) <-chan struct{} {
 	s.revMu.Lock()
 	if rev > s.compactMainRev {
 		s.compactMainRev = rev
@@ -48,32 +58,46 @@ func (s *Store) compact(rev int64) (<-chan struct{}, error) {
 	s.revMu.Unlock()
 	keep := s.kvindex.Compact(rev)
 	done := make(chan struct{})
+	before := s.compactDone
+	s.compactDone = done
+	stopc := s.stopc
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(done)
-		s.cleanBackend(rev, keep)
+		if before != nil {
+			select {
+			case <-before:
+			case <-stopc:
+				return
+			}
+		}
+		s.cleanBackend(rev, keep, stopc)
 	}()
 	// The watchers behind rev must be told.
 	s.watch.compacted(rev)
-	return done, nil
+	return done
 }
 
 // cleanBackend deletes from the key bucket every revision at or below rev
-// that keep does not hold, a batch at a time.
-func (s *Store) cleanBackend(rev int64, keep map[Revision]struct{}) {
+// that keep does not hold, a batch at a time, committing each batch, and
+// records the compaction as finished with the last. It returns early when
+// stopc closes; the compaction then resumes on the next start.
+func (s *Store) cleanBackend(rev int64, keep map[Revision]struct{}, stopc <-chan struct{}) {
 	end := make([]byte, 8)
 	binary.BigEndian.PutUint64(end, uint64(rev+1))
 	last := make([]byte, 8)
+	limit := s.cfg.CompactionBatchLimit
 	for {
 		select {
-		case <-s.stopc:
+		case <-stopc:
 			return
 		default:
 		}
 		tx := s.b.BatchTx()
 		tx.Lock()
-		keys, _ := tx.UnsafeRange(KeyBucket, last, end, int64(s.cfg.CompactionBatchLimit))
+		s.at(fpCompactAfterAcquiredBatchTxLock)
+		keys, _ := tx.UnsafeRange(KeyBucket, last, end, int64(limit))
 		for _, k := range keys {
 			r, ok := bytesToRev(k)
 			if !ok {
@@ -81,22 +105,35 @@ func (s *Store) cleanBackend(rev int64, keep map[Revision]struct{}) {
 			}
 			if _, kept := keep[r]; !kept {
 				if err := tx.UnsafeDelete(KeyBucket, k); err != nil {
-					tx.Unlock()
-					return
+					_ = tx.Unlock()
+					return // bbolt failed: the member learns it from its next write
 				}
 			}
 		}
-		if len(keys) < s.cfg.CompactionBatchLimit {
-			_ = tx.UnsafePut(MetaBucket, finishedCompactKey, revToBytes(Revision{Main: rev}, false))
-			_ = tx.Unlock()
+		if len(keys) < limit {
+			s.at(fpCompactBeforeSetFinishedCompact)
+			err := tx.UnsafePut(MetaBucket, finishedCompactKey, revToBytes(Revision{Main: rev}, false))
+			if uerr := tx.Unlock(); err != nil || uerr != nil {
+				return
+			}
+			s.at(fpCompactAfterSetFinishedCompact)
 			return
 		}
 		// Continue after the last key seen.
 		last = append(append(last[:0], keys[len(keys)-1]...), 0)
-		_ = tx.Unlock()
+		if err := tx.Unlock(); err != nil {
+			return
+		}
+		// Commit the deletes now rather than let them pile up in the
+		// batch's buffer, which every read merges with the committed data.
+		s.at(fpCompactBeforeCommitBatch)
+		if err := s.b.ForceCommit(); err != nil {
+			return
+		}
+		s.at(fpCompactAfterCommitBatch)
 		select {
 		case <-time.After(s.cfg.CompactionSleepInterval):
-		case <-s.stopc:
+		case <-stopc:
 			return
 		}
 	}

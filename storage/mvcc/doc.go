@@ -32,12 +32,21 @@
 //
 // # Compaction
 //
-// Compact(rev) removes history at or below rev from the index at once, and
-// from the backend in batches, yielding between them so that reads and
-// writes never wait long. The latest value of each live key at rev is kept,
-// and so is a tombstone at rev itself (etcd ≥ 3.5.16; 3.4 dropped it): a
-// watcher starting at rev still receives that delete. The next compaction
-// drops it with the rest of its generation.
+// Compact(rev) removes history below rev. Of each key it keeps the latest
+// revision at or below rev if the key is live at rev, and a tombstone at
+// rev itself (etcd ≥ 3.5.16; 3.4 dropped it), so that a watcher starting
+// at rev still receives that delete; the next compaction drops it with
+// the rest of its generation.
+//
+// Compact records rev as scheduled and commits that, compacts the index
+// at once, and cleans the backend in the background in batches of
+// CompactionBatchLimit revisions: each batch deletes under the backend's
+// batch lock and commits, then sleeps, so that reads and writes never
+// wait long; the last one records rev as finished. Compactions clean one
+// after the other, in order. The named crash points of failpoints.go
+// (etcd's names) sit between these steps; a crash at any of them leaves
+// the finished record behind the scheduled one, and the store resumes the
+// compaction on start.
 //
 // # Caveats
 //

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/failpoint"
 	"github.com/basaltkv/basalt/storage/backend"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
@@ -53,8 +54,14 @@ type Store struct {
 	currentRev     int64
 	compactMainRev int64
 
-	// compactMu serializes compactions.
+	// compactMu serializes compactions, and their start with Restore and
+	// Close.
 	compactMu sync.Mutex
+	// compactDone closes when the backend cleaning of the latest
+	// compaction ends; the next one waits for it. Guarded by compactMu.
+	compactDone <-chan struct{}
+	// testAt, set by tests only, is called at each crash point (at).
+	testAt func(p *failpoint.Point)
 
 	watch *watchState
 
@@ -82,7 +89,10 @@ func NewStore(b *backend.Backend, leases Leases, cfg Config) (*Store, error) {
 		stopc:   make(chan struct{}),
 	}
 	s.watch = newWatchState(s)
-	if err := s.restore(); err != nil {
+	s.compactMu.Lock()
+	err := s.restore()
+	s.compactMu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	s.watch.notifiedRev = s.currentRev
@@ -110,9 +120,7 @@ func (s *Store) restore() error {
 	}
 	s.kvindex, s.currentRev, s.compactMainRev = st.index, st.currentRev, st.compactRev
 	if st.resumeCompact > 0 {
-		if _, err := s.compact(st.resumeCompact); err != nil {
-			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.resumeCompact, err)
-		}
+		s.startCompaction(st.resumeCompact)
 	}
 	return nil
 }
@@ -122,6 +130,8 @@ func (s *Store) restore() error {
 // up from the new backend, or learn that their history was compacted.
 // The caller must not write meanwhile.
 func (s *Store) Restore(b *backend.Backend) error {
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
 	// Stop the background work that holds the old backend.
 	close(s.stopc)
 	s.wg.Wait()
@@ -137,10 +147,9 @@ func (s *Store) Restore(b *backend.Backend) error {
 	s.watch.restart(st.currentRev)
 	s.wg.Add(1)
 	go s.watch.run()
+	s.compactDone = nil
 	if st.resumeCompact > 0 {
-		if _, err := s.compact(st.resumeCompact); err != nil {
-			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.resumeCompact, err)
-		}
+		s.startCompaction(st.resumeCompact)
 	}
 	return nil
 }
@@ -292,6 +301,8 @@ func (s *Store) Backend() *backend.Backend { return s.b }
 
 // Close stops the store's goroutines. The backend stays open.
 func (s *Store) Close() {
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
 	select {
 	case <-s.stopc:
 		return
