@@ -3,7 +3,6 @@ package mvcc
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"time"
 )
 
@@ -22,12 +21,17 @@ func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	prev, cur := s.compactMainRev, s.currentRev
 	s.revMu.RUnlock()
 	var err error
+	var prevFinished bool
 	switch {
 	case rev <= prev:
 		err = ErrCompacted
 	case rev > cur:
 		err = ErrFutureRev
 	default:
+		get := func(bucket, key []byte) ([]byte, bool) { return batchGet(tx, bucket, key) }
+		sched, schedFound := readCompactRev(get, scheduledCompactKey)
+		fin, finFound := readCompactRev(get, finishedCompactKey)
+		prevFinished = sched == fin && schedFound == finFound
 		// Recorded before it starts, so that a crash midway resumes it.
 		err = tx.UnsafePut(MetaBucket, scheduledCompactKey, revToBytes(Revision{Main: rev}, false))
 		if err != nil {
@@ -45,12 +49,25 @@ func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	if err := s.b.ForceCommit(); err != nil {
 		return nil, fmt.Errorf("mvcc: commit scheduled compaction: %w", err)
 	}
-	return s.startCompaction(rev), nil
+	return s.startCompaction(compaction{rev: rev, prev: prev, storeHash: prevFinished}), nil
 }
 
-// startCompaction compacts the index at rev and starts cleaning the
+// compaction is one compaction's backend cleaning.
+type compaction struct {
+	rev int64
+	// prev is the compaction revision before it, -1 if none: the hash
+	// computed while cleaning is taken against it.
+	prev int64
+	// storeHash is set if the compaction before it had finished when it
+	// was scheduled: its hash then covers every revision since that one,
+	// and is stored (etcd #15919).
+	storeHash bool
+}
+
+// startCompaction compacts the index at c.rev and starts cleaning the
 // backend once the compactions before it have. compactMu is held.
-func (s *Store) startCompaction(rev int64) <-chan struct{} {
+func (s *Store) startCompaction(c compaction) <-chan struct{} {
+	rev := c.rev
 	s.revMu.Lock()
 	if rev > s.compactMainRev {
 		s.compactMainRev = rev
@@ -72,18 +89,21 @@ func (s *Store) startCompaction(rev int64) <-chan struct{} {
 				return
 			}
 		}
-		s.cleanBackend(rev, keep, stopc)
+		s.cleanBackend(c, keep, stopc)
 	}()
 	// The watchers behind rev must be told.
 	s.watch.compacted(rev)
 	return done
 }
 
-// cleanBackend deletes from the key bucket every revision at or below rev
-// that keep does not hold, a batch at a time, committing each batch, and
-// records the compaction as finished with the last. It returns early when
-// stopc closes; the compaction then resumes on the next start.
-func (s *Store) cleanBackend(rev int64, keep map[Revision]struct{}, stopc <-chan struct{}) {
+// cleanBackend deletes from the key bucket every revision at or below
+// c.rev that keep does not hold, a batch at a time, committing each batch,
+// and records the compaction as finished with the last. It hashes the
+// records it reads, and stores the hash if c.storeHash. It returns early
+// when stopc closes; the compaction then resumes on the next start.
+func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-chan struct{}) {
+	rev := c.rev
+	kh := newKVHasher(c.prev, rev, keep)
 	end := make([]byte, 8)
 	binary.BigEndian.PutUint64(end, uint64(rev+1))
 	last := make([]byte, 8)
@@ -97,12 +117,13 @@ func (s *Store) cleanBackend(rev int64, keep map[Revision]struct{}, stopc <-chan
 		tx := s.b.BatchTx()
 		tx.Lock()
 		s.at(fpCompactAfterAcquiredBatchTxLock)
-		keys, _ := tx.UnsafeRange(KeyBucket, last, end, int64(limit))
-		for _, k := range keys {
+		keys, vals := tx.UnsafeRange(KeyBucket, last, end, int64(limit))
+		for i, k := range keys {
 			r, ok := bytesToRev(k)
 			if !ok {
 				continue
 			}
+			kh.add(k, vals[i])
 			if _, kept := keep[r]; !kept {
 				if err := tx.UnsafeDelete(KeyBucket, k); err != nil {
 					_ = tx.Unlock()
@@ -117,6 +138,9 @@ func (s *Store) cleanBackend(rev int64, keep map[Revision]struct{}, stopc <-chan
 				return
 			}
 			s.at(fpCompactAfterSetFinishedCompact)
+			if c.storeHash {
+				s.hashes.add(kh.sum())
+			}
 			return
 		}
 		// Continue after the last key seen.
@@ -137,53 +161,4 @@ func (s *Store) cleanBackend(rev int64, keep map[Revision]struct{}, stopc <-chan
 			return
 		}
 	}
-}
-
-// KVHash is HashKV's answer.
-type KVHash struct {
-	Hash            uint32
-	Revision        int64 // the revision hashed up to
-	CompactRevision int64
-	CurrentRevision int64
-}
-
-// HashKV hashes every key-value record up to rev (0: the current
-// revision) that compaction at the current compaction point keeps. Members
-// that applied the same entries get the same hash, whether or not their
-// backends finished cleaning.
-func (s *Store) HashKV(rev int64) (KVHash, error) {
-	s.revMu.RLock()
-	compactRev, curRev := s.compactMainRev, s.currentRev
-	view := s.b.ReadTx()
-	s.revMu.RUnlock()
-	defer view.End()
-	if rev > 0 && rev < compactRev {
-		return KVHash{}, ErrCompacted
-	}
-	if rev > curRev {
-		return KVHash{}, ErrFutureRev
-	}
-	if rev <= 0 {
-		rev = curRev
-	}
-	keep := s.kvindex.Keep(compactRev)
-	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	h.Write(KeyBucket)
-	end := make([]byte, 8)
-	binary.BigEndian.PutUint64(end, uint64(rev+1))
-	keys, vals := view.Range(KeyBucket, make([]byte, 8), end, 0)
-	for i, k := range keys {
-		r, ok := bytesToRev(k)
-		if !ok {
-			continue
-		}
-		if r.Main <= compactRev {
-			if _, kept := keep[r]; !kept {
-				continue
-			}
-		}
-		h.Write(k)
-		h.Write(vals[i])
-	}
-	return KVHash{Hash: h.Sum32(), Revision: rev, CompactRevision: compactRev, CurrentRevision: curRev}, nil
 }

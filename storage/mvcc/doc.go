@@ -48,6 +48,31 @@
 // the finished record behind the scheduled one, and the store resumes the
 // compaction on start.
 //
+// # Hashing
+//
+// HashKV(rev) lets members compare their histories (etcd's corruption
+// checks), with etcd 3.7's rules. It is a CRC-32C (Castagnoli) of the key
+// bucket's name, then of each record's key and value in order, over the
+// records whose main revision is at most rev, leaving out
+//
+//   - records at or below the compaction revision C that Keep(rev), what
+//     a compaction at rev would keep, does not hold (only when that set is
+//     not empty, as etcd): a backend still being cleaned hashes as a
+//     cleaned one;
+//   - a tombstone at C, which etcd before 3.5.16 did not keep.
+//
+// It reports Revision rev, CompactRevision C (-1 if never compacted) and
+// the current revision.
+//
+// A compaction at R also hashes, as it cleans, the records up to R by the
+// same rules against the compaction before it, P, and its own keep set;
+// if P had finished when R was scheduled (the scheduled and finished
+// records equal, or both absent), it stores that hash, in memory, with
+// the newest ten (Hashes). HashKV(R) then answers with it, with
+// CompactRevision P: the same answer as before the compaction. A store
+// restarted or restored has none and computes HashKV(R) against R: hashes
+// of one revision compare only at equal CompactRevision.
+//
 // # Caveats
 //
 // Write transactions are serialized by the backend's batch; a read view

@@ -64,6 +64,8 @@ type Store struct {
 	testAt func(p *failpoint.Point)
 
 	watch *watchState
+	// hashes are those the latest compactions computed.
+	hashes storedHashes
 
 	stopc chan struct{}
 	wg    sync.WaitGroup
@@ -120,7 +122,9 @@ func (s *Store) restore() error {
 	}
 	s.kvindex, s.currentRev, s.compactMainRev = st.index, st.currentRev, st.compactRev
 	if st.resumeCompact > 0 {
-		s.startCompaction(st.resumeCompact)
+		// Not stored: the hash would not cover the revisions since the
+		// compaction before, which may have been cleaned already.
+		s.startCompaction(compaction{rev: st.resumeCompact, prev: st.compactRev})
 	}
 	return nil
 }
@@ -148,8 +152,12 @@ func (s *Store) Restore(b *backend.Backend) error {
 	s.wg.Add(1)
 	go s.watch.run()
 	s.compactDone = nil
+	// The stored hashes are of the history replaced.
+	s.hashes.reset()
 	if st.resumeCompact > 0 {
-		s.startCompaction(st.resumeCompact)
+		// Not stored: the hash would not cover the revisions since the
+		// compaction before, which may have been cleaned already.
+		s.startCompaction(compaction{rev: st.resumeCompact, prev: st.compactRev})
 	}
 	return nil
 }

@@ -159,13 +159,7 @@ func (t *WriteTxn) Rev() int64 {
 
 // Range reads, seeing the transaction's own changes.
 func (t *WriteTxn) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
-	get := func(bucket, key []byte) ([]byte, bool) {
-		keys, vals := t.tx.UnsafeRange(bucket, key, nil, 0)
-		if len(keys) == 0 {
-			return nil, false
-		}
-		return vals[0], true
-	}
+	get := func(bucket, key []byte) ([]byte, bool) { return batchGet(t.tx, bucket, key) }
 	return t.s.rangeKeys(key, end, t.Rev(), t.firstRev, ro, get)
 }
 
@@ -281,4 +275,13 @@ func (t *WriteTxn) End() error {
 		t.s.watch.notify(rev, t.events)
 	}
 	return t.tx.Unlock()
+}
+
+// batchGet reads a key within the batch, seeing its uncommitted writes.
+func batchGet(tx *backend.BatchTx, bucket, key []byte) ([]byte, bool) {
+	keys, vals := tx.UnsafeRange(bucket, key, nil, 0)
+	if len(keys) == 0 {
+		return nil, false
+	}
+	return vals[0], true
 }
