@@ -111,7 +111,11 @@ func (m *Member) applySnapshot(s raftpb.Snapshot) {
 		m.fatal("failed to recover leases from snapshot", err)
 		return
 	}
-	if err := m.store.Restore(be); err != nil {
+	// Stop-gap until the member's backend swaps its file in place
+	// (mvcc.Store.Restore's contract): the store still holds the backend
+	// it was opened with, closed above, so rebuilding fails and the member
+	// stops here.
+	if err := m.store.Restore(func(*backend.Backend) error { return nil }); err != nil {
 		m.fatal("failed to restore store from snapshot", err)
 		return
 	}

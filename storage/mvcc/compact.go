@@ -14,6 +14,8 @@ import (
 func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	// The batch is held: no write changes the current revision meanwhile.
 	tx := s.b.BatchTx()
 	tx.Lock()
@@ -65,7 +67,8 @@ type compaction struct {
 }
 
 // startCompaction compacts the index at c.rev and starts cleaning the
-// backend once the compactions before it have. compactMu is held.
+// backend once the compactions before it have. compactMu and mu (shared
+// or exclusive) are held.
 func (s *Store) startCompaction(c compaction) <-chan struct{} {
 	rev := c.rev
 	s.revMu.Lock()
@@ -73,7 +76,7 @@ func (s *Store) startCompaction(c compaction) <-chan struct{} {
 		s.compactMainRev = rev
 	}
 	s.revMu.Unlock()
-	keep := s.kvindex.Compact(rev)
+	keep := s.mu.kvindex.Compact(rev)
 	done := make(chan struct{})
 	before := s.compactDone
 	s.compactDone = done
@@ -109,8 +112,12 @@ func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-c
 	last := make([]byte, 8)
 	limit := s.cfg.CompactionBatchLimit
 	for {
+		// Each batch holds the store lock: Restore, which stops this
+		// loop first, must not change the data under it.
+		s.mu.RLock()
 		select {
 		case <-stopc:
+			s.mu.RUnlock()
 			return
 		default:
 		}
@@ -127,6 +134,7 @@ func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-c
 			if _, kept := keep[r]; !kept {
 				if err := tx.UnsafeDelete(KeyBucket, k); err != nil {
 					_ = tx.Unlock()
+					s.mu.RUnlock()
 					return // bbolt failed: the member learns it from its next write
 				}
 			}
@@ -134,7 +142,9 @@ func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-c
 		if len(keys) < limit {
 			s.at(fpCompactBeforeSetFinishedCompact)
 			err := tx.UnsafePut(MetaBucket, finishedCompactKey, revToBytes(Revision{Main: rev}, false))
-			if uerr := tx.Unlock(); err != nil || uerr != nil {
+			uerr := tx.Unlock()
+			s.mu.RUnlock()
+			if err != nil || uerr != nil {
 				return
 			}
 			s.at(fpCompactAfterSetFinishedCompact)
@@ -145,7 +155,9 @@ func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-c
 		}
 		// Continue after the last key seen.
 		last = append(append(last[:0], keys[len(keys)-1]...), 0)
-		if err := tx.Unlock(); err != nil {
+		err := tx.Unlock()
+		s.mu.RUnlock()
+		if err != nil {
 			return
 		}
 		// Commit the deletes now rather than let them pile up in the

@@ -73,8 +73,51 @@
 // restarted or restored has none and computes HashKV(R) against R: hashes
 // of one revision compare only at equal CompactRevision.
 //
+// # Locks
+//
+// The store lock (Store.mu, a sync.RWMutex) is held shared by every
+// transaction from Read or Write to End, by HashKV, ConsistentIndex and
+// Compact, by each batch of a compaction's backend cleaning and by each
+// catch-up round of the watchers; Restore holds it exclusively. A reader
+// thus pairs one key index with one backend view: never an index from
+// before a Restore with data from after it.
+//
+// A goroutine holding the store lock must not ask for it again: with Go's
+// RWMutex a second shared lock waits behind a pending exclusive one
+// (Restore), which waits for the first. So no Read, Write, HashKV,
+// Compact, ConsistentIndex or Restore while the same goroutine has a
+// transaction open. Nothing in this package does so: what runs under the
+// lock reads the revisions under revMu alone, and functions that need the
+// lock held end in Locked.
+//
+// Locks are taken in this order, never the other way:
+//
+//	compactMu, store lock, backend batch, watch state (watchState.mu),
+//	revMu, then the leaves: key index, backend read views, stored hashes
+//
+// and a WatchStream's lock before the watch state's. Restore stops the
+// background work that takes the store lock (the watch loop, compaction
+// cleaning) before it waits for the lock exclusively, and restarts it
+// after.
+//
+// # Restore
+//
+// Restore(replace) replaces the store's contents, for a member installing
+// a database from the leader. It stops the background work, takes the
+// store lock exclusively (waiting for open transactions to end, holding
+// new ones off), and calls replace, which changes the data of the store's
+// backend in place: the backend object never changes. It then rebuilds
+// the index and revisions from the backend, resumes a compaction the new
+// contents have scheduled and not finished, forgets the stored hashes
+// (they are of the history replaced), and lets readers in. Watchers
+// survive: each catches up from the new contents from the revision it had
+// reached, or learns that it was compacted. replace must not use the
+// store.
+//
 // # Caveats
 //
 // Write transactions are serialized by the backend's batch; a read view
-// never blocks a writer. KeyValues returned by a Range are the caller's.
+// never blocks a writer. A write transaction changes each key at most
+// once (etcd's API refuses others). KeyValues returned by a Range are the
+// caller's.
 package mvcc

@@ -115,6 +115,8 @@ func (sh *storedHashes) reset() {
 // before); otherwise the hash is computed now against the store's
 // compaction revision. See doc.go for the rules.
 func (s *Store) HashKV(rev int64) (KVHash, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	s.revMu.RLock()
 	compactRev, curRev := s.compactMainRev, s.currentRev
 	view := s.b.ReadTx()
@@ -133,7 +135,7 @@ func (s *Store) HashKV(rev int64) (KVHash, error) {
 	if rev <= 0 {
 		rev = curRev
 	}
-	keep := s.kvindex.Keep(rev)
+	keep := s.mu.kvindex.Keep(rev)
 	// A compaction past rev that began meanwhile changed the index in
 	// place: keep may lack what the view still holds.
 	if rev < s.CompactRev() {

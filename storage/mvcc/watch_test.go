@@ -340,7 +340,7 @@ func TestWatchFromCompactRevGetsTombstone(t *testing.T) {
 	if got := keyBucketRevs(s); !slices.Equal(got, []Revision{{Main: 4}}) {
 		t.Fatalf("after compact 4: key bucket %v, want only 4", got)
 	}
-	if n := s.kvindex.Len(); n != 1 {
+	if n := s.mu.kvindex.Len(); n != 1 {
 		t.Fatalf("after compact 4: %d keys in the index, want 1", n)
 	}
 	if wr := watchOne(t, s, "k", 3); wr.CompactRevision != 4 {
