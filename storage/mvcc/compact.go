@@ -51,7 +51,7 @@ func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	if err := s.b.ForceCommit(); err != nil {
 		return nil, fmt.Errorf("mvcc: commit scheduled compaction: %w", err)
 	}
-	return s.startCompaction(compaction{rev: rev, prev: prev, storeHash: prevFinished}), nil
+	return s.startCompactionLocked(compaction{rev: rev, prev: prev, storeHash: prevFinished}), nil
 }
 
 // compaction is one compaction's backend cleaning.
@@ -66,10 +66,10 @@ type compaction struct {
 	storeHash bool
 }
 
-// startCompaction compacts the index at c.rev and starts cleaning the
-// backend once the compactions before it have. compactMu and mu (shared
-// or exclusive) are held.
-func (s *Store) startCompaction(c compaction) <-chan struct{} {
+// startCompactionLocked compacts the index at c.rev and starts cleaning
+// the backend once the compactions before it have. compactMu and the
+// store lock (shared or exclusive) are held.
+func (s *Store) startCompactionLocked(c compaction) <-chan struct{} {
 	rev := c.rev
 	s.revMu.Lock()
 	if rev > s.compactMainRev {

@@ -33,7 +33,7 @@ func (s *Store) restoreLocked() error {
 	if st.resumeCompact > 0 {
 		// Its hash is not stored: it would not cover the revisions since
 		// the compaction before, which may have been cleaned already.
-		s.startCompaction(compaction{rev: st.resumeCompact, prev: st.compactRev})
+		s.startCompactionLocked(compaction{rev: st.resumeCompact, prev: st.compactRev})
 	}
 	return nil
 }
