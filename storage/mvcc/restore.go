@@ -47,9 +47,10 @@ func (s *Store) restoreLocked() error {
 // Watchers stay: each catches up from the new contents from the revision
 // it had reached, or learns that it was compacted. The hashes compactions
 // stored are dropped, being of the history replaced; a compaction
-// scheduled and not finished in the new contents resumes. The caller
-// must not hold a transaction of the store, nor call Compact or Close
-// meanwhile (the member applies a snapshot from its apply loop).
+// scheduled and not finished in the new contents resumes. Compact and
+// Close wait for it. The calling goroutine must not hold a transaction of
+// the store (it would wait for itself), and replace must not use the
+// store.
 //
 // If replace fails, the index is rebuilt from b all the same and the
 // error returned; if rebuilding fails, the store must not be used again.
