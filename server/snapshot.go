@@ -10,7 +10,6 @@ import (
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/storage/backend"
-	"github.com/basaltkv/basalt/storage/mvcc"
 	"github.com/basaltkv/basalt/storage/snap"
 	"github.com/basaltkv/basalt/storage/wal"
 	"go.uber.org/zap"
@@ -91,7 +90,7 @@ func (a *applier) installSnapshot(s raftpb.Snapshot) error {
 		return fmt.Errorf("find the database of the snapshot at %d: %w", index, err)
 	}
 	fpApplyBeforeOpenSnapshot.Hit()
-	err = tmpRestore(a.st.kv, a.st.be, func(be *backend.Backend) error {
+	err = a.st.kv.Restore(func(be *backend.Backend) error {
 		if err := be.ReplaceWith(path); err != nil {
 			return err
 		}
@@ -207,10 +206,3 @@ func (g raftGlue) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	g.r.node.ReportSnapshot(id, status)
 }
 
-// TEMPORARY until mvcc's Restore takes the replacement.
-func tmpRestore(kv *mvcc.Store, be *backend.Backend, replace func(*backend.Backend) error) error {
-	if err := replace(be); err != nil {
-		return err
-	}
-	return kv.Restore(be)
-}

@@ -3,150 +3,174 @@ package mvcc
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"time"
 )
 
-// Compact discards history at or below rev. The index is compacted before
-// it returns; the backend is cleaned in batches in the background, and
-// the returned channel closes when that is done (a physical compaction
-// waits for it).
+// Compact discards history below rev: reads at revisions below rev fail
+// with ErrCompacted from now on. The index is compacted before it
+// returns; the backend is cleaned in batches in the background, after
+// the compactions before it, and the returned channel closes when that is
+// done (a physical compaction waits for it) or stopped (Close, Restore).
 func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
-	s.revMu.Lock()
-	if rev <= s.compactMainRev {
-		s.revMu.Unlock()
-		return nil, ErrCompacted
-	}
-	if rev > s.currentRev {
-		s.revMu.Unlock()
-		return nil, ErrFutureRev
-	}
-	s.compactMainRev = rev
-	s.revMu.Unlock()
-
-	// Record the compaction before doing it, so a crash midway resumes it.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// The batch is held: no write changes the current revision meanwhile.
 	tx := s.b.BatchTx()
 	tx.Lock()
-	err := tx.UnsafePut(MetaBucket, scheduledCompactKey, revToBytes(Revision{Main: rev}, false))
-	if uerr := tx.Unlock(); err == nil {
-		err = uerr
+	s.revMu.RLock()
+	prev, cur := s.compactMainRev, s.currentRev
+	s.revMu.RUnlock()
+	var err error
+	var prevFinished bool
+	switch {
+	case rev <= prev:
+		err = ErrCompacted
+	case rev > cur:
+		err = ErrFutureRev
+	default:
+		get := func(bucket, key []byte) ([]byte, bool) { return batchGet(tx, bucket, key) }
+		sched, schedFound := readCompactRev(get, scheduledCompactKey)
+		fin, finFound := readCompactRev(get, finishedCompactKey)
+		prevFinished = sched == fin && schedFound == finFound
+		// Recorded before it starts, so that a crash midway resumes it.
+		err = tx.UnsafePut(MetaBucket, scheduledCompactKey, revToBytes(Revision{Main: rev}, false))
+		if err != nil {
+			err = fmt.Errorf("mvcc: record scheduled compaction: %w", err)
+		}
+	}
+	if uerr := tx.Unlock(); err == nil && uerr != nil {
+		err = fmt.Errorf("mvcc: record scheduled compaction: %w", uerr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: record scheduled compaction: %w", err)
+		return nil, err
 	}
-	return s.compact(rev)
+	// Committed before any batch of deletes is, as etcd does: whatever a
+	// crash keeps of the cleaning, it keeps the record too.
+	if err := s.b.ForceCommit(); err != nil {
+		return nil, fmt.Errorf("mvcc: commit scheduled compaction: %w", err)
+	}
+	return s.startCompactionLocked(compaction{rev: rev, prev: prev, storeHash: prevFinished}), nil
 }
 
-// compact compacts the index and starts cleaning the backend.
-func (s *Store) compact(rev int64) (<-chan struct{}, error) {
+// compaction is one compaction's backend cleaning.
+type compaction struct {
+	rev int64
+	// prev is the compaction revision before it, -1 if none: the hash
+	// computed while cleaning is taken against it.
+	prev int64
+	// storeHash is set if the compaction before it had finished when it
+	// was scheduled: its hash then covers every revision since that one,
+	// and is stored (etcd #15919).
+	storeHash bool
+}
+
+// startCompactionLocked compacts the index at c.rev and starts cleaning
+// the backend once the compactions before it have. compactMu and the
+// store lock (shared or exclusive) are held.
+func (s *Store) startCompactionLocked(c compaction) <-chan struct{} {
+	rev := c.rev
 	s.revMu.Lock()
 	if rev > s.compactMainRev {
 		s.compactMainRev = rev
 	}
 	s.revMu.Unlock()
-	keep := s.kvindex.Compact(rev)
+	keep := s.mu.kvindex.Compact(rev)
 	done := make(chan struct{})
+	before := s.compactDone
+	s.compactDone = done
+	stopc := s.stopc
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(done)
-		s.cleanBackend(rev, keep)
+		if before != nil {
+			select {
+			case <-before:
+			case <-stopc:
+				return
+			}
+		}
+		s.cleanBackend(c, keep, stopc)
 	}()
 	// The watchers behind rev must be told.
 	s.watch.compacted(rev)
-	return done, nil
+	return done
 }
 
-// cleanBackend deletes from the key bucket every revision at or below rev
-// that keep does not hold, a batch at a time.
-func (s *Store) cleanBackend(rev int64, keep map[Revision]struct{}) {
+// cleanBackend deletes from the key bucket every revision at or below
+// c.rev that keep does not hold, a batch at a time, committing each batch,
+// and records the compaction as finished with the last. It hashes the
+// records it reads, and stores the hash if c.storeHash. It returns early
+// when stopc closes; the compaction then resumes on the next start.
+func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-chan struct{}) {
+	rev := c.rev
+	kh := newKVHasher(c.prev, rev, keep)
 	end := make([]byte, 8)
 	binary.BigEndian.PutUint64(end, uint64(rev+1))
 	last := make([]byte, 8)
+	limit := s.cfg.CompactionBatchLimit
 	for {
+		// Each batch holds the store lock: Restore, which stops this
+		// loop first, must not change the data under it.
+		s.mu.RLock()
 		select {
-		case <-s.stopc:
+		case <-stopc:
+			s.mu.RUnlock()
 			return
 		default:
 		}
 		tx := s.b.BatchTx()
 		tx.Lock()
-		keys, _ := tx.UnsafeRange(KeyBucket, last, end, int64(s.cfg.CompactionBatchLimit))
-		for _, k := range keys {
+		s.at(fpCompactAfterAcquiredBatchTxLock)
+		keys, vals := tx.UnsafeRange(KeyBucket, last, end, int64(limit))
+		for i, k := range keys {
 			r, ok := bytesToRev(k)
 			if !ok {
 				continue
 			}
+			kh.add(k, vals[i])
 			if _, kept := keep[r]; !kept {
 				if err := tx.UnsafeDelete(KeyBucket, k); err != nil {
-					tx.Unlock()
-					return
+					_ = tx.Unlock()
+					s.mu.RUnlock()
+					return // bbolt failed: the member learns it from its next write
 				}
 			}
 		}
-		if len(keys) < s.cfg.CompactionBatchLimit {
-			_ = tx.UnsafePut(MetaBucket, finishedCompactKey, revToBytes(Revision{Main: rev}, false))
-			_ = tx.Unlock()
+		if len(keys) < limit {
+			s.at(fpCompactBeforeSetFinishedCompact)
+			err := tx.UnsafePut(MetaBucket, finishedCompactKey, revToBytes(Revision{Main: rev}, false))
+			uerr := tx.Unlock()
+			s.mu.RUnlock()
+			if err != nil || uerr != nil {
+				return
+			}
+			s.at(fpCompactAfterSetFinishedCompact)
+			if c.storeHash {
+				s.hashes.add(kh.sum())
+			}
 			return
 		}
 		// Continue after the last key seen.
 		last = append(append(last[:0], keys[len(keys)-1]...), 0)
-		_ = tx.Unlock()
+		err := tx.Unlock()
+		s.mu.RUnlock()
+		if err != nil {
+			return
+		}
+		// Commit the deletes now rather than let them pile up in the
+		// batch's buffer, which every read merges with the committed data.
+		s.at(fpCompactBeforeCommitBatch)
+		if err := s.b.ForceCommit(); err != nil {
+			return
+		}
+		s.at(fpCompactAfterCommitBatch)
 		select {
 		case <-time.After(s.cfg.CompactionSleepInterval):
-		case <-s.stopc:
+		case <-stopc:
 			return
 		}
 	}
-}
-
-// KVHash is HashKV's answer.
-type KVHash struct {
-	Hash            uint32
-	Revision        int64 // the revision hashed up to
-	CompactRevision int64
-	CurrentRevision int64
-}
-
-// HashKV hashes every key-value record up to rev (0: the current
-// revision) that compaction at the current compaction point keeps. Members
-// that applied the same entries get the same hash, whether or not their
-// backends finished cleaning.
-func (s *Store) HashKV(rev int64) (KVHash, error) {
-	s.revMu.RLock()
-	compactRev, curRev := s.compactMainRev, s.currentRev
-	view := s.b.ReadTx()
-	s.revMu.RUnlock()
-	defer view.End()
-	if rev > 0 && rev < compactRev {
-		return KVHash{}, ErrCompacted
-	}
-	if rev > curRev {
-		return KVHash{}, ErrFutureRev
-	}
-	if rev <= 0 {
-		rev = curRev
-	}
-	keep := s.kvindex.Keep(compactRev)
-	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	h.Write(KeyBucket)
-	end := make([]byte, 8)
-	binary.BigEndian.PutUint64(end, uint64(rev+1))
-	keys, vals := view.Range(KeyBucket, make([]byte, 8), end, 0)
-	for i, k := range keys {
-		r, ok := bytesToRev(k)
-		if !ok {
-			continue
-		}
-		if r.Main <= compactRev {
-			if _, kept := keep[r]; !kept {
-				continue
-			}
-		}
-		h.Write(k)
-		h.Write(vals[i])
-	}
-	return KVHash{Hash: h.Sum32(), Revision: rev, CompactRevision: compactRev, CurrentRevision: curRev}, nil
 }

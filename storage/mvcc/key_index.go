@@ -61,6 +61,14 @@ func (ki *keyIndex) restore(created, modified Revision, ver int64) {
 	ki.generations = append(ki.generations, generation{ver: ver, created: created, revs: []Revision{modified}})
 }
 
+// restoreTombstone sets up a key whose oldest record in the backend is a
+// tombstone: compaction at that revision kept it and dropped the rest of
+// its generation, whose creation is unknown.
+func (ki *keyIndex) restoreTombstone(rev Revision) {
+	ki.restore(Revision{}, rev, 1)
+	ki.generations = append(ki.generations, generation{})
+}
+
 // tombstone ends the live generation.
 func (ki *keyIndex) tombstone(main, sub int64) error {
 	if ki.isEmpty() || ki.generations[len(ki.generations)-1].isEmpty() {
@@ -127,29 +135,29 @@ func (ki *keyIndex) findGeneration(rev int64) *generation {
 	return nil
 }
 
-// compact drops history at or below atRev, keeping the latest revision at
-// or below it when the key is live at atRev; available collects the
-// revisions kept, which compaction must not delete from the backend.
+// compact drops history at or below atRev. It keeps the latest revision
+// at or below atRev of the generation live at atRev — and of the one that
+// ended exactly at atRev, whose tombstone stays until a later compaction,
+// so that a watcher starting at atRev still receives the delete (etcd
+// 3.4 dropped it; 3.5.16 and later keep it). available collects the
+// revisions kept, which compaction must not delete from the backend. A
+// key left with nothing is empty (isEmpty): the index drops it.
 func (ki *keyIndex) compact(atRev int64, available map[Revision]struct{}) {
 	if ki.isEmpty() {
 		return
 	}
 	genIdx, revIndex := ki.doCompact(atRev, available)
 	g := &ki.generations[genIdx]
-	if !g.isEmpty() {
-		if revIndex != -1 {
-			g.revs = g.revs[revIndex:]
-		}
-		// A generation reduced to its tombstone is over.
-		if len(g.revs) == 1 && genIdx != len(ki.generations)-1 {
-			delete(available, g.revs[0])
-			genIdx++
-		}
+	if !g.isEmpty() && revIndex != -1 {
+		g.revs = g.revs[revIndex:]
 	}
 	ki.generations = ki.generations[genIdx:]
 }
 
-// keep marks what compact(atRev) would keep, changing nothing.
+// keep marks what compact(atRev) would keep, changing nothing — except a
+// tombstone at atRev, which compact keeps but keep leaves out: the hash
+// of the history (HashKV) must come out the same on members that drop it
+// (etcd before 3.5.16) and members that keep it.
 func (ki *keyIndex) keep(atRev int64, available map[Revision]struct{}) {
 	if ki.isEmpty() {
 		return
@@ -157,7 +165,6 @@ func (ki *keyIndex) keep(atRev int64, available map[Revision]struct{}) {
 	genIdx, revIndex := ki.doCompact(atRev, available)
 	g := &ki.generations[genIdx]
 	if !g.isEmpty() && revIndex == len(g.revs)-1 && genIdx != len(ki.generations)-1 {
-		// Only the tombstone remains: nothing to keep.
 		delete(available, g.revs[revIndex])
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/failpoint"
 	"github.com/basaltkv/basalt/storage/backend"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
@@ -42,10 +43,22 @@ type Config struct {
 
 // Store is the multi-version store over a backend.
 type Store struct {
-	cfg     Config
-	b       *backend.Backend
-	kvindex *treeIndex
-	leases  Leases
+	cfg Config
+	// b is the backend, for the store's life; Restore changes its data in
+	// place.
+	b      *backend.Backend
+	leases Leases
+
+	// mu is the store lock. Every transaction holds it shared from start
+	// to End, as do HashKV, ConsistentIndex, Compact, each batch of a
+	// compaction's cleaning and each catch-up round of the watchers;
+	// Restore holds it exclusively while it replaces the data. A
+	// goroutine holding it must not ask for it again (see doc.go).
+	mu struct {
+		sync.RWMutex
+		// kvindex is the key index, replaced wholesale by Restore.
+		kvindex *treeIndex
+	}
 
 	// revMu guards the revisions readers pair with a backend view. Writers
 	// change them only while holding the backend's batch.
@@ -53,17 +66,26 @@ type Store struct {
 	currentRev     int64
 	compactMainRev int64
 
-	// compactMu serializes compactions.
+	// compactMu serializes compactions, and their start with Restore and
+	// Close. It guards compactDone and stopc.
 	compactMu sync.Mutex
-
-	watch *watchState
-
+	// compactDone closes when the backend cleaning of the latest
+	// compaction ends; the next one waits for it.
+	compactDone <-chan struct{}
+	// stopc closes to stop the background work (the watch loop and the
+	// compaction cleaners, counted by wg); Restore makes a new one.
 	stopc chan struct{}
 	wg    sync.WaitGroup
+	// testAt, set by tests only, is called at each crash point (at).
+	testAt func(p *failpoint.Point)
+
+	watch *watchState
+	// hashes are those the latest compactions computed.
+	hashes storedHashes
 }
 
-// NewStore opens the store kept in b, rebuilding the key index from it.
-// leases may be nil.
+// NewStore opens the store kept in b, rebuilding the key index from it,
+// and resumes a compaction a crash interrupted. leases may be nil.
 func NewStore(b *backend.Backend, leases Leases, cfg Config) (*Store, error) {
 	if cfg.CompactionBatchLimit <= 0 {
 		cfg.CompactionBatchLimit = 1000
@@ -74,177 +96,31 @@ func NewStore(b *backend.Backend, leases Leases, cfg Config) (*Store, error) {
 	if cfg.SyncWatchersInterval <= 0 {
 		cfg.SyncWatchersInterval = 100 * time.Millisecond
 	}
-	s := &Store{
-		cfg:     cfg,
-		b:       b,
-		kvindex: newTreeIndex(),
-		leases:  leases,
-		stopc:   make(chan struct{}),
-	}
+	s := &Store{cfg: cfg, b: b, leases: leases, stopc: make(chan struct{})}
 	s.watch = newWatchState(s)
-	if err := s.restore(); err != nil {
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
+	s.mu.Lock()
+	err := s.restoreLocked()
+	s.mu.Unlock()
+	if err != nil {
+		close(s.stopc)
+		s.wg.Wait()
 		return nil, err
 	}
 	s.watch.notifiedRev = s.currentRev
-	s.wg.Add(1)
-	go s.watch.run()
+	s.startWatchLoop()
 	return s, nil
 }
 
-// restored is the state rebuilt from a backend.
-type restored struct {
-	index                  *treeIndex
-	currentRev, compactRev int64
-	scheduledCompact       int64
-}
-
-// restore rebuilds the key index and revisions from the backend, and
-// finishes a compaction a crash interrupted.
-func (s *Store) restore() error {
-	st, err := s.rebuild(s.b)
-	if err != nil {
-		return err
-	}
-	s.kvindex, s.currentRev, s.compactMainRev = st.index, st.currentRev, st.compactRev
-	if st.scheduledCompact > st.compactRev {
-		if _, err := s.compact(st.scheduledCompact); err != nil {
-			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.scheduledCompact, err)
-		}
-	}
-	return nil
-}
-
-// Restore replaces the store's backend with b (a database received from
-// the leader) and rebuilds everything from it. Watchers stay: they catch
-// up from the new backend, or learn that their history was compacted.
-// The caller must not write meanwhile.
-func (s *Store) Restore(b *backend.Backend) error {
-	// Stop the background work that holds the old backend.
-	close(s.stopc)
-	s.wg.Wait()
-	st, err := s.rebuild(b)
-	if err != nil {
-		return err
-	}
-	s.revMu.Lock()
-	s.b = b
-	s.kvindex, s.currentRev, s.compactMainRev = st.index, st.currentRev, st.compactRev
-	s.revMu.Unlock()
-	s.stopc = make(chan struct{})
-	s.watch.restart(st.currentRev)
+// startWatchLoop starts the watchers' catch-up loop. compactMu is held.
+func (s *Store) startWatchLoop() {
+	stopc := s.stopc
 	s.wg.Add(1)
-	go s.watch.run()
-	if st.scheduledCompact > st.compactRev {
-		if _, err := s.compact(st.scheduledCompact); err != nil {
-			return fmt.Errorf("mvcc: resume compaction at %d: %w", st.scheduledCompact, err)
-		}
-	}
-	return nil
-}
-
-// rebuild reads a backend's key bucket into a new index.
-func (s *Store) rebuild(b *backend.Backend) (restored, error) {
-	tx := b.BatchTx()
-	tx.Lock()
-	err := tx.UnsafeCreateBucket(KeyBucket)
-	if err == nil {
-		err = tx.UnsafeCreateBucket(MetaBucket)
-	}
-	if uerr := tx.Unlock(); err == nil {
-		err = uerr
-	}
-	if err != nil {
-		return restored{}, fmt.Errorf("mvcc: create buckets: %w", err)
-	}
-	view := b.ReadTx()
-	defer view.End()
-	finished, scheduled := int64(0), int64(0)
-	if v, ok := view.Get(MetaBucket, finishedCompactKey); ok {
-		if r, ok := bytesToRev(v); ok {
-			finished = r.Main
-		}
-	}
-	if v, ok := view.Get(MetaBucket, scheduledCompactKey); ok {
-		if r, ok := bytesToRev(v); ok {
-			scheduled = r.Main
-		}
-	}
-	// A new store is at revision 1 and has never been compacted (-1), as
-	// etcd's: the first write is revision 2.
-	st := restored{index: newTreeIndex(), compactRev: -1, currentRev: 1, scheduledCompact: scheduled}
-	if finished > 0 {
-		st.compactRev = finished
-		st.currentRev = finished
-	}
-	idx := st.index.tree
-	err = view.ForEach(KeyBucket, func(k, v []byte) error {
-		rev, ok := bytesToRev(k)
-		if !ok {
-			return fmt.Errorf("mvcc: restore: bad revision key %x", k)
-		}
-		var rec mvccpb.KeyValue
-		if err := decodeMeta(v, &rec); err != nil {
-			return fmt.Errorf("mvcc: restore: revision %d_%d: %w", rev.Main, rev.Sub, err)
-		}
-		key, lease := rec.Key, rec.Lease
-		if rev.Main > st.currentRev {
-			st.currentRev = rev.Main
-		}
-		ki, found := idx.Get(&keyIndex{key: key})
-		if !found {
-			ki = &keyIndex{key: key}
-			idx.ReplaceOrInsert(ki)
-			if !isTombstone(k) {
-				// The oldest record left may follow compacted ones: its
-				// creation and version come from the record, not from
-				// counting.
-				ki.restore(Revision{Main: rec.CreateRevision}, rev, rec.Version)
-				if s.leases != nil && lease != 0 {
-					s.leases.Attach(lease, key)
-				}
-				return nil
-			}
-		}
-		if isTombstone(k) {
-			if err := ki.tombstone(rev.Main, rev.Sub); err != nil {
-				// A tombstone whose put was compacted away: the key is gone.
-				ki.generations = append(ki.generations, generation{})
-			}
-			if s.leases != nil {
-				if old := s.leases.LeaseOf(key); old != 0 {
-					s.leases.Detach(old, key)
-				}
-			}
-			return nil
-		}
-		ki.put(rev.Main, rev.Sub)
-		if s.leases != nil {
-			if old := s.leases.LeaseOf(key); old != lease {
-				if old != 0 {
-					s.leases.Detach(old, key)
-				}
-				if lease != 0 {
-					s.leases.Attach(lease, key)
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return restored{}, err
-	}
-	// Drop keys whose every generation is gone.
-	var empty []*keyIndex
-	idx.Ascend(func(ki *keyIndex) bool {
-		if ki.isEmpty() {
-			empty = append(empty, ki)
-		}
-		return true
-	})
-	for _, ki := range empty {
-		idx.Delete(ki)
-	}
-	return st, nil
+	go func() {
+		defer s.wg.Done()
+		s.watch.run(stopc)
+	}()
 }
 
 // Rev is the current revision.
@@ -254,7 +130,8 @@ func (s *Store) Rev() int64 {
 	return s.currentRev
 }
 
-// CompactRev is the revision of the last compaction.
+// CompactRev is the revision of the last compaction, -1 if the store was
+// never compacted.
 func (s *Store) CompactRev() int64 {
 	s.revMu.RLock()
 	defer s.revMu.RUnlock()
@@ -263,6 +140,8 @@ func (s *Store) CompactRev() int64 {
 
 // ConsistentIndex returns the last raft entry applied, as persisted.
 func (s *Store) ConsistentIndex() (index, term uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	view := s.b.ReadTx()
 	defer view.End()
 	if v, ok := view.Get(MetaBucket, consistentIndexKey); ok && len(v) == 8 {
@@ -277,8 +156,11 @@ func (s *Store) ConsistentIndex() (index, term uint64) {
 // Backend is the store's backend.
 func (s *Store) Backend() *backend.Backend { return s.b }
 
-// Close stops the store's goroutines. The backend stays open.
+// Close stops the store's goroutines, a compaction's cleaning too (it
+// resumes on the next start). The backend stays open.
 func (s *Store) Close() {
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
 	select {
 	case <-s.stopc:
 		return

@@ -41,15 +41,20 @@ type TxnRead interface {
 // ReadTxn is a read-only transaction over a backend view.
 type ReadTxn struct {
 	s        *Store
+	idx      *treeIndex
 	view     *backend.ReadTx
 	firstRev int64
 	rev      int64
 }
 
-// Read starts a read transaction at the current revision.
+// Read starts a read transaction at the current revision. It holds the
+// store lock shared until End: the goroutine must not start another
+// transaction, nor call HashKV, Compact, ConsistentIndex or Restore,
+// before then (see doc.go).
 func (s *Store) Read() *ReadTxn {
+	s.mu.RLock()
 	s.revMu.RLock()
-	t := &ReadTxn{s: s, firstRev: s.compactMainRev, rev: s.currentRev, view: s.b.ReadTx()}
+	t := &ReadTxn{s: s, idx: s.mu.kvindex, firstRev: s.compactMainRev, rev: s.currentRev, view: s.b.ReadTx()}
 	s.revMu.RUnlock()
 	return t
 }
@@ -62,11 +67,14 @@ func (t *ReadTxn) Rev() int64 { return t.rev }
 
 // Range implements TxnRead.
 func (t *ReadTxn) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
-	return t.s.rangeKeys(key, end, t.rev, t.firstRev, ro, t.view.Get)
+	return t.s.rangeKeys(t.idx, key, end, t.rev, t.firstRev, ro, t.view.Get)
 }
 
-// End implements TxnRead.
-func (t *ReadTxn) End() { t.view.End() }
+// End implements TxnRead. Call it once.
+func (t *ReadTxn) End() {
+	t.view.End()
+	t.s.mu.RUnlock()
+}
 
 func normalizeEnd(end []byte) []byte {
 	if len(end) == 1 && end[0] == 0 {
@@ -75,7 +83,9 @@ func normalizeEnd(end []byte) []byte {
 	return end
 }
 
-func (s *Store) rangeKeys(key, end []byte, curRev, firstRev int64, ro RangeOptions, get func(bucket, key []byte) ([]byte, bool)) (*RangeResult, error) {
+// rangeKeys reads through the index idx and get, which the caller's
+// transaction pairs.
+func (s *Store) rangeKeys(idx *treeIndex, key, end []byte, curRev, firstRev int64, ro RangeOptions, get func(bucket, key []byte) ([]byte, bool)) (*RangeResult, error) {
 	rev := ro.Rev
 	if rev > curRev {
 		return &RangeResult{Rev: curRev}, ErrFutureRev
@@ -93,9 +103,9 @@ func (s *Store) rangeKeys(key, end []byte, curRev, firstRev int64, ro RangeOptio
 	var revs []Revision
 	var total int
 	if ro.Count {
-		total = s.kvindex.CountRevisions(key, end, rev)
+		total = idx.CountRevisions(key, end, rev)
 	} else {
-		revs, total = s.kvindex.Revisions(key, end, rev, int(ro.Limit))
+		revs, total = idx.Revisions(key, end, rev, int(ro.Limit))
 	}
 	// A compaction past rev may have started while we read the index,
 	// which it changes in place: the revisions read may be incomplete.
@@ -122,21 +132,29 @@ func (s *Store) rangeKeys(key, end []byte, curRev, firstRev int64, ro RangeOptio
 // It holds the backend's batch from Write to End, so the raft entry being
 // applied can write other buckets (leases, the consistent index) in the
 // same atomic batch.
+//
+// A transaction changes each key at most once, as etcd's API enforces (a
+// Txn that puts a key twice, or puts a key it deletes, is refused with
+// ErrDuplicateKey): the key index keeps one revision per key per main
+// revision in mind, and compaction keeps only the newest of a generation.
 type WriteTxn struct {
 	s        *Store
+	idx      *treeIndex
 	tx       *backend.BatchTx
 	beginRev int64
 	firstRev int64
 	events   []*mvccpb.Event
 }
 
-// Write starts a write transaction.
+// Write starts a write transaction. It holds the store lock shared until
+// End, as Read does, and the backend's batch.
 func (s *Store) Write() *WriteTxn {
+	s.mu.RLock()
 	tx := s.b.BatchTx()
 	tx.Lock()
 	// The batch is held: currentRev cannot change under us.
 	s.revMu.RLock()
-	t := &WriteTxn{s: s, tx: tx, beginRev: s.currentRev, firstRev: s.compactMainRev}
+	t := &WriteTxn{s: s, idx: s.mu.kvindex, tx: tx, beginRev: s.currentRev, firstRev: s.compactMainRev}
 	s.revMu.RUnlock()
 	return t
 }
@@ -154,14 +172,8 @@ func (t *WriteTxn) Rev() int64 {
 
 // Range reads, seeing the transaction's own changes.
 func (t *WriteTxn) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
-	get := func(bucket, key []byte) ([]byte, bool) {
-		keys, vals := t.tx.UnsafeRange(bucket, key, nil, 0)
-		if len(keys) == 0 {
-			return nil, false
-		}
-		return vals[0], true
-	}
-	return t.s.rangeKeys(key, end, t.Rev(), t.firstRev, ro, get)
+	get := func(bucket, key []byte) ([]byte, bool) { return batchGet(t.tx, bucket, key) }
+	return t.s.rangeKeys(t.idx, key, end, t.Rev(), t.firstRev, ro, get)
 }
 
 // Put writes key=value with a lease (0 for none) and returns the revision.
@@ -169,7 +181,7 @@ func (t *WriteTxn) Put(key, value []byte, lease int64) int64 {
 	rev := t.beginRev + 1
 	created := rev
 	var ver int64
-	if _, c, v, err := t.s.kvindex.Get(key, rev); err == nil {
+	if _, c, v, err := t.idx.Get(key, rev); err == nil {
 		created, ver = c.Main, v
 	}
 	idxRev := Revision{Main: rev, Sub: int64(len(t.events))}
@@ -185,7 +197,7 @@ func (t *WriteTxn) Put(key, value []byte, lease int64) int64 {
 		// The key bucket exists from NewStore on: this is bbolt failing.
 		panic(err)
 	}
-	t.s.kvindex.Put(key, idxRev)
+	t.idx.Put(key, idxRev)
 	t.events = append(t.events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv})
 	if l := t.s.leases; l != nil {
 		if old := l.LeaseOf(key); old != lease {
@@ -207,7 +219,7 @@ func (t *WriteTxn) DeleteRange(key, end []byte) (n, rev int64) {
 	if len(end) > 0 && string(end) <= string(key) {
 		return 0, t.Rev()
 	}
-	keys, _ := t.s.kvindex.Range(key, end, t.Rev())
+	keys, _ := t.idx.Range(key, end, t.Rev())
 	for _, k := range keys {
 		t.delete(k)
 	}
@@ -220,7 +232,7 @@ func (t *WriteTxn) delete(key []byte) {
 	if err := t.tx.UnsafeSeqPut(KeyBucket, revToBytes(idxRev, true), encodeKV(&mvccpb.KeyValue{Key: key})); err != nil {
 		panic(err)
 	}
-	if err := t.s.kvindex.Tombstone(key, idxRev); err != nil {
+	if err := t.idx.Tombstone(key, idxRev); err != nil {
 		panic(err) // the key came from the index at this revision
 	}
 	t.events = append(t.events, &mvccpb.Event{Type: mvccpb.Event_DELETE, Kv: &mvccpb.KeyValue{Key: key, ModRevision: rev}})
@@ -264,7 +276,8 @@ func (t *WriteTxn) UnsafeCreateBucket(bucket []byte) error {
 }
 
 // End makes the changes visible, tells the watchers and releases the
-// batch. It returns a commit error if the batch committed and failed.
+// batch and the store lock. It returns a commit error if the batch
+// committed and failed.
 func (t *WriteTxn) End() error {
 	if len(t.events) > 0 {
 		rev := t.beginRev + 1
@@ -275,5 +288,16 @@ func (t *WriteTxn) End() error {
 		// Still holding the batch: watchers hear of revisions in order.
 		t.s.watch.notify(rev, t.events)
 	}
-	return t.tx.Unlock()
+	err := t.tx.Unlock()
+	t.s.mu.RUnlock()
+	return err
+}
+
+// batchGet reads a key within the batch, seeing its uncommitted writes.
+func batchGet(tx *backend.BatchTx, bucket, key []byte) ([]byte, bool) {
+	keys, vals := tx.UnsafeRange(bucket, key, nil, 0)
+	if len(keys) == 0 {
+		return nil, false
+	}
+	return vals[0], true
 }

@@ -315,14 +315,14 @@ func (ws *watchState) closeAll() {
 	ws.victims = map[*watcher]struct{}{}
 }
 
-// run catches up unsynced watchers and retries victims.
-func (ws *watchState) run() {
-	defer ws.s.wg.Done()
+// run catches up unsynced watchers and retries victims until stopc
+// closes.
+func (ws *watchState) run(stopc <-chan struct{}) {
 	t := time.NewTicker(ws.s.cfg.SyncWatchersInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-ws.s.stopc:
+		case <-stopc:
 			return
 		case <-t.C:
 		case <-ws.kick:
@@ -350,8 +350,11 @@ func (ws *watchState) retryVictims() {
 }
 
 // syncWatchers catches up a round of unsynced watchers from the backend;
-// it reports whether some are still behind.
+// it reports whether some are still behind. The round holds the store
+// lock shared, so that Restore does not replace the data it reads.
 func (ws *watchState) syncWatchers() bool {
+	ws.s.mu.RLock()
+	defer ws.s.mu.RUnlock()
 	ws.mu.Lock()
 	if ws.unsynced.size == 0 {
 		ws.mu.Unlock()
@@ -392,7 +395,7 @@ func (ws *watchState) syncWatchers() bool {
 	}
 
 	// Read the events they need without holding the lock: writes go on.
-	evs, err := ws.s.eventsBetween(minRev, cur)
+	evs, err := ws.s.eventsBetweenLocked(minRev, cur)
 	if err != nil {
 		return true
 	}
@@ -402,7 +405,7 @@ func (ws *watchState) syncWatchers() bool {
 	// Writes made meanwhile went only to synced watchers; read them too,
 	// now, under the lock — usually a few.
 	if now := ws.notifiedRev; now > cur {
-		more, err := ws.s.eventsBetween(cur+1, now)
+		more, err := ws.s.eventsBetweenLocked(cur+1, now)
 		if err != nil {
 			return true
 		}
@@ -444,8 +447,9 @@ func (ws *watchState) unsyncedSize() int {
 	return ws.unsynced.size
 }
 
-// eventsBetween reads the events of revisions [from, to] from the backend.
-func (s *Store) eventsBetween(from, to int64) ([]*mvccpb.Event, error) {
+// eventsBetweenLocked reads the events of revisions [from, to] from the
+// backend. The store lock is held (shared).
+func (s *Store) eventsBetweenLocked(from, to int64) ([]*mvccpb.Event, error) {
 	if from > to {
 		return nil, nil
 	}

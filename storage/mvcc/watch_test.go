@@ -272,3 +272,87 @@ func TestMatchSharesWholeBatches(t *testing.T) {
 		t.Error("match changed the store's events")
 	}
 }
+
+// watchOne starts a watch on key from rev and returns its first response.
+func watchOne(t *testing.T, s *Store, key string, rev int64) WatchResponse {
+	t.Helper()
+	st := s.NewWatchStream()
+	defer st.Close()
+	if _, err := st.Watch(AutoWatchID, []byte(key), nil, rev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case wr := <-st.Chan():
+		return wr
+	case <-time.After(10 * time.Second):
+		t.Fatalf("watch %s from %d: no response", key, rev)
+		return WatchResponse{}
+	}
+}
+
+// keyBucketRevs lists the revisions in the backend's key bucket.
+func keyBucketRevs(s *Store) []Revision {
+	view := s.b.ReadTx()
+	defer view.End()
+	var out []Revision
+	_ = view.ForEach(KeyBucket, func(k, _ []byte) error {
+		r, _ := bytesToRev(k)
+		out = append(out, r)
+		return nil
+	})
+	return out
+}
+
+// TestWatchFromCompactRevGetsTombstone: a key deleted at R, compacted at
+// R, still delivers its DELETE at R to a watcher starting at R — also
+// after a restart — until a later compaction removes the tombstone.
+func TestWatchFromCompactRevGetsTombstone(t *testing.T) {
+	s, path := newTestStore(t)
+	applyOps(s, []op{{key: "k", val: "v"}})  // 2
+	applyOps(s, []op{{del: true, key: "k"}}) // 3
+	compactAndWait := func(s *Store, rev int64) {
+		t.Helper()
+		done, err := s.Compact(rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-done
+	}
+	compactAndWait(s, 3)
+	wantDelete := func(s *Store, when string) {
+		t.Helper()
+		wr := watchOne(t, s, "k", 3)
+		if wr.CompactRevision != 0 || len(wr.Events) != 1 || wr.Events[0].Type != mvccpb.Event_DELETE || wr.Events[0].Kv.ModRevision != 3 {
+			t.Fatalf("%s: watch from 3 got %+v, want the DELETE at 3", when, wr)
+		}
+		if got := keyBucketRevs(s); !slices.Contains(got, Revision{Main: 3}) {
+			t.Fatalf("%s: key bucket %v lacks the tombstone at 3", when, got)
+		}
+	}
+	wantDelete(s, "after compact 3")
+
+	// The rebuilt index starts the key at its tombstone.
+	s.Close()
+	if err := s.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := openBackend(t, path)
+	s, err := NewStore(b, nil, Config{CompactionSleepInterval: time.Millisecond, SyncWatchersInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); b.Close() })
+	wantDelete(s, "after restart")
+
+	applyOps(s, []op{{key: "other", val: "v"}}) // 4
+	compactAndWait(s, 4)
+	if got := keyBucketRevs(s); !slices.Equal(got, []Revision{{Main: 4}}) {
+		t.Fatalf("after compact 4: key bucket %v, want only 4", got)
+	}
+	if n := s.mu.kvindex.Len(); n != 1 {
+		t.Fatalf("after compact 4: %d keys in the index, want 1", n)
+	}
+	if wr := watchOne(t, s, "k", 3); wr.CompactRevision != 4 {
+		t.Fatalf("watch from 3 after compact 4: %+v, want compacted at 4", wr)
+	}
+}
