@@ -205,4 +205,3 @@ func (g raftGlue) ReportUnreachable(id uint64) { g.r.node.ReportUnreachable(id) 
 func (g raftGlue) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	g.r.node.ReportSnapshot(id, status)
 }
-
