@@ -42,7 +42,7 @@ func TestCrashAtFailpoints(t *testing.T) {
 				Env:  []string{FailpointsEnv, "BASALT_TEST_WAL_SEGMENT_SIZE=65536"},
 				Args: crashArgs,
 			})
-			h := &crashHarness{c: c, acked: map[string]string{}}
+			h := &crashHarness{c: c, writes: map[string]*keyWrites{}}
 			h.checkCoverage(t)
 			for _, cp := range CrashPoints {
 				if cp.Trigger == TriggerInstall && size == 1 {
@@ -61,9 +61,9 @@ func TestCrashAtFailpoints(t *testing.T) {
 type crashHarness struct {
 	c  *Cluster
 	mu sync.Mutex
-	// acked holds every acknowledged put: each key is written once.
-	acked map[string]string
-	seq   int
+	// writes holds, by key, every put tried and which was acknowledged.
+	writes map[string]*keyWrites
+	seq    int
 }
 
 // checkCoverage fails t unless CrashPoints lists exactly the points the
@@ -86,6 +86,42 @@ func (h *crashHarness) checkCoverage(t *testing.T) {
 			t.Errorf("crash point %s is missing from CrashPoints", p)
 		}
 	}
+}
+
+// keyWrites are the values a key was given, in order, and the index of
+// the last one acknowledged (-1: none). A value tried after it may have
+// taken effect (its outcome unknown), an earlier one may not.
+type keyWrites struct {
+	values []string
+	acked  int
+}
+
+// tried records that key is about to be given value, and returns a
+// function that records the acknowledgement.
+func (h *crashHarness) tried(key, value string) (ack func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	kw := h.writes[key]
+	if kw == nil {
+		kw = &keyWrites{acked: -1}
+		h.writes[key] = kw
+	}
+	kw.values = append(kw.values, value)
+	i := len(kw.values) - 1
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		kw.acked = max(kw.acked, i)
+	}
+}
+
+// holdsAcked reports whether value is what key may hold: the last
+// acknowledged value or one tried after it.
+func (kw *keyWrites) holdsAcked(value string, present bool) bool {
+	if kw.acked < 0 {
+		return true
+	}
+	return present && slices.Contains(kw.values[kw.acked:], value)
 }
 
 // target is the member a case arms: the leader, or a follower.
@@ -200,14 +236,13 @@ func (h *crashHarness) drive(ctx context.Context, cli *clientv3.Client, m *Membe
 // put writes key once, recording it if acknowledged.
 func (h *crashHarness) put(ctx context.Context, cli *clientv3.Client, key string, size int) bool {
 	val := key + "=" + strings.Repeat("v", size)
+	ack := h.tried(key, val)
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if _, err := cli.Put(pctx, key, val); err != nil {
 		return false
 	}
-	h.mu.Lock()
-	h.acked[key] = val
-	h.mu.Unlock()
+	ack()
 	return true
 }
 
@@ -225,21 +260,19 @@ func (h *crashHarness) putN(t *testing.T, cli *clientv3.Client, prefix string, n
 // of this round.
 func (h *crashHarness) txnPut(ctx context.Context, cli *clientv3.Client, prefix string, n, round int) {
 	ops := make([]clientv3.Op, n)
-	vals := map[string]string{}
+	acks := make([]func(), n)
 	for k := range n {
-		key := fmt.Sprintf("%sk%03d", prefix, k)
-		vals[key] = fmt.Sprintf("round %d", round)
-		ops[k] = clientv3.OpPut(key, vals[key])
+		key, val := fmt.Sprintf("%sk%03d", prefix, k), fmt.Sprintf("round %d", round)
+		acks[k] = h.tried(key, val)
+		ops[k] = clientv3.OpPut(key, val)
 	}
 	tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if _, err := cli.Txn(tctx).Then(ops...).Commit(); err != nil {
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for k, v := range vals {
-		h.acked[k] = v
+	for _, ack := range acks {
+		ack()
 	}
 }
 
@@ -258,9 +291,9 @@ func (h *crashHarness) verify(t *testing.T, prefix string) {
 	rev := resp.Header.Revision
 
 	h.mu.Lock()
-	acked := make(map[string]string, len(h.acked))
-	for k, v := range h.acked {
-		acked[k] = v
+	writes := make(map[string]keyWrites, len(h.writes))
+	for k, kw := range h.writes {
+		writes[k] = keyWrites{values: slices.Clone(kw.values), acked: kw.acked}
 	}
 	h.mu.Unlock()
 
@@ -268,9 +301,9 @@ func (h *crashHarness) verify(t *testing.T, prefix string) {
 	var firstHash uint32
 	for i, m := range h.c.Members {
 		kvs := waitCaughtUp(t, m, "crash/", rev, 60*time.Second)
-		for k, v := range acked {
-			if got, ok := kvs[k]; !ok || got != v {
-				t.Fatalf("%s lost an acknowledged write: %s = %.40q (present %v), want %.40q", m.Name, k, got, ok, v)
+		for k, kw := range writes {
+			if got, ok := kvs[k]; !kw.holdsAcked(got, ok) {
+				t.Fatalf("%s lost an acknowledged write: %s = %.40q (present %v), want %.40q or a value tried after it", m.Name, k, got, ok, kw.values[kw.acked])
 			}
 		}
 		hk, err := cli.HashKV(ctx, m.ClientURL(), rev)
