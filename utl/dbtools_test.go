@@ -38,8 +38,12 @@ func decodeJSON[T any](t testing.TB, s string) T {
 // TestDefragAndHashKVOfStoppedMember: hashkv on a stopped member's
 // database equals what the member's HashKV returned at each revision
 // before it stopped, before and after basaltutl defrag (which must not
-// grow the file or change its keys). While the member runs, the file is
-// locked: --timeout bounds the wait.
+// grow the file or change its keys), and what the member returns once
+// restarted. At the compaction revision the running member answered with
+// the hash its compaction stored (compact revision -1, the one before), as
+// etcd 3.7 does; a store opened afresh has no stored hash and computes it
+// (compact revision 150), as etcdutl's hashkv and a restarted member do.
+// While the member runs, the file is locked: --timeout bounds the wait.
 func TestDefragAndHashKVOfStoppedMember(t *testing.T) {
 	c := e2e.NewCluster(t, 1, nil)
 	m := c.Members[0]
@@ -62,16 +66,22 @@ func TestDefragAndHashKVOfStoppedMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	revs := []int64{150, 180, last.Header.Revision, 0}
-	want := map[int64]hashKVJSON{}
-	for _, rev := range revs {
-		h, err := cli.HashKV(ctx, m.ClientURL(), rev)
-		if err != nil {
-			t.Fatalf("HashKV at %d: %v", rev, err)
+	hashKVs := func() map[int64]hashKVJSON {
+		t.Helper()
+		out := map[int64]hashKVJSON{}
+		cli := m.Client(t)
+		for _, rev := range revs {
+			h, err := cli.HashKV(ctx, m.ClientURL(), rev)
+			if err != nil {
+				t.Fatalf("HashKV at %d: %v", rev, err)
+			}
+			out[rev] = hashKVJSON{Hash: h.Hash, HashRevision: h.HashRevision, CompactRevision: h.CompactRevision}
 		}
-		want[rev] = hashKVJSON{Hash: h.Hash, HashRevision: h.Header.Revision, CompactRevision: h.CompactRevision}
-		if rev != 0 {
-			want[rev] = hashKVJSON{Hash: h.Hash, HashRevision: rev, CompactRevision: h.CompactRevision}
-		}
+		return out
+	}
+	want := hashKVs()
+	if stored := want[150]; stored.CompactRevision != -1 {
+		t.Errorf("HashKV at the compaction revision: %+v, want the hash the compaction stored (compact revision -1)", stored)
 	}
 	db := filepath.Join(m.DataDir, "member", "snap", "db")
 
@@ -86,10 +96,21 @@ func TestDefragAndHashKVOfStoppedMember(t *testing.T) {
 	}
 	c.Stop(t)
 
+	offline := map[int64]hashKVJSON{}
 	check := func(stage string) {
 		t.Helper()
 		for _, rev := range revs {
 			got := decodeJSON[hashKVJSON](t, utl(t, "hashkv", db, "--rev", fmt.Sprint(rev), "-w", "json").stdout)
+			if prev, ok := offline[rev]; ok && got != prev {
+				t.Errorf("%s: hashkv --rev %d = %+v, before %+v", stage, rev, got, prev)
+			}
+			offline[rev] = got
+			if rev == 150 {
+				if got.CompactRevision != 150 || got.HashRevision != 150 {
+					t.Errorf("%s: hashkv --rev 150 = %+v, want a hash computed at compact revision 150", stage, got)
+				}
+				continue
+			}
 			if got != want[rev] {
 				t.Errorf("%s: hashkv --rev %d = %+v, member's HashKV %+v", stage, rev, got, want[rev])
 			}
@@ -116,6 +137,12 @@ func TestDefragAndHashKVOfStoppedMember(t *testing.T) {
 	got, err := m.Client(t).Get(ctxT(t), "last")
 	if err != nil || len(got.Kvs) != 1 || got.Header.Revision != last.Header.Revision {
 		t.Fatalf("after defrag: %v, %v", got, err)
+	}
+	// Restarted, the member computes as the offline tool does.
+	for rev, h := range hashKVs() {
+		if h != offline[rev] {
+			t.Errorf("restarted member's HashKV at %d = %+v, hashkv %+v", rev, h, offline[rev])
+		}
 	}
 }
 
