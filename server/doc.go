@@ -105,17 +105,18 @@
 //
 // Locks are taken in this order, never the other way:
 //
-//	mvcc.Store's store lock (held shared by every read and write
-//	transaction, exclusively by Restore)
+//	mvcc.Store's compaction lock (Compact, Restore, Close)
+//	  → the store lock (held shared by every read and write transaction
+//	    and HashKV, exclusively by Restore)
 //	  → backend batch (BatchTx Lock) → backend readMu
 //	  → lessor, alarms, membership, mvcc revision and index locks (leaves)
 //
 // The applier calls mvcc.Store.Restore, which holds the store lock while
 // the replacement swaps the backend's file (taking the batch and readMu)
 // and recovers the lessor, alarms and membership. No code takes a second
-// read transaction while holding one (with Restore waiting, it would
-// deadlock). The wait registry, appliedWait, broadcast and notifier locks
-// are leaves held for a few lines.
+// transaction of the store while holding one (with Restore waiting, it
+// would deadlock). The wait registry, appliedWait, broadcast and notifier
+// locks are leaves held for a few lines.
 //
 // # Where client calls enter
 //
