@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +62,8 @@ type observation struct {
 // snapshot. It does so again and again while goroutines read the same
 // follower: serializable ranges at the current and at past revisions,
 // read-only transactions, a watch, Status, Hash, HashKV, Snapshot,
-// defragmentation and the alarm list. Run with -race: no reader may touch
+// defragmentation, and what /health asks (alarms, leader, a linearizable
+// read). Run with -race: no reader may touch
 // a closed backend or a half-replaced index, and every range must return
 // exactly what the history says at its revision.
 func TestSnapshotInstallWhileReading(t *testing.T) {
@@ -171,7 +173,12 @@ func TestSnapshotInstallWhileReading(t *testing.T) {
 		if _, err := f.m.HashKV(ctx, 0); err != nil && !errors.Is(err, mvcc.ErrCompacted) {
 			return err
 		}
+		// What /health asks.
 		_ = f.m.Alarms()
+		_ = f.m.HasLeader()
+		hctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		_ = f.m.LinearizableReadNotify(hctx)
+		cancel()
 		_ = f.m.IsLearner()
 		if rng.IntN(4) == 0 {
 			s, err := f.m.Snapshot(ctx)
