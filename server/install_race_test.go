@@ -63,9 +63,9 @@ type observation struct {
 // follower: serializable ranges at the current and at past revisions,
 // read-only transactions, a watch, Status, Hash, HashKV, Snapshot,
 // defragmentation, and what /health asks (alarms, leader, a linearizable
-// read). Run with -race: no reader may touch
-// a closed backend or a half-replaced index, and every range must return
-// exactly what the history says at its revision.
+// read). Run with -race: no reader may touch a closed backend or a
+// half-replaced index, and every range must return exactly what the
+// history says at its revision.
 func TestSnapshotInstallWhileReading(t *testing.T) {
 	c := newTestCluster(t, 3, func(cfg *Config) {
 		cfg.SnapshotCount = 20
