@@ -93,26 +93,6 @@ func (ki *keyIndex) get(atRev int64) (modified, created Revision, ver int64, err
 	return g.revs[n], g.created, g.ver - int64(len(g.revs)-n-1), nil
 }
 
-// since returns the revisions after rev, at most one per main revision.
-func (ki *keyIndex) since(rev int64) []Revision {
-	var out []Revision
-	var last int64
-	for gi := range ki.generations {
-		for _, r := range ki.generations[gi].revs {
-			if r.Main < rev {
-				continue
-			}
-			if r.Main == last && len(out) > 0 {
-				out[len(out)-1] = r // the latest change of a transaction wins
-				continue
-			}
-			out = append(out, r)
-			last = r.Main
-		}
-	}
-	return out
-}
-
 // findGeneration returns the generation live at rev, or nil if the key
 // did not exist at rev.
 func (ki *keyIndex) findGeneration(rev int64) *generation {
