@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -82,10 +83,10 @@ func (as *alarmStore) list() []*pb.AlarmMember {
 		}
 	}
 	slices.SortFunc(out, func(a, b *pb.AlarmMember) int {
-		if c := cmpUint64(a.MemberID, b.MemberID); c != 0 {
+		if c := cmp.Compare(a.MemberID, b.MemberID); c != 0 {
 			return c
 		}
-		return int(a.Alarm) - int(b.Alarm)
+		return cmp.Compare(a.Alarm, b.Alarm)
 	})
 	return out
 }

@@ -425,16 +425,6 @@ func checkDataDirIdentity(cfg Config, id, clusterID uint64) error {
 		cfg.DataDir, idString(id), idString(clusterID), idString(self.ID), idString(wantCluster))
 }
 
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // walOptions are the WAL's options: fsyncs observed by the metrics, and
 // the test hook BASALT_TEST_WAL_SEGMENT_SIZE (bytes), with which tests
 // cut segments without writing 64 MiB.

@@ -12,6 +12,7 @@
 package membership
 
 import (
+	"cmp"
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
@@ -134,12 +135,4 @@ func IDs(members []*Member) []uint64 {
 	return ids
 }
 
-func byID(a, b *Member) int {
-	switch {
-	case a.ID < b.ID:
-		return -1
-	case a.ID > b.ID:
-		return 1
-	}
-	return 0
-}
+func byID(a, b *Member) int { return cmp.Compare(a.ID, b.ID) }

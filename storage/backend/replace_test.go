@@ -13,18 +13,7 @@ import (
 // writeDB makes a database file at path holding kvs in the test bucket.
 func writeDB(t *testing.T, path string, kvs ...string) {
 	t.Helper()
-	b, err := Open(Config{Path: path, MmapSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx := b.BatchTx()
-	tx.Lock()
-	if err := tx.UnsafeCreateBucket(testBucket); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Unlock(); err != nil {
-		t.Fatal(err)
-	}
+	b := openTest(t, Config{Path: path})
 	put(t, b, kvs...)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)

@@ -73,14 +73,19 @@ func TestCompactionCrashResumes(t *testing.T) {
 		t.Run(fmt.Sprintf("%s#%d", pt.p.Name(), pt.hit), func(t *testing.T) {
 			dir := t.TempDir()
 			path, crashPath := filepath.Join(dir, "db"), filepath.Join(dir, "crashed")
-			b, err := backend.Open(bcfg(path))
-			if err != nil {
-				t.Fatal(err)
+			open := func(path string) (*backend.Backend, *Store) {
+				t.Helper()
+				b, err := backend.Open(bcfg(path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := NewStore(b, nil, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b, s
 			}
-			s, err := NewStore(b, nil, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b, s := open(path)
 			rng := rand.New(rand.NewPCG(7, 7))
 			m := newModel()
 			write := func(n int) {
@@ -150,14 +155,7 @@ func TestCompactionCrashResumes(t *testing.T) {
 			}
 
 			reopen := func(path string) *Store {
-				b, err := backend.Open(bcfg(path))
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := NewStore(b, nil, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
+				b, s := open(path)
 				t.Cleanup(func() { s.Close(); b.Close() })
 				waitCompactions(t, s)
 				return s

@@ -123,19 +123,7 @@ func (s *schedule) log() []faultEvent {
 func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Duration) {
 	target := random
 	switch f {
-	case faultInstall:
-		// A follower: the leader must send it a snapshot.
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		l, err := s.c.waitLeader(lctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				s.fail(fmt.Errorf("%v: %w", f, err))
-			}
-			return
-		}
-		target = (l + 1 + random%(s.c.size()-1)) % s.c.size()
-	case faultKillLeader, faultPauseLeader, faultPartitionLeader, faultPartitionLeaderIn, faultPartitionLeaderOut, faultMoveLeader:
+	case faultInstall, faultKillLeader, faultPauseLeader, faultPartitionLeader, faultPartitionLeaderIn, faultPartitionLeaderOut, faultMoveLeader:
 		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		l, err := s.c.waitLeader(lctx)
 		cancel()
@@ -146,6 +134,10 @@ func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Du
 			return
 		}
 		target = l
+		if f == faultInstall {
+			// A follower: the leader must send it a snapshot.
+			target = (l + 1 + random%(s.c.size()-1)) % s.c.size()
+		}
 	}
 	m := s.c.Members[target]
 	ev := faultEvent{Fault: f, Member: m.Name, Start: s.rec.now()}
