@@ -6,6 +6,7 @@
 package testutil
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -26,6 +27,22 @@ func WaitUntil(t testing.TB, timeout time.Duration, what string, cond func() boo
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(interval)
+	}
+}
+
+// PollContext is Poll bounded by ctx instead of a timeout: it returns
+// cond's last error, wrapped with ctx's, once ctx is done.
+func PollContext(ctx context.Context, cond func() error) error {
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ctx.Err(), err)
+		case <-time.After(interval):
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -131,5 +132,26 @@ func TestPoll(t *testing.T) {
 				t.Errorf("gave up after %v, before the timeout %v", time.Since(start), tt.timeout)
 			}
 		})
+	}
+}
+
+func TestPollContext(t *testing.T) {
+	errNotYet := errors.New("not yet")
+	calls := 0
+	err := PollContext(context.Background(), func() error {
+		if calls++; calls < 3 {
+			return errNotYet
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("PollContext = %v after %d calls, want nil after 3", err, calls)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	err = PollContext(ctx, func() error { return errNotYet })
+	if !errors.Is(err, errNotYet) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PollContext past its deadline = %v, want the last error and the context's", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/tests/e2e"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -142,17 +143,12 @@ func (c *cluster) leader(ctx context.Context) (int, error) {
 
 // waitLeader polls until some member names a leader.
 func (c *cluster) waitLeader(ctx context.Context) (int, error) {
-	for {
-		l, err := c.leader(ctx)
-		if err == nil {
-			return l, nil
-		}
-		select {
-		case <-ctx.Done():
-			return -1, err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	l := -1
+	err := testutil.PollContext(ctx, func() (err error) {
+		l, err = c.leader(ctx)
+		return err
+	})
+	return l, err
 }
 
 // isolate cuts member i's peer traffic: in (others → i), out (i →

@@ -2,12 +2,14 @@ package linearizability
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/tests/e2e"
 )
 
@@ -283,10 +285,14 @@ func (s *schedule) crashAtPoint(ctx context.Context, m *e2e.Member, hold time.Du
 			_, _ = s.c.clients[s.c.indexOf(m)].Defragment(dctx, m.ClientURL())
 		}()
 	}
-	deadline := time.Now().Add(hold + 2*time.Second)
-	for !m.KilledAt(cp.Name) && time.Now().Before(deadline) && ctx.Err() == nil {
-		sleep(ctx, 50*time.Millisecond) // polling the process, which logs the kill as it dies
-	}
+	pctx, cancel := context.WithTimeout(ctx, hold+2*time.Second)
+	_ = testutil.PollContext(pctx, func() error {
+		if !m.KilledAt(cp.Name) {
+			return errors.New("not reached")
+		}
+		return nil
+	})
+	cancel()
 	if !m.KilledAt(cp.Name) {
 		// Not reached: disarm. The member may die between the check and
 		// the disarm; then it is restarted below.
@@ -322,12 +328,17 @@ func (s *schedule) installSnapshot(ctx context.Context, m *e2e.Member, hold time
 			s.fail(fmt.Errorf("%v: start armed: %w", faultInstall, err))
 			return desc
 		}
-		deadline := time.Now().Add(15 * time.Second)
-		for !m.KilledAt(point) && !m.Process().Exited() && time.Now().Before(deadline) && ctx.Err() == nil {
-			if m.WaitReady(50*time.Millisecond) == nil {
-				break // ready: the point was not on its way (a log catch-up)
+		// Until it dies (at the point, or of something the restart below
+		// reports) or is ready (the point was not on its way: a catch-up
+		// by log).
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		_ = testutil.PollContext(pctx, func() error {
+			if p := m.Process(); p.Exited() || e2e.LogContains(p.Output(), e2e.ReadyLine) {
+				return nil
 			}
-		}
+			return errors.New("installing")
+		})
+		cancel()
 		if !m.KilledAt(point) {
 			// Still running (or died of something else, which the restart
 			// below reports): it stays armed, so restart it unarmed.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -179,19 +180,19 @@ func (r *run) traffic() {
 		r.problem("cluster not quiet after healing: %v", err)
 	}
 	var final output
-	for {
+	err := testutil.PollContext(fctx, func() error {
 		call := r.rec.now()
 		resp, err := cli.Get(fctx, keyPrefix, clientv3.WithPrefix())
-		if err == nil {
-			final = rangeAllOutput(resp)
-			r.rec.add(r.sc.clients, input{Kind: opRangeAll}, call, final, r.rec.now())
-			break
+		if err != nil {
+			return err
 		}
-		if fctx.Err() != nil {
-			r.problem("final read after healing: %v", err)
-			return
-		}
-		time.Sleep(100 * time.Millisecond) // retry spacing, not synchronization
+		final = rangeAllOutput(resp)
+		r.rec.add(r.sc.clients, input{Kind: opRangeAll}, call, final, r.rec.now())
+		return nil
+	})
+	if err != nil {
+		r.problem("final read after healing: %v", err)
+		return
 	}
 	for _, w := range r.watchers {
 		if err := w.waitRev(fctx, final.Rev); err != nil {
@@ -328,17 +329,16 @@ func (r *run) checkMembers() {
 	for i, cli := range r.c.clients {
 		name := r.c.Members[i].Name
 		var resp *clientv3.GetResponse
-		for {
-			var err error
+		err := testutil.PollContext(ctx, func() (err error) {
 			resp, err = cli.Get(ctx, keyPrefix, clientv3.WithPrefix(), clientv3.WithSerializable())
-			if err == nil && resp.Header.Revision >= r.finalRev {
-				break
+			if err == nil && resp.Header.Revision < r.finalRev {
+				err = fmt.Errorf("at revision %d", resp.Header.Revision)
 			}
-			if ctx.Err() != nil {
-				r.problem("%s did not catch up to revision %d: %v", name, r.finalRev, err)
-				return
-			}
-			time.Sleep(100 * time.Millisecond) // polling spacing
+			return err
+		})
+		if err != nil {
+			r.problem("%s did not catch up to revision %d: %v", name, r.finalRev, err)
+			return
 		}
 		if resp.Header.Revision != r.finalRev {
 			r.problem("%s is at revision %d after the final read at %d (no traffic ran meanwhile)", name, resp.Header.Revision, r.finalRev)

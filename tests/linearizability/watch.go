@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -78,14 +79,12 @@ func (w *watcher) fail(msg string) {
 
 // waitRev polls until the watcher has seen revision rev.
 func (w *watcher) waitRev(ctx context.Context, rev int64) error {
-	for w.lastRev.Load() < rev {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("watcher %d saw revision %d, not %d", w.id, w.lastRev.Load(), rev)
-		case <-time.After(50 * time.Millisecond):
+	return testutil.PollContext(ctx, func() error {
+		if seen := w.lastRev.Load(); seen < rev {
+			return fmt.Errorf("watcher %d saw revision %d, not %d", w.id, seen, rev)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // writeOf is what the history says about one value's put.
