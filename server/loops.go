@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -65,117 +62,6 @@ func (m *Member) publishAttributes() {
 func (m *Member) attributesPublished(attrs *membershippb.Attributes) bool {
 	mem := m.st.cluster.Member(m.id)
 	return mem != nil && mem.Name == attrs.Name && slices.Equal(mem.ClientURLs, attrs.ClientUrls)
-}
-
-// autoCompactLoop compacts on the schedule of --auto-compaction-mode and
-// --auto-compaction-retention, on the leader only.
-func (m *Member) autoCompactLoop() {
-	if m.cfg.AutoCompactionRetention == "" || m.cfg.AutoCompactionRetention == "0" {
-		return
-	}
-	switch m.cfg.AutoCompactionMode {
-	case "revision":
-		keep, err := strconv.ParseInt(m.cfg.AutoCompactionRetention, 10, 64)
-		if err != nil || keep <= 0 {
-			return
-		}
-		m.revisionCompactor(keep)
-	default:
-		period, err := ParseRetention(m.cfg.AutoCompactionRetention)
-		if err != nil || period <= 0 {
-			return
-		}
-		m.periodicCompactor(period)
-	}
-}
-
-// ParseRetention reads a periodic retention: a duration, or a number of
-// hours, as etcd accepts.
-func ParseRetention(s string) (time.Duration, error) {
-	if h, err := strconv.Atoi(s); err == nil {
-		return time.Duration(h) * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("invalid auto compaction retention %q: %w", s, err)
-	}
-	return d, nil
-}
-
-// revisionCompactionInterval is how often the revision compactor looks:
-// five minutes, as in etcd, which has no flag for it. End-to-end tests
-// shorten it with BASALT_TEST_REVISION_COMPACTION_INTERVAL (a duration)
-// rather than wait five minutes.
-func revisionCompactionInterval() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("BASALT_TEST_REVISION_COMPACTION_INTERVAL")); err == nil && d > 0 {
-		return d
-	}
-	return 5 * time.Minute
-}
-
-// revisionCompactor keeps the last keep revisions.
-func (m *Member) revisionCompactor(keep int64) {
-	t := time.NewTicker(revisionCompactionInterval())
-	defer t.Stop()
-	var last int64
-	for {
-		select {
-		case <-t.C:
-		case <-m.stopping:
-			return
-		}
-		if !m.IsLeader() {
-			continue
-		}
-		rev := m.st.kv.Rev() - keep
-		if rev <= 0 || rev == last {
-			continue
-		}
-		m.lg.Info("starting auto revision compaction", zap.Int64("revision", rev), zap.Int64("revision-compaction-retention", keep))
-		if err := m.compactTo(rev); err != nil {
-			m.lg.Warn("failed auto revision compaction", zap.Int64("revision", rev), zap.Int64("revision-compaction-retention", keep), zap.Error(err))
-			continue
-		}
-		m.lg.Info("completed auto revision compaction", zap.Int64("revision", rev), zap.Int64("revision-compaction-retention", keep))
-		last = rev
-	}
-}
-
-// periodicCompactor keeps the history of the last period: it samples the
-// revision every period/10 and compacts to the sample taken a period ago.
-func (m *Member) periodicCompactor(period time.Duration) {
-	step := period / 10
-	if step < time.Second {
-		step = time.Second
-	}
-	t := time.NewTicker(step)
-	defer t.Stop()
-	var samples []int64
-	var last int64
-	need := int(period / step)
-	for {
-		select {
-		case <-t.C:
-		case <-m.stopping:
-			return
-		}
-		samples = append(samples, m.st.kv.Rev())
-		if len(samples) <= need {
-			continue
-		}
-		rev := samples[0]
-		samples = samples[1:]
-		if !m.IsLeader() || rev <= last {
-			continue
-		}
-		m.lg.Info("starting auto periodic compaction", zap.Int64("revision", rev), zap.Duration("compact-period", period))
-		if err := m.compactTo(rev); err != nil {
-			m.lg.Warn("failed auto periodic compaction", zap.Int64("revision", rev), zap.Duration("compact-period", period), zap.Error(err))
-			continue
-		}
-		m.lg.Info("completed auto periodic compaction", zap.Int64("revision", rev), zap.Duration("compact-period", period))
-		last = rev
-	}
 }
 
 func (m *Member) compactTo(rev int64) error {

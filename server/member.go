@@ -104,7 +104,10 @@ func (m *Member) Start() {
 		m.goAttach(func() { m.leases.run(m.stopping) })
 	}
 	m.goAttach(m.publishAttributes)
-	m.goAttach(m.autoCompactLoop)
+	m.goAttach(func() {
+		c := &compactor{lg: m.lg, isLeader: m.IsLeader, rev: m.st.kv.Rev, compact: m.compactTo}
+		c.run(m.cfg.AutoCompactionMode, m.cfg.AutoCompactionRetention, m.stopping)
+	})
 	m.goAttach(m.purgeLoop)
 	m.goAttach(func() {
 		// A peer answered that this member was removed: it must stop, as
