@@ -16,6 +16,7 @@
 //   - readIndexer (read_index.go): linearizable read rounds.
 //   - leaseForwarder (lease_glue.go, lease_batch.go): a follower's lease
 //     requests to the leader.
+//   - compactor (compactor.go): auto compaction's schedules.
 //   - Member (member.go, v3_server.go, alarms.go, loops.go): the client
 //     calls, and the loops that propose on the member's own behalf
 //     (publishing its attributes, lease expiry, auto compaction, purging).
