@@ -48,9 +48,11 @@ func (s *Store) Compact(rev int64) (<-chan struct{}, error) {
 	}
 	// Committed before any batch of deletes is, as etcd does: whatever a
 	// crash keeps of the cleaning, it keeps the record too.
+	s.at(fpCompactBeforeCommitScheduledCompact)
 	if err := s.b.ForceCommit(); err != nil {
 		return nil, fmt.Errorf("mvcc: commit scheduled compaction: %w", err)
 	}
+	s.at(fpCompactAfterCommitScheduledCompact)
 	return s.startCompactionLocked(compaction{rev: rev, prev: prev, storeHash: prevFinished}), nil
 }
 

@@ -2,13 +2,19 @@ package mvcc
 
 import "github.com/basaltkv/basalt/pkg/failpoint"
 
-// Crash points between the steps of a compaction's backend cleaning, with
-// etcd's gofail names. Every batch but the last deletes under the batch
-// lock, then commits; the last one records the compaction as finished
-// instead (committed with the next batch of writes). A crash at any of
-// them leaves the compaction scheduled and, unless its finish was
-// committed, not finished: the store resumes it on start (see doc.go).
+// Crash points between the steps of a compaction, with etcd's gofail
+// names. The scheduled record is committed first; then every batch but
+// the last deletes under the batch lock and commits; the last one records
+// the compaction as finished instead (committed with the next batch of
+// writes). A crash at any of them after the scheduled record is committed
+// leaves the compaction scheduled and, unless its finish was committed,
+// not finished: the store resumes it on start (see doc.go). Before, the
+// compaction is lost with its raft entry's application, which the
+// member replays.
 var (
+	fpCompactBeforeCommitScheduledCompact = failpoint.New("compactBeforeCommitScheduledCompact")
+	fpCompactAfterCommitScheduledCompact  = failpoint.New("compactAfterCommitScheduledCompact")
+
 	fpCompactAfterAcquiredBatchTxLock = failpoint.New("compactAfterAcquiredBatchTxLock")
 	fpCompactBeforeCommitBatch        = failpoint.New("compactBeforeCommitBatch")
 	fpCompactAfterCommitBatch         = failpoint.New("compactAfterCommitBatch")

@@ -142,6 +142,8 @@ var CrashPoints = []CrashPoint{
 	{"snapshotBeforeWALSaveSnapshot", TriggerSnapshot},
 	{"snapshotAfterWALSaveSnapshot", TriggerSnapshot},
 	// Compaction and defragmentation.
+	{"compactBeforeCommitScheduledCompact", TriggerCompact},
+	{"compactAfterCommitScheduledCompact", TriggerCompact},
 	{"compactAfterAcquiredBatchTxLock", TriggerCompact},
 	{"compactBeforeCommitBatch", TriggerCompact},
 	{"compactAfterCommitBatch", TriggerCompact},
