@@ -44,10 +44,14 @@
 //     commit are ignored) is the older snapshot, whose log the old hard
 //     state fits. The other way round, the member would restart from the
 //     older snapshot with a commit index past the end of its log.
-//  5. With a snapshot, give it to the in-memory log; tell the applier the
-//     Ready is durable; release the WAL before the snapshot.
-//  6. Append the entries to the in-memory log; send the other messages
-//     (votes and answers promise what is now on disk).
+//  5. With a snapshot, give it to the in-memory log. Append the entries
+//     to the in-memory log, and only then tell the applier the Ready is
+//     durable: it may take a snapshot at an index this Ready commits,
+//     which the in-memory log must hold (the other way round, a member
+//     stopped with "requested entry at index is unavailable", found by the
+//     linearizability rounds). With a snapshot, release the WAL before it.
+//  6. Send the other messages (votes and answers promise what is now on
+//     disk).
 //  7. With a snapshot or a conf change, wait for the applier: raft must
 //     know the new configuration before its next Ready. Advance.
 //

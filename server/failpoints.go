@@ -17,6 +17,7 @@ var (
 	fpRaftAfterSync             = failpoint.New("raftAfterSync")
 	fpRaftBeforeApplySnap       = failpoint.New("raftBeforeApplySnap")
 	fpRaftAfterApplySnap        = failpoint.New("raftAfterApplySnap")
+	fpRaftAfterPersistNotify    = failpoint.New("raftAfterPersistNotify")
 	fpRaftAfterWALRelease       = failpoint.New("raftAfterWALRelease")
 	fpRaftBeforeFollowerSend    = failpoint.New("raftBeforeFollowerSend")
 	fpRaftBeforeAdvance         = failpoint.New("raftBeforeAdvance")

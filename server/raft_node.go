@@ -80,10 +80,12 @@ func (r *raftNode) run(stopping <-chan struct{}) error {
 //  4. persist: the snapshot file, then its WAL marker, then the hard
 //     state and entries (fsynced as raft's MustSync says), then, with a
 //     snapshot, an fsync, so the hard state's commit covers the marker;
-//  5. tell the applier the Ready is durable; with a snapshot, give it to
-//     the in-memory log and release the WAL before it;
-//  6. append the entries to the in-memory log and send the other
-//     messages (votes, answers: they promise what is now on disk);
+//  5. with a snapshot, give it to the in-memory log; append the entries
+//     to the in-memory log; tell the applier the Ready is durable (it may
+//     take a snapshot of what this Ready commits, which the in-memory log
+//     must hold); with a snapshot, release the WAL before it;
+//  6. send the other messages (votes, answers: they promise what is now
+//     on disk);
 //  7. with a snapshot or a conf change, wait for the applier (raft must
 //     know the new configuration before its next Ready); advance.
 func (r *raftNode) handleReady(rd raft.Ready, islead *bool, stopping <-chan struct{}) error {
@@ -147,15 +149,19 @@ func (r *raftNode) handleReady(rd raft.Ready, islead *bool, stopping <-chan stru
 		}
 		fpRaftAfterApplySnap.Hit()
 	}
+	// The applier may take a snapshot at an index this Ready commits as
+	// soon as it hears the Ready is durable: the in-memory log must hold
+	// the entries by then.
+	if err := r.storage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("append to the raft log: %w", err)
+	}
 	close(ap.persisted)
+	fpRaftAfterPersistNotify.Hit()
 	if hasSnap {
 		if err := r.wal.ReleaseLockTo(rd.Snapshot.Metadata.Index); err != nil {
 			r.lg.Warn("failed to release WAL", zap.Error(err))
 		}
 		fpRaftAfterWALRelease.Hit()
-	}
-	if err := r.storage.Append(rd.Entries); err != nil {
-		return fmt.Errorf("append to the raft log: %w", err)
 	}
 	fpRaftBeforeFollowerSend.Hit()
 	r.transport.Send(r.dropRemoved(later))

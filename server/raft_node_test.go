@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/failpoint"
 	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
@@ -110,4 +111,57 @@ func waiters(m *Member) int {
 	m.waiters.mu.Lock()
 	defer m.waiters.mu.Unlock()
 	return len(m.waiters.m)
+}
+
+// TestDurableReadyIsInTheLog: when the applier hears that a Ready is
+// durable, the in-memory log holds its entries. The applier may then
+// take a snapshot at an index the Ready commits (a single member commits
+// what it appends in the same Ready), which needs the entry there: the
+// other way round a member stopped with "requested entry at index is
+// unavailable". The crash point after the notification sleeps, so a log
+// appended after it would be seen missing every time.
+func TestDurableReadyIsInTheLog(t *testing.T) {
+	w, err := wal.Create(vfs.OS, filepath.Join(t.TempDir(), "wal"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := &raftNode{
+		lg:         zap.NewNop(),
+		id:         1,
+		node:       &advanceCounter{},
+		storage:    raft.NewMemoryStorage(),
+		wal:        w,
+		transport:  rafthttp.New(rafthttp.Config{ID: 1, ClusterID: 1}),
+		cluster:    membership.New(1),
+		onRole:     func(uint64, bool, bool) {},
+		readStates: make(chan raft.ReadState, 1),
+		applyc:     make(chan toApply, 1),
+	}
+	defer r.transport.Stop()
+	if err := failpoint.Set("raftAfterPersistNotify", "1*sleep(100ms)"); err != nil {
+		t.Fatal(err)
+	}
+	defer failpoint.Set("raftAfterPersistNotify", "off")
+	ents := []raftpb.Entry{{Term: 1, Index: 1}, {Term: 1, Index: 2}, {Term: 1, Index: 3}}
+	rd := raft.Ready{
+		SoftState:        &raft.SoftState{Lead: 1, RaftState: raft.StateLeader},
+		HardState:        raftpb.HardState{Term: 1, Vote: 1, Commit: 3},
+		Entries:          ents,
+		CommittedEntries: ents,
+	}
+	seen := make(chan uint64, 1)
+	go func() {
+		ap := <-r.applyc
+		<-ap.persisted
+		last, _ := r.storage.LastIndex()
+		seen <- last
+	}()
+	var islead bool
+	if err := r.handleReady(rd, &islead, make(chan struct{})); err != nil {
+		t.Fatal(err)
+	}
+	if last := <-seen; last < 3 {
+		t.Fatalf("the applier heard the Ready was durable with the log at %d, before its entries up to 3", last)
+	}
 }

@@ -125,6 +125,7 @@ var CrashPoints = []CrashPoint{
 	{"raftBeforeLeaderSend", TriggerWrite},
 	{"raftBeforeSave", TriggerWrite},
 	{"raftAfterSave", TriggerWrite},
+	{"raftAfterPersistNotify", TriggerWrite},
 	{"raftBeforeFollowerSend", TriggerWrite},
 	{"raftBeforeAdvance", TriggerWrite},
 	{"beforeApplyOneEntryNormal", TriggerWrite},
