@@ -1,7 +1,7 @@
 package server
 
 import (
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -31,6 +31,10 @@ type applier struct {
 	// snapshotCount and catchUpEntries are --snapshot-count and
 	// --snapshot-catchup-entries.
 	snapshotCount, catchUpEntries uint64
+	// maxLearners is --max-learners, which conf changes are validated
+	// with; onRemoved is called when a conf change removes this member.
+	maxLearners int
+	onRemoved   func()
 
 	st      *state
 	raft    *raftNode
@@ -282,53 +286,92 @@ func (a *applier) applyCompaction(c *pb.CompactionRequest) *applyResult {
 	return &applyResult{resp: &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: a.st.kv.Rev()}}, physc: physc}
 }
 
-// applyConfChange changes the membership. Changes at or below the
-// consistent index are in the backend already, but raft and the
-// transport must still learn of them.
+// applyConfChange changes the membership, with etcd's validation: a
+// change the membership refuses (see membership.Validate) changes nothing,
+// neither raft's configuration nor the membership, and its refusal goes
+// to the proposer. Changes at or below the consistent index are in the
+// backend already (a restart replays them), but raft must still learn of
+// them, unless they were refused: the refusal was recorded then, since
+// the membership it was decided against is gone.
 func (a *applier) applyConfChange(e *raftpb.Entry) error {
 	var cc raftpb.ConfChange
 	if err := cc.Unmarshal(e.Data); err != nil {
 		a.lg.Error("cannot decode conf change; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
 		return nil
 	}
-	cs, err := a.raft.node.ApplyConfChange(cc)
-	if err != nil {
-		a.lg.Warn("raft refused conf change", zap.Uint64("index", e.Index), zap.Error(err))
-	} else {
-		a.confState = cs
+	replay := e.Index <= a.consistIndex
+	var ch membership.ChangeContext
+	var refusal error
+	if replay {
+		if reason, refused := a.refusedConfChange(e.Index); refused {
+			refusal = errors.New(reason)
+		}
+	} else if ch, refusal = membership.DecodeChange(cc); refusal == nil {
+		refusal = a.st.cluster.Validate(cc, ch, a.maxLearners)
 	}
-	if e.Index > a.consistIndex {
+	if refusal == nil {
+		cs, err := a.raft.node.ApplyConfChange(cc)
+		if err != nil {
+			refusal = err
+		} else {
+			a.confState = cs
+		}
+	}
+	if refusal != nil {
+		a.lg.Warn("refused conf change", zap.Uint64("index", e.Index), zap.String("type", cc.Type.String()),
+			zap.String("member-id", idString(cc.NodeID)), zap.Error(refusal))
+	}
+	if !replay {
 		tw := a.st.kv.Write()
-		var merr error
-		if err == nil {
-			merr = a.applyMembership(tw, cc)
+		var err error
+		if refusal == nil {
+			err = a.applyMembership(tw, cc, ch)
+		} else {
+			err = tw.UnsafePut(schema.RefusedConfChanges, indexKey(e.Index), []byte(refusal.Error()))
 		}
-		if cerr := a.commitIndex(tw, e); merr == nil {
-			merr = cerr
+		if cerr := a.commitIndex(tw, e); err == nil {
+			err = cerr
 		}
-		if merr != nil {
-			return merr
+		if err != nil {
+			return err
 		}
 	}
-	a.waiters.trigger(cc.ID, &applyResult{err: err})
+	a.waiters.trigger(cc.ID, &applyResult{err: refusal})
+	if refusal == nil && cc.Type == raftpb.ConfChangeRemoveNode && cc.NodeID == a.id && a.onRemoved != nil {
+		a.onRemoved()
+	}
 	return nil
 }
 
-func (a *applier) applyMembership(tw *mvcc.WriteTxn, cc raftpb.ConfChange) error {
-	switch cc.Type {
-	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
-		var mem membership.Member
-		if err := json.Unmarshal(cc.Context, &mem); err != nil {
-			a.lg.Error("cannot decode member in conf change", zap.Error(err))
-			return nil
-		}
-		if err := a.st.cluster.Add(tw, &mem); err != nil {
-			return fmt.Errorf("save member %s: %w", idString(mem.ID), err)
-		}
-	case raftpb.ConfChangeRemoveNode:
-		if err := a.st.cluster.Remove(tw, cc.NodeID); err != nil {
-			return fmt.Errorf("remove member %s: %w", idString(cc.NodeID), err)
-		}
+// refusedConfChange reads the refusal recorded for the conf change at
+// index, if any.
+func (a *applier) refusedConfChange(index uint64) (string, bool) {
+	view := a.st.be.ReadTx()
+	defer view.End()
+	v, ok := view.Get(schema.RefusedConfChanges, indexKey(index))
+	return string(v), ok
+}
+
+func indexKey(index uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], index)
+	return k[:]
+}
+
+func (a *applier) applyMembership(tw *mvcc.WriteTxn, cc raftpb.ConfChange, ch membership.ChangeContext) error {
+	var err error
+	switch {
+	case cc.Type == raftpb.ConfChangeRemoveNode:
+		err = a.st.cluster.Remove(tw, cc.NodeID)
+	case cc.Type == raftpb.ConfChangeUpdateNode:
+		err = a.st.cluster.UpdatePeerURLs(tw, cc.NodeID, ch.PeerURLs)
+	case ch.IsPromote:
+		err = a.st.cluster.Promote(tw, cc.NodeID)
+	default:
+		err = a.st.cluster.Add(tw, &ch.Member)
+	}
+	if err != nil {
+		return fmt.Errorf("apply conf change %v of member %s: %w", cc.Type, idString(cc.NodeID), err)
 	}
 	a.connectPeer(cc)
 	return nil
@@ -336,14 +379,19 @@ func (a *applier) applyMembership(tw *mvcc.WriteTxn, cc raftpb.ConfChange) error
 
 // connectPeer tells the transport of an added, updated or removed peer.
 func (a *applier) connectPeer(cc raftpb.ConfChange) {
+	if cc.NodeID == a.id {
+		return
+	}
 	switch cc.Type {
-	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode, raftpb.ConfChangeUpdateNode:
-		if mem := a.st.cluster.Member(cc.NodeID); mem != nil && mem.ID != a.id {
+	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+		if mem := a.st.cluster.Member(cc.NodeID); mem != nil {
 			a.raft.transport.AddPeer(mem.ID, mem.PeerURLs)
 		}
-	case raftpb.ConfChangeRemoveNode:
-		if cc.NodeID != a.id {
-			a.raft.transport.RemovePeer(cc.NodeID)
+	case raftpb.ConfChangeUpdateNode:
+		if mem := a.st.cluster.Member(cc.NodeID); mem != nil {
+			a.raft.transport.UpdatePeer(mem.ID, mem.PeerURLs)
 		}
+	case raftpb.ConfChangeRemoveNode:
+		a.raft.transport.RemovePeer(cc.NodeID)
 	}
 }

@@ -145,6 +145,8 @@ func assemble(cfg Config, lg *zap.Logger, mt *metrics, st *state, rs *raftStart,
 		id:             rs.id,
 		snapshotCount:  cfg.SnapshotCount,
 		catchUpEntries: cfg.SnapshotCatchUpEntries,
+		maxLearners:    cfg.MaxLearners,
+		onRemoved:      m.stopRemoved,
 		st:             st,
 		raft:           m.raft,
 		waiters:        m.waiters,
@@ -282,14 +284,44 @@ func raftConfig(cfg Config, lg *zap.Logger, id uint64, storage *raft.MemoryStora
 	}
 }
 
+// alreadyBootstrapped reports whether a running cluster's peers list self
+// as a member that has published its client URLs: a member whose data dir
+// was lost must not bootstrap a new cluster under the old one's IDs (as
+// etcd's isMemberBootstrapped, which asks for a second).
+func alreadyBootstrapped(lg *zap.Logger, cfg Config, members []*membership.Member, self *membership.Member) bool {
+	var urls []string
+	for _, m := range members {
+		if m.ID != self.ID {
+			urls = append(urls, m.PeerURLs...)
+		}
+	}
+	if len(urls) == 0 {
+		return false
+	}
+	_, remote, err := fetchMembers(zap.NewNop(), peerClient(cfg, time.Second), urls)
+	if err != nil {
+		return false
+	}
+	for _, m := range remote {
+		if m.ID == self.ID && len(m.ClientURLs) > 0 {
+			lg.Warn("this member is already part of a running cluster", zap.String("local-member-id", idString(self.ID)))
+			return true
+		}
+	}
+	return false
+}
+
 // bootstrapRaft starts the first member of a new cluster, or one of them.
 func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart, error) {
 	if !cfg.NewCluster {
-		return nil, errors.New("--initial-cluster-state=existing: joining an existing cluster is not supported yet (member changes come in a later release); start every member with --initial-cluster-state=new")
+		return joinRaft(cfg, lg, fsys, mt)
 	}
 	members, self, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
 	if err != nil {
 		return nil, err
+	}
+	if alreadyBootstrapped(lg, cfg, members, self) {
+		return nil, fmt.Errorf("member %s has already been bootstrapped", idString(self.ID))
 	}
 	// The members are known at once so the transport can reach its peers;
 	// the bootstrap entries persist them when applied.

@@ -65,6 +65,12 @@ type Config struct {
 	// ForceNewCluster restarts an existing data dir as the only voter of
 	// its cluster (--force-new-cluster): see forceNewCluster.
 	ForceNewCluster bool
+	// StrictReconfigCheck refuses membership changes that would leave the
+	// cluster without a quorum of started, connected members
+	// (--strict-reconfig-check); MaxLearners bounds the learners
+	// (--max-learners).
+	StrictReconfigCheck bool
+	MaxLearners         int
 
 	// PeerURLs are this member's advertised peer URLs; ClientURLs its
 	// advertised client URLs.

@@ -51,7 +51,9 @@ type Member struct {
 	stopping chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// removedOnce guards stopRemoved.
+	removedOnce sync.Once
+	wg          sync.WaitGroup
 	// failed is set when the member stops on an unrecoverable error.
 	failed atomic.Bool
 }
@@ -114,13 +116,30 @@ func (m *Member) Start() {
 		// etcd's does, rather than keep disturbing the cluster.
 		select {
 		case <-m.raft.transport.Removed():
-			m.fatal("the member has been permanently removed from the cluster", errMemberRemoved)
+			m.stopRemoved()
 		case <-m.stopping:
 		}
 	})
 }
 
-var errMemberRemoved = fmt.Errorf("member removed")
+// stopRemoved stops a member removed from the cluster, as etcd's stops:
+// after a short delay, which lets the leader hear that the removal was
+// applied here, and without an error (the process exits 0).
+func (m *Member) stopRemoved() {
+	m.removedOnce.Do(func() {
+		m.lg.Warn("server error", zap.Error(errMemberRemoved))
+		m.lg.Warn("data-dir used by this member must be removed")
+		go func() {
+			select {
+			case <-time.After(10 * time.Duration(m.cfg.TickMs) * time.Millisecond):
+			case <-m.stopping:
+			}
+			m.Stop()
+		}()
+	})
+}
+
+var errMemberRemoved = fmt.Errorf("the member has been permanently removed from the cluster")
 
 func (m *Member) goAttach(f func()) {
 	m.wg.Add(1)

@@ -18,6 +18,9 @@ type metrics struct {
 	applied          prometheus.Gauge
 	walFsync         prometheus.Histogram
 	backendCommit    prometheus.Histogram
+
+	learnerPromoteSucceed prometheus.Counter
+	learnerPromoteFailed  *prometheus.CounterVec
 }
 
 // The collectors are process-wide, as etcd's are: several members in one
@@ -49,9 +52,14 @@ func newMetrics() *metrics {
 				Help: "The latency distributions of fsync called by WAL.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 			backendCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "disk", Name: "backend_commit_duration_seconds",
 				Help: "The latency distributions of commit called by backend.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+			learnerPromoteSucceed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "learner_promote_successes",
+				Help: "The total number of successful learner promotions while this member is leader."}),
+			learnerPromoteFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "learner_promote_failures",
+				Help: "The total number of failed learner promotions (likely learner not ready) while this member is leader."}, []string{"Reason"}),
 		}
 		prometheus.MustRegister(shared.hasLeader, shared.isLeader, shared.leaderChanges, shared.proposalsPending,
-			shared.proposalsFailed, shared.applied, shared.walFsync, shared.backendCommit)
+			shared.proposalsFailed, shared.applied, shared.walFsync, shared.backendCommit,
+			shared.learnerPromoteSucceed, shared.learnerPromoteFailed)
 		gauge := func(sub, name, help string, f func(m *Member) float64) {
 			prometheus.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: sub, Name: name, Help: help},
 				func() float64 {
@@ -70,6 +78,8 @@ func newMetrics() *metrics {
 			func(m *Member) float64 { return float64(m.st.be.Size()) })
 		gauge("mvcc", "db_total_size_in_use_in_bytes", "Total size of the underlying database logically in use in bytes.",
 			func(m *Member) float64 { return float64(m.st.be.SizeInUse()) })
+		gauge("server", "is_learner", "Whether or not this member is a learner. 1 if is, 0 otherwise.",
+			func(m *Member) float64 { return boolGauge(m.IsLearner()) })
 		gauge("server", "quota_backend_bytes", "Current backend storage quota size in bytes.",
 			func(m *Member) float64 { return float64(m.quotaBytes()) })
 	})

@@ -257,11 +257,7 @@ func (m *Member) MemberList(ctx context.Context, linearizable bool) (*pb.MemberL
 			return nil, err
 		}
 	}
-	resp := &pb.MemberListResponse{Header: &pb.ResponseHeader{}}
-	for _, mem := range m.st.cluster.Members() {
-		resp.Members = append(resp.Members, mem.ToPB())
-	}
-	return resp, nil
+	return &pb.MemberListResponse{Header: &pb.ResponseHeader{}, Members: membersPB(m.st.cluster.Members())}, nil
 }
 
 // Status reports the member's state.

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/serverr"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -58,8 +59,18 @@ var grpcErrors = []errorMapping{
 	{serverr.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
 	{serverr.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 	{serverr.ErrBadLeaderTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
-	{serverr.ErrNotEnoughStartedMembers, rpctypes.ErrGRPCMemberNotEnoughStarted},
+	// etcd maps this one to the client-side rpctypes error, which gRPC
+	// sends as codes.Unknown with the message: so does basalt.
+	{serverr.ErrNotEnoughStartedMembers, status.Error(codes.Unknown, rpctypes.ErrMemberNotEnoughStarted.Error())},
 	{serverr.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
+
+	// server/membership: the refusals of a membership change
+	{membership.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound},
+	{membership.ErrIDNotFound, rpctypes.ErrGRPCMemberNotFound},
+	{membership.ErrIDExists, rpctypes.ErrGRPCMemberExist},
+	{membership.ErrPeerURLExists, rpctypes.ErrGRPCPeerURLExist},
+	{membership.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+	{membership.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
 }
 
 // toGRPCError maps an error returned by the member to the error the
@@ -84,10 +95,6 @@ func toGRPCError(err error) error {
 	}
 	return status.Error(codes.Unknown, err.Error())
 }
-
-// errMemberChangesNotImplemented answers the membership-changing RPCs
-// until runtime reconfiguration lands.
-var errMemberChangesNotImplemented = status.Error(codes.Unimplemented, "basalt: member changes are not implemented yet")
 
 // errAuthNotImplemented answers the auth RPCs until auth lands.
 var errAuthNotImplemented = status.Error(codes.Unimplemented, "basalt: authentication is not implemented yet")

@@ -177,10 +177,6 @@ func TestUnimplemented(t *testing.T) {
 		do   func() error
 		msg  string
 	}{
-		{"member add", func() error { _, err := cli.MemberAdd(ctx(t), []string{"http://127.0.0.1:2390"}); return err }, "basalt: member changes are not implemented yet"},
-		{"member remove", func() error { _, err := cli.MemberRemove(ctx(t), 1); return err }, "basalt: member changes are not implemented yet"},
-		{"member update", func() error { _, err := cli.MemberUpdate(ctx(t), 1, []string{"http://127.0.0.1:2390"}); return err }, "basalt: member changes are not implemented yet"},
-		{"member promote", func() error { _, err := cli.MemberPromote(ctx(t), 1); return err }, "basalt: member changes are not implemented yet"},
 		{"downgrade", func() error { _, err := cli.Downgrade(ctx(t), clientv3.DowngradeValidate, "3.6.0"); return err }, "basalt: downgrade is not implemented"},
 		{"user add", func() error { _, err := cli.UserAdd(ctx(t), "u", "p"); return err }, "basalt: authentication is not implemented yet"},
 		{"auth enable", func() error { _, err := cli.AuthEnable(ctx(t)); return err }, "basalt: authentication is not implemented yet"},
@@ -190,6 +186,37 @@ func TestUnimplemented(t *testing.T) {
 		if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("%s: got %v", tt.name, err)
 		}
+	}
+}
+
+// TestMemberChangeRequests: peer URLs are checked and sorted as etcd's
+// are, and the member's refusals reach the client as etcd's errors.
+func TestMemberChangeRequests(t *testing.T) {
+	c := newCluster(t, v3rpc.Config{})
+	cli := c.client
+	// clientv3 checks the URLs itself: send the request as another client
+	// could.
+	raw := pb.NewClusterClient(cli.ActiveConnection())
+	for _, bad := range [][]string{{"127.0.0.1:2390"}, {"http://127.0.0.1"}, {"http://127.0.0.1:2390/path"}, {"ftp://127.0.0.1:2390"}, {}} {
+		if _, err := raw.MemberAdd(ctx(t), &pb.MemberAddRequest{PeerURLs: bad}); err == nil || err.Error() != rpctypes.ErrGRPCMemberBadURLs.Error() {
+			t.Errorf("MemberAdd(%q): got %v, want %v", bad, err, rpctypes.ErrGRPCMemberBadURLs)
+		}
+	}
+	resp, err := raw.MemberAdd(ctx(t), &pb.MemberAddRequest{PeerURLs: []string{"http://127.0.0.2:2390", " http://127.0.0.1:2390"}, IsLearner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Member.PeerURLs; !resp.Member.IsLearner || len(got) != 2 || got[0] != "http://127.0.0.1:2390" || len(resp.Members) != 2 {
+		t.Errorf("MemberAddAsLearner: got %v", resp)
+	}
+	if resp.Header.GetMemberId() != fakemember.MemberID || resp.Header.GetClusterId() == 0 {
+		t.Errorf("MemberAdd header: %v", resp.Header)
+	}
+	if _, err := cli.MemberPromote(ctx(t), resp.Member.ID); err != nil {
+		t.Errorf("MemberPromote: %v", err)
+	}
+	if _, err := cli.MemberRemove(ctx(t), 12345); err == nil || err.Error() != rpctypes.ErrMemberNotFound.Error() {
+		t.Errorf("MemberRemove of an unknown member: got %v, want %v", err, rpctypes.ErrMemberNotFound)
 	}
 }
 

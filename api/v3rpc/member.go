@@ -40,8 +40,13 @@ type Member interface {
 	// prev_kv come from Store().Read().
 	Store() *mvcc.Store
 
-	// Cluster.
+	// Cluster. Changes return once applied on this member; peerURLs
+	// arrive parsed and sorted.
 	MemberList(ctx context.Context, linearizable bool) (*pb.MemberListResponse, error)
+	MemberAdd(ctx context.Context, peerURLs []string, isLearner bool) (*pb.MemberAddResponse, error)
+	MemberRemove(ctx context.Context, id uint64) (*pb.MemberRemoveResponse, error)
+	MemberUpdate(ctx context.Context, id uint64, peerURLs []string) (*pb.MemberUpdateResponse, error)
+	MemberPromote(ctx context.Context, id uint64) (*pb.MemberPromoteResponse, error)
 
 	// Maintenance.
 	Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error)

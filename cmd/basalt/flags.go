@@ -185,7 +185,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.boolean(nextB(), "discovery-insecure-skip-tls-verify", false, "V3 discovery. (Not supported yet in basalt.)")
 	scratch.fallback = "exit"
 	c.value(flags.NewChoice(&scratch.fallback, "exit", "proxy"), "discovery-fallback", "What to do when discovery fails: 'exit'. (Discovery is not supported yet in basalt.)")
-	c.boolean(&cfg.StrictReconfigCheck, "strict-reconfig-check", cfg.StrictReconfigCheck, "Refuse membership changes that would lose quorum.")
+	c.boolean(&cfg.StrictReconfigCheck, "strict-reconfig-check", cfg.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
 	c.boolean(&cfg.PreVote, "pre-vote", cfg.PreVote, "Run raft's Pre-Vote phase so that a rejoining member does not disrupt the cluster.")
 	c.str(&cfg.AutoCompactionRetention, "auto-compaction-retention", cfg.AutoCompactionRetention, "History to keep: hours or a duration (periodic), revisions (revision); 0 disables auto compaction.")
 	c.value(flags.NewChoice(&cfg.AutoCompactionMode, embed.CompactorModePeriodic, embed.CompactorModeRevision), "auto-compaction-mode", "How to read --auto-compaction-retention: 'periodic' or 'revision'.")
@@ -255,7 +255,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.duration(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Interval of progress notifications to watchers that ask for them.")
 	c.duration(nextD(), "warning-apply-duration", 100*time.Millisecond, "Applies slower than this are logged. (Not supported yet in basalt.)")
 	c.uintv(&scratch.u[2], "bootstrap-defrag-threshold-megabytes", 0, "Defragment at boot when it frees this much. (Not supported yet in basalt.)")
-	c.intv(nextI(), "max-learners", 1, "Most learners in the cluster. (Not supported yet in basalt.)")
+	c.intv(&cfg.MaxLearners, "max-learners", cfg.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
 	c.duration(nextD(), "downgrade-check-time", 5*time.Second, "Interval of downgrade checks. (Not supported yet in basalt.)")
 	c.uint64v(&cfg.SnapshotCatchUpEntries, "snapshot-catchup-entries", cfg.SnapshotCatchUpEntries, "Entries kept after a snapshot for slow followers to catch up from.")
 

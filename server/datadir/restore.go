@@ -223,7 +223,7 @@ func rewriteMembershipDB(path string, mmapSize int, members []*membership.Member
 	defer store.Close()
 	var old [][2][]byte
 	view := be.ReadTx()
-	for _, b := range [][]byte{schema.Members, schema.MembersRemoved} {
+	for _, b := range [][]byte{schema.Members, schema.MembersRemoved, schema.RefusedConfChanges} {
 		err := view.ForEach(b, func(k, _ []byte) error {
 			old = append(old, [2][]byte{b, bytes.Clone(k)})
 			return nil

@@ -41,6 +41,7 @@ const (
 	DefaultSelfSignedCertValidity      = 1
 	DefaultTLSMinVersion               = tlsutil.Version12
 	DefaultStrictReconfigCheck         = true
+	DefaultMaxLearners                 = 1
 	DefaultWatchProgressNotifyInterval = 10 * time.Minute
 	DefaultWarningUnaryRequestDuration = 300 * time.Millisecond
 	DefaultMetrics                     = "basic"
@@ -106,7 +107,9 @@ type Config struct {
 	InitialCluster      string `json:"initial-cluster"`
 	InitialClusterToken string `json:"initial-cluster-token"`
 	StrictReconfigCheck bool   `json:"strict-reconfig-check"`
-	PreVote             bool   `json:"pre-vote"`
+	// MaxLearners bounds the learners in the cluster.
+	MaxLearners int  `json:"max-learners"`
+	PreVote     bool `json:"pre-vote"`
 	// ForceNewCluster restarts an existing member as a one-member cluster.
 	ForceNewCluster bool `json:"force-new-cluster"`
 	// InitialElectionTickAdvance fast-forwards election ticks at boot.
@@ -174,6 +177,7 @@ func NewConfig() *Config {
 		ClusterState:                ClusterStateFlagNew,
 		InitialClusterToken:         DefaultInitialClusterToken,
 		StrictReconfigCheck:         DefaultStrictReconfigCheck,
+		MaxLearners:                 DefaultMaxLearners,
 		PreVote:                     true,
 		InitialElectionTickAdvance:  true,
 		AutoCompactionMode:          DefaultAutoCompactionMode,

@@ -73,6 +73,8 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		CheckDataDirCluster: cfg.IsNewCluster() &&
 			(cfg.ExplicitlySet["initial-cluster"] || cfg.ExplicitlySet["initial-cluster-token"]),
 		ForceNewCluster:         cfg.ForceNewCluster,
+		StrictReconfigCheck:     cfg.StrictReconfigCheck,
+		MaxLearners:             cfg.MaxLearners,
 		PeerURLs:                cfg.AdvertisePeerUrls,
 		ClientURLs:              cfg.AdvertiseClientUrls,
 		QuotaBackendBytes:       cfg.QuotaBackendBytes,

@@ -38,14 +38,12 @@ const (
 	whyDiscovery = "bootstrap with --initial-cluster"
 	whyAuth      = "authentication comes in a later release"
 	whyTracing   = "distributed tracing is not built"
-	whyLearners  = "membership changes come in a later release"
 )
 
 // notBuilt lists etcd 3.7's server settings that basalt does not
 // implement yet.
 var notBuilt = []NotBuilt{
 	{Name: "listen-client-http-urls", Honoured: "", Why: "gRPC and HTTP share --listen-client-urls"},
-	{Name: "strict-reconfig-check", Honoured: "true", Why: "membership changes come in a later release, and will be checked"},
 	{Name: "backend-bbolt-freelist-type", Always: true},
 	{Name: "raft-read-timeout", Honoured: "5s"},
 	{Name: "raft-write-timeout", Honoured: "5s"},
@@ -83,7 +81,6 @@ var notBuilt = []NotBuilt{
 	{Name: "warning-apply-duration", Honoured: "100ms"},
 	{Name: "memory-mlock", Honoured: "false"},
 	{Name: "bootstrap-defrag-threshold-megabytes", Honoured: "0"},
-	{Name: "max-learners", Honoured: "1", Why: whyLearners},
 	{Name: "unsafe-no-fsync", Honoured: "false"},
 	{Name: "feature-gates", Honoured: ""},
 }

@@ -30,17 +30,25 @@ type Cluster struct {
 		sync.RWMutex
 		members map[uint64]*Member
 		removed map[uint64]bool
+		// provisional members are known before their conf changes are
+		// applied (see New).
+		provisional map[uint64]bool
 	}
 }
 
-// New is a cluster with the given members (not persisted: the log's conf
-// changes persist them as they are applied).
+// New is a cluster with the given members, known before the log's conf
+// changes that add them are applied (a new cluster's, or the one a
+// joining member learns from its peers): the transport can reach them at
+// once, and applying their conf changes persists them. Until then they
+// are provisional, and do not count when a change is validated.
 func New(id uint64, members ...*Member) *Cluster {
 	c := &Cluster{id: id}
 	c.mu.members = map[uint64]*Member{}
 	c.mu.removed = map[uint64]bool{}
+	c.mu.provisional = map[uint64]bool{}
 	for _, m := range members {
 		c.mu.members[m.ID] = m.Clone()
+		c.mu.provisional[m.ID] = true
 	}
 	return c
 }
@@ -77,9 +85,8 @@ func (c *Cluster) IsRemoved(id uint64) bool {
 	return c.mu.removed[id]
 }
 
-// Add records m (a new member, or new peer URLs of one), persisting it in
-// tx. A member already known keeps its published name and client URLs
-// when m has none.
+// Add records a new member m, persisting it in tx. A provisional member
+// keeps its published name and client URLs when m has none.
 func (c *Cluster) Add(tx Writer, m *Member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -88,6 +95,7 @@ func (c *Cluster) Add(tx Writer, m *Member) error {
 		m.Name, m.ClientURLs = old.Name, slices.Clone(old.ClientURLs)
 	}
 	c.mu.members[m.ID] = m
+	delete(c.mu.provisional, m.ID)
 	return Save(tx, m)
 }
 
@@ -96,6 +104,7 @@ func (c *Cluster) Remove(tx Writer, id uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.mu.members, id)
+	delete(c.mu.provisional, id)
 	c.mu.removed[id] = true
 	key := []byte(IDString(id))
 	if err := tx.UnsafeDelete(schema.Members, key); err != nil {
@@ -131,6 +140,7 @@ func (c *Cluster) Recover(r Reader) error {
 	}
 	c.mu.Lock()
 	c.mu.members, c.mu.removed = members, removed
+	c.mu.provisional = map[uint64]bool{}
 	c.mu.Unlock()
 	return nil
 }

@@ -13,6 +13,15 @@
 //	cluster          clusterVersion                    the cluster version, as text
 //	lease            (lease)
 //	key              (storage/mvcc)
+//
+// and one bucket of basalt's own, which etcd's tools ignore:
+//
+//	refused_conf_changes  entry index, big-endian    the refusal's message
+//
+// A conf change the membership refuses (see membership.Validate) is
+// recorded there in the batch of its consistent index, so that a restart
+// replaying the log to raft skips it as the first application did: the
+// membership it was validated against is gone by then.
 package schema
 
 import (
@@ -35,6 +44,8 @@ var (
 	Cluster           = []byte("cluster")
 	StorageVersionKey = []byte("storageVersion")
 	ClusterVersionKey = []byte("clusterVersion")
+
+	RefusedConfChanges = []byte("refused_conf_changes")
 )
 
 // Create creates every bucket the member uses that does not exist yet and
@@ -43,7 +54,7 @@ func Create(be *backend.Backend) error {
 	tx := be.BatchTx()
 	tx.Lock()
 	var err error
-	for _, b := range [][]byte{mvcc.MetaBucket, Members, MembersRemoved, Alarm, Cluster, []byte(lease.BucketName)} {
+	for _, b := range [][]byte{mvcc.MetaBucket, Members, MembersRemoved, Alarm, Cluster, []byte(lease.BucketName), RefusedConfChanges} {
 		if err = tx.UnsafeCreateBucket(b); err != nil {
 			break
 		}

@@ -57,6 +57,7 @@ type Cluster struct {
 	Certs   *Certs
 	opts    Options
 	dir     string
+	token   string
 }
 
 // Member is one basalt process of a cluster, kept across restarts.
@@ -157,24 +158,9 @@ func (c *Cluster) bootstrap(size, attempt int) error {
 		c.Members[i] = m
 		initial = append(initial, m.Name+"="+m.peerURL)
 	}
+	c.token = token
 	for _, m := range c.Members {
-		m.args = []string{
-			"--name", m.Name,
-			"--data-dir", m.DataDir,
-			"--listen-client-urls", m.clientURL,
-			"--advertise-client-urls", m.clientURL,
-			"--listen-peer-urls", m.listenPeerURL,
-			"--initial-advertise-peer-urls", m.peerURL,
-			"--initial-cluster", strings.Join(initial, ","),
-			"--initial-cluster-token", token,
-			"--initial-cluster-state", "new",
-		}
-		if c.opts.Metrics {
-			m.args = append(m.args, "--listen-metrics-urls", m.metricsURL)
-		}
-		m.args = append(m.args, c.Certs.clientArgs(c.opts.ClientTLS)...)
-		m.args = append(m.args, c.Certs.peerArgs(c.opts.PeerTLS)...)
-		m.args = append(m.args, c.opts.Args...)
+		m.args = c.memberArgs(m, strings.Join(initial, ","), "new")
 		if err := m.start(); err != nil {
 			return err
 		}
@@ -187,6 +173,28 @@ func (c *Cluster) bootstrap(size, attempt int) error {
 		}
 	}
 	return nil
+}
+
+// memberArgs are m's flags, with --initial-cluster initial and
+// --initial-cluster-state state.
+func (c *Cluster) memberArgs(m *Member, initial, state string) []string {
+	args := []string{
+		"--name", m.Name,
+		"--data-dir", m.DataDir,
+		"--listen-client-urls", m.clientURL,
+		"--advertise-client-urls", m.clientURL,
+		"--listen-peer-urls", m.listenPeerURL,
+		"--initial-advertise-peer-urls", m.peerURL,
+		"--initial-cluster", initial,
+		"--initial-cluster-token", c.token,
+		"--initial-cluster-state", state,
+	}
+	if c.opts.Metrics {
+		args = append(args, "--listen-metrics-urls", m.metricsURL)
+	}
+	args = append(args, c.Certs.clientArgs(c.opts.ClientTLS)...)
+	args = append(args, c.Certs.peerArgs(c.opts.PeerTLS)...)
+	return append(args, c.opts.Args...)
 }
 
 // portTaken reports whether a member failed because its port was taken.

@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/serverr"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Fixed identities reported in headers.
@@ -58,6 +60,9 @@ type Member struct {
 
 	// ClientURLs are reported by MemberList.
 	ClientURLs []string
+
+	mmu   sync.Mutex
+	added []*pb.Member
 }
 
 // New opens a member over a fresh backend in t's temporary directory,
@@ -311,10 +316,63 @@ func (f *Member) LeaseLeases(context.Context, *pb.LeaseLeasesRequest) (*pb.Lease
 }
 
 func (f *Member) MemberList(context.Context, bool) (*pb.MemberListResponse, error) {
-	return &pb.MemberListResponse{
-		Header:  &pb.ResponseHeader{},
-		Members: []*pb.Member{{ID: MemberID, Name: "fake", PeerURLs: []string{"http://127.0.0.1:2380"}, ClientURLs: f.ClientURLs}},
-	}, nil
+	return &pb.MemberListResponse{Header: &pb.ResponseHeader{}, Members: f.members()}, nil
+}
+
+// members are this member and the ones added.
+func (f *Member) members() []*pb.Member {
+	f.mmu.Lock()
+	defer f.mmu.Unlock()
+	out := []*pb.Member{{ID: MemberID, Name: "fake", PeerURLs: []string{"http://127.0.0.1:2380"}, ClientURLs: f.ClientURLs}}
+	for _, m := range f.added {
+		out = append(out, proto.Clone(m).(*pb.Member))
+	}
+	return out
+}
+
+// MemberAdd adds a member with the next ID; the fake has no raft, so
+// the member is only listed.
+func (f *Member) MemberAdd(_ context.Context, peerURLs []string, isLearner bool) (*pb.MemberAddResponse, error) {
+	f.mmu.Lock()
+	m := &pb.Member{ID: MemberID + uint64(len(f.added)) + 1, PeerURLs: peerURLs, IsLearner: isLearner}
+	f.added = append(f.added, m)
+	f.mmu.Unlock()
+	return &pb.MemberAddResponse{Header: &pb.ResponseHeader{}, Member: proto.Clone(m).(*pb.Member), Members: f.members()}, nil
+}
+
+// MemberRemove, MemberUpdate and MemberPromote change an added member.
+func (f *Member) MemberRemove(_ context.Context, id uint64) (*pb.MemberRemoveResponse, error) {
+	err := f.changeAdded(id, func(i int) { f.added = append(f.added[:i], f.added[i+1:]...) })
+	if err != nil {
+		return nil, err
+	}
+	return &pb.MemberRemoveResponse{Header: &pb.ResponseHeader{}, Members: f.members()}, nil
+}
+
+func (f *Member) MemberUpdate(_ context.Context, id uint64, peerURLs []string) (*pb.MemberUpdateResponse, error) {
+	if err := f.changeAdded(id, func(i int) { f.added[i].PeerURLs = peerURLs }); err != nil {
+		return nil, err
+	}
+	return &pb.MemberUpdateResponse{Header: &pb.ResponseHeader{}, Members: f.members()}, nil
+}
+
+func (f *Member) MemberPromote(_ context.Context, id uint64) (*pb.MemberPromoteResponse, error) {
+	if err := f.changeAdded(id, func(i int) { f.added[i].IsLearner = false }); err != nil {
+		return nil, err
+	}
+	return &pb.MemberPromoteResponse{Header: &pb.ResponseHeader{}, Members: f.members()}, nil
+}
+
+func (f *Member) changeAdded(id uint64, change func(i int)) error {
+	f.mmu.Lock()
+	defer f.mmu.Unlock()
+	for i, m := range f.added {
+		if m.ID == id {
+			change(i)
+			return nil
+		}
+	}
+	return membership.ErrIDNotFound
 }
 
 func (f *Member) Alarm(_ context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {

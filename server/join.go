@@ -1,0 +1,162 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/basaltkv/basalt/raft"
+	"github.com/basaltkv/basalt/server/membership"
+	"github.com/basaltkv/basalt/storage/vfs"
+	"github.com/basaltkv/basalt/storage/wal"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+)
+
+// joinTimeout bounds each request for the member list of a running
+// cluster (etcd's).
+const joinTimeout = 10 * time.Second
+
+// joinRaft starts a member added to a running cluster
+// (--initial-cluster-state=existing), as etcd's does: it reads the
+// membership from the peers --initial-cluster names, which must list the
+// same members at the same peer URLs, takes its ID and the cluster's from
+// them, and starts raft with an empty log, which the leader fills by log
+// or snapshot.
+func joinRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart, error) {
+	local, _, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
+	if err != nil {
+		return nil, err
+	}
+	var urls []string
+	for _, m := range local {
+		if m.Name != cfg.Name {
+			urls = append(urls, m.PeerURLs...)
+		}
+	}
+	slices.Sort(urls)
+	cid, remote, err := fetchMembers(lg, peerClient(cfg, joinTimeout), urls)
+	if err != nil {
+		return nil, fmt.Errorf("cannot fetch cluster info from peer urls: %w", err)
+	}
+	members, err := matchMembers(local, remote)
+	if err != nil {
+		return nil, fmt.Errorf("error validating peerURLs %s: %w", describeMembers(cid, remote), err)
+	}
+	learners := 0
+	for _, m := range remote {
+		if m.IsLearner {
+			learners++
+		}
+	}
+	if learners > cfg.MaxLearners {
+		return nil, membership.ErrTooManyLearners
+	}
+	i := slices.IndexFunc(members, func(m *membership.Member) bool { return m.Name == cfg.Name })
+	rs := &raftStart{id: members[i].ID, cluster: membership.New(cid, members...)}
+	meta, err := proto.Marshal(&pb.Metadata{NodeID: proto.Uint64(rs.id), ClusterID: proto.Uint64(cid)})
+	if err != nil {
+		return nil, err
+	}
+	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(mt)...)
+	if err != nil {
+		return nil, fmt.Errorf("create WAL: %w", err)
+	}
+	rs.storage = raft.NewMemoryStorage()
+	if rs.node, err = raft.RestartNode(raftConfig(cfg, lg, rs.id, rs.storage)); err != nil {
+		rs.wal.Close()
+		return nil, err
+	}
+	lg.Info("joining an existing cluster", zap.String("local-member-id", idString(rs.id)), zap.String("cluster-id", idString(cid)))
+	return rs, nil
+}
+
+// matchMembers gives each member of --initial-cluster the ID of the
+// running cluster's member at the same peer URLs (etcd's
+// ValidateClusterAndAssignIDs); both must list the same members.
+func matchMembers(local, remote []*membership.Member) ([]*membership.Member, error) {
+	if len(local) != len(remote) {
+		return nil, errors.New("member count is unequal")
+	}
+	out := make([]*membership.Member, 0, len(local))
+	for _, r := range remote {
+		urls := slices.Sorted(slices.Values(r.PeerURLs))
+		i := slices.IndexFunc(local, func(l *membership.Member) bool { return slices.Equal(l.PeerURLs, urls) })
+		if i < 0 {
+			return nil, fmt.Errorf("PeerURLs: no match found for existing member (%s, %v)", idString(r.ID), r.PeerURLs)
+		}
+		m := local[i].Clone()
+		m.ID, m.IsLearner, m.ClientURLs = r.ID, r.IsLearner, slices.Clone(r.ClientURLs)
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// describeMembers renders a running cluster for an error.
+func describeMembers(cid uint64, members []*membership.Member) string {
+	parts := make([]string, len(members))
+	for i, m := range members {
+		parts[i] = fmt.Sprintf("%s=%s", idString(m.ID), strings.Join(m.PeerURLs, ","))
+	}
+	return fmt.Sprintf("{ClusterID:%s Members:[%s]}", idString(cid), strings.Join(parts, " "))
+}
+
+// peerClient is an HTTP client for the peer URLs of other members.
+func peerClient(cfg Config, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS},
+		Timeout:   timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// fetchMembers reads the member list and cluster ID from the first peer
+// URL that answers.
+func fetchMembers(lg *zap.Logger, hc *http.Client, urls []string) (uint64, []*membership.Member, error) {
+	for _, u := range urls {
+		cid, members, err := fetchMembersFrom(hc, u)
+		if err == nil {
+			return cid, members, nil
+		}
+		lg.Warn("failed to get cluster response", zap.String("address", u+"/members"), zap.Error(err))
+	}
+	return 0, nil, errors.New("could not retrieve cluster information from the given URLs")
+}
+
+func fetchMembersFrom(hc *http.Client, u string) (uint64, []*membership.Member, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, u+"/members", nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return 0, nil, err
+	}
+	var members []*membership.Member
+	if err := json.Unmarshal(body, &members); err != nil {
+		return 0, nil, fmt.Errorf("decode member list: %w", err)
+	}
+	cid, err := strconv.ParseUint(resp.Header.Get("X-Etcd-Cluster-ID"), 16, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("parse cluster ID %q: %w", resp.Header.Get("X-Etcd-Cluster-ID"), err)
+	}
+	if len(members) == 0 {
+		return 0, nil, errors.New("failed to get raft cluster member(s) from the given URLs")
+	}
+	return cid, members, nil
+}
