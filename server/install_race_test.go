@@ -73,7 +73,10 @@ func TestSnapshotInstallWhileReading(t *testing.T) {
 	})
 	c.waitReady()
 	lead, f := c.leader(), c.follower()
-	ctx := ctxT(t)
+	// The whole test shares one context: a bound against hanging, not a
+	// time limit (it runs for about 20 s, longer on a loaded machine).
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	hist := &putHistory{puts: map[int64][2]string{}}
 	var seq int
 	put := func(n int) {

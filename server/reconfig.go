@@ -277,40 +277,58 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 		m.waiters.trigger(cc.ID, nil)
 		return nil, err
 	}
+	// A proposal forwarded to a leader that has just failed is lost: when
+	// the leader changes before the change is applied, it is proposed
+	// again. Applying it twice is harmless, as the second application is
+	// refused (the ID exists, or was removed) or changes nothing, and the
+	// waiter hears the first.
 	for {
-		err := m.raft.node.ProposeConfChange(cctx, cc)
-		if err == nil {
-			break
-		}
-		// No leader yet, a transfer, or the previous change not yet
-		// applied on the leader: raft refuses at once, so try again.
-		if !errors.Is(err, raft.ErrNoLeader) && !errors.Is(err, raft.ErrLeaderTransferInProgress) && !errors.Is(err, raft.ErrConfChangePending) {
-			return fail(m.proposeError(cctx, err, start))
+		leaderChanged := m.raft.leaderChanged.wait()
+		if err := m.proposeConfChange(cctx, cc, start); err != nil {
+			return fail(err)
 		}
 		select {
-		case <-time.After(time.Duration(m.cfg.TickMs) * time.Millisecond):
+		case x := <-wait:
+			res, _ := x.(*applyResult)
+			if res == nil {
+				return nil, serverr.ErrStopped
+			}
+			if res.err != nil {
+				return nil, res.err
+			}
+			m.lg.Info("applied a configuration change through raft", zap.String("local-member-id", idString(m.id)),
+				zap.String("raft-conf-change", cc.Type.String()), zap.String("raft-conf-change-node-id", idString(cc.NodeID)))
+			return m.st.cluster.Members(), nil
+		case <-leaderChanged:
+			m.lg.Info("leader changed while a configuration change was pending; proposing it again",
+				zap.String("local-member-id", idString(m.id)), zap.String("raft-conf-change", cc.Type.String()))
 		case <-cctx.Done():
 			return fail(m.proposeError(cctx, cctx.Err(), start))
 		case <-m.stopping:
 			return fail(serverr.ErrStopped)
 		}
 	}
-	select {
-	case x := <-wait:
-		res, _ := x.(*applyResult)
-		if res == nil {
-			return nil, serverr.ErrStopped
+}
+
+// proposeConfChange hands cc to raft, trying again while raft refuses it
+// for now: no leader yet, a transfer, or the previous change not yet
+// applied on the leader.
+func (m *Member) proposeConfChange(ctx context.Context, cc raftpb.ConfChange, start time.Time) error {
+	for {
+		err := m.raft.node.ProposeConfChange(ctx, cc)
+		if err == nil {
+			return nil
 		}
-		if res.err != nil {
-			return nil, res.err
+		if !errors.Is(err, raft.ErrNoLeader) && !errors.Is(err, raft.ErrLeaderTransferInProgress) && !errors.Is(err, raft.ErrConfChangePending) {
+			return m.proposeError(ctx, err, start)
 		}
-		m.lg.Info("applied a configuration change through raft", zap.String("local-member-id", idString(m.id)),
-			zap.String("raft-conf-change", cc.Type.String()), zap.String("raft-conf-change-node-id", idString(cc.NodeID)))
-		return m.st.cluster.Members(), nil
-	case <-cctx.Done():
-		return fail(m.proposeError(cctx, cctx.Err(), start))
-	case <-m.stopping:
-		return fail(serverr.ErrStopped)
+		select {
+		case <-time.After(time.Duration(m.cfg.TickMs) * time.Millisecond):
+		case <-ctx.Done():
+			return m.proposeError(ctx, ctx.Err(), start)
+		case <-m.stopping:
+			return serverr.ErrStopped
+		}
 	}
 }
 

@@ -229,3 +229,176 @@ func TestGrowAndShrink(t *testing.T) {
 	}
 	w.verify(t, c)
 }
+
+// TestLearnerCatchesUpBySnapshotAndIsPromoted: a learner added to a
+// cluster whose log was compacted catches up by the leader's snapshot,
+// serves serializable reads but refuses what etcd's learners refuse, is
+// refused promotion before it has caught up, and is promoted after; a
+// second learner is refused past --max-learners.
+func TestLearnerCatchesUpBySnapshotAndIsPromoted(t *testing.T) {
+	c := NewCluster(t, 1, &Options{Args: []string{"--snapshot-count=50", "--snapshot-catchup-entries=5"}})
+	cli := c.Client(t)
+	for i := range 200 {
+		if _, err := cli.Put(testCtx(t), fmt.Sprintf("k/%03d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := c.PrepareMember(t, "l1")
+	resp, err := cli.MemberAddAsLearner(testCtx(t), []string{m.PeerURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Member.IsLearner || len(resp.Members) != 2 {
+		t.Fatalf("MemberAddAsLearner: %v", resp)
+	}
+	id := resp.Member.ID
+	if _, err := cli.MemberPromote(testCtx(t), id); !errors.Is(err, rpctypes.ErrMemberLearnerNotReady) {
+		t.Fatalf("promote before the learner started: got %v, want %v", err, rpctypes.ErrMemberLearnerNotReady)
+	}
+	other := c.PrepareMember(t, "l2")
+	if _, err := cli.MemberAddAsLearner(testCtx(t), []string{other.PeerURL()}); !errors.Is(err, rpctypes.ErrTooManyLearners) {
+		t.Fatalf("a second learner with --max-learners=1: got %v, want %v", err, rpctypes.ErrTooManyLearners)
+	}
+	if err := c.Join(m); err != nil {
+		t.Fatalf("join the learner: %v\n%s", err, m.Logs())
+	}
+	lc := NewClient(t, []string{m.ClientURL()}, nil)
+	testutil.WaitUntil(t, 30*time.Second, "the learner to catch up", func() bool {
+		r, err := lc.Get(testCtx(t), "k/", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithCountOnly())
+		return err == nil && r.Count == 200
+	})
+	if !strings.Contains(m.Logs(), "applied snapshot") {
+		t.Errorf("the learner caught up without the leader's snapshot:\n%s", m.Logs())
+	}
+	if _, err := lc.Get(testCtx(t), "k/000"); !errors.Is(err, rpctypes.ErrGRPCNotSupportedForLearner) && (err == nil || !strings.Contains(err.Error(), "rpc not supported for learner")) {
+		t.Errorf("linearizable read on a learner: got %v", err)
+	}
+	if _, err := lc.Put(testCtx(t), "k/x", "v"); err == nil || !strings.Contains(err.Error(), "rpc not supported for learner") {
+		t.Errorf("put on a learner: got %v", err)
+	}
+	st, err := lc.Status(testCtx(t), m.ClientURL())
+	if err != nil || !st.IsLearner {
+		t.Errorf("Status of the learner: %v, %v", st, err)
+	}
+	// The learner has caught up: the leader promotes it (asked through
+	// the learner, which forwards to the leader).
+	pc := NewClient(t, []string{m.ClientURL(), c.Members[0].ClientURL()}, nil)
+	testutil.WaitUntil(t, 30*time.Second, "the promotion", func() bool {
+		_, err := pc.MemberPromote(testCtx(t), id)
+		return err == nil
+	})
+	list, err := cli.MemberList(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mem := range list.Members {
+		if mem.IsLearner {
+			t.Errorf("still a learner after promotion: %v", mem)
+		}
+	}
+	if _, err := cli.MemberPromote(testCtx(t), id); !errors.Is(err, rpctypes.ErrMemberNotLearner) {
+		t.Errorf("promote a voter: got %v, want %v", err, rpctypes.ErrMemberNotLearner)
+	}
+	putGet(t, NewClient(t, []string{m.ClientURL()}, nil), "k/after", "promoted")
+	hashKVs(t, c, cli, 0)
+}
+
+// TestRemovedMemberStaysOut: a removed member that is started again with
+// its data stops by itself (its peers answer that it was removed) and the
+// cluster goes on serving; its ID can never be added back.
+func TestRemovedMemberStaysOut(t *testing.T) {
+	c := NewCluster(t, 3, nil)
+	cli := c.Client(t)
+	victim := c.Members[2]
+	id := memberID(t, cli, victim)
+	c.Members = c.Members[:2]
+	cli.SetEndpoints(c.Endpoints()...)
+	c.Members = append(c.Members, victim)
+	removeMember(t, c, cli, victim)
+	// Start it again, with its data: it must stop again, with status 0.
+	c.Members = append(c.Members, victim)
+	if err := victim.start(); err != nil {
+		t.Fatal(err)
+	}
+	p := victim.Process()
+	if code, err := p.Wait(60 * time.Second); err != nil || code != 0 || !strings.Contains(p.Output(), "the member has been permanently removed from the cluster") {
+		t.Errorf("restarted removed member: status %d, %v; output:\n%s", code, err, p.Output())
+	}
+	c.Drop(victim)
+	putGet(t, cli, "after", "removal")
+	if _, err := cli.MemberRemove(testCtx(t), id); !errors.Is(err, rpctypes.ErrMemberNotFound) {
+		t.Errorf("remove the removed member again: got %v, want %v", err, rpctypes.ErrMemberNotFound)
+	}
+}
+
+// TestReplaceWipedMember: a member whose data dir is lost cannot start
+// again as a new cluster's member; it is removed and added back with the
+// same name and a new data dir, and catches up.
+func TestReplaceWipedMember(t *testing.T) {
+	c := NewCluster(t, 3, nil)
+	cli := c.Client(t)
+	w := startWriter(t, c)
+	w.waitMore(t, 50)
+	lost := c.Members[2]
+	id := memberID(t, cli, lost)
+	lost.Kill()
+	if err := lost.WipeData(); err != nil {
+		t.Fatal(err)
+	}
+	// Bootstrapping again as "new" would fork the cluster: refused.
+	if err := lost.start(); err != nil {
+		t.Fatal(err)
+	}
+	p := lost.Process()
+	if code, err := p.Wait(30 * time.Second); err != nil || code == 0 || !strings.Contains(p.Output(), "has already been bootstrapped") {
+		t.Errorf("a wiped member restarted as new: status %d, %v; output:\n%s", code, err, p.Output())
+	}
+	c.Drop(lost)
+	cli.SetEndpoints(c.Endpoints()...)
+	w.cli.SetEndpoints(c.Endpoints()...)
+	if _, err := cli.MemberRemove(testCtx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	w.waitMore(t, 50)
+	addMember(t, c, cli, lost.Name, false)
+	cli.SetEndpoints(c.Endpoints()...)
+	w.waitMore(t, 50)
+	w.verify(t, c)
+}
+
+// TestStrictReconfigCheck: with --strict-reconfig-check (the default) a
+// change that would leave the cluster without a quorum of started,
+// connected voters is refused with etcd's errors; without it, it is made.
+func TestStrictReconfigCheck(t *testing.T) {
+	for _, strict := range []bool{true, false} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			c := NewCluster(t, 3, &Options{Args: []string{fmt.Sprintf("--strict-reconfig-check=%v", strict)}})
+			cli := NewClient(t, []string{c.Members[0].ClientURL()}, nil)
+			// Two voters that never start still leave three of five.
+			for i := range 2 {
+				m := c.PrepareMember(t, fmt.Sprintf("x%d", i))
+				retryUnhealthy(t, "add "+m.Name, func(ctx context.Context) (*clientv3.MemberAddResponse, error) {
+					return cli.MemberAdd(ctx, []string{m.PeerURL()})
+				})
+			}
+			m := c.PrepareMember(t, "x2")
+			_, err := cli.MemberAdd(testCtx(t), []string{m.PeerURL()})
+			if strict && (err == nil || err.Error() != rpctypes.ErrMemberNotEnoughStarted.Error()) {
+				t.Errorf("a sixth voter with three started: got %v, want %v", err, rpctypes.ErrMemberNotEnoughStarted)
+			}
+			if !strict && err != nil {
+				t.Errorf("a sixth voter without the strict check: %v", err)
+			}
+		})
+	}
+	// A voter is not removed while the member asked is cut off from the
+	// others.
+	c := NewCluster(t, 3, nil)
+	cli := NewClient(t, []string{c.Members[0].ClientURL()}, nil)
+	id := memberID(t, cli, c.Members[0])
+	c.Members[1].Kill()
+	c.Members[2].Kill()
+	if _, err := cli.MemberRemove(testCtx(t), id); !errors.Is(err, rpctypes.ErrUnhealthy) {
+		t.Errorf("remove with the other voters down: got %v, want %v", err, rpctypes.ErrUnhealthy)
+	}
+}
