@@ -48,6 +48,9 @@ type applier struct {
 	consistIndex  uint64
 	confState     raftpb.ConfState
 	snapshotIndex uint64
+	// memberAdded: a conf change added a member since the last snapshot,
+	// which is then taken at once (see maybeTriggerSnapshot).
+	memberAdded bool
 
 	// Published to every goroutine.
 	appliedIndex atomic.Uint64
@@ -315,6 +318,9 @@ func (a *applier) applyConfChange(e *raftpb.Entry) error {
 			refusal = err
 		} else {
 			a.confState = cs
+			if (cc.Type == raftpb.ConfChangeAddNode || cc.Type == raftpb.ConfChangeAddLearnerNode) && !ch.IsPromote {
+				a.memberAdded = true
+			}
 		}
 	}
 	if refusal != nil {

@@ -395,6 +395,11 @@ func restartRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics, st *state
 		// are in the log.
 		rs.cluster = membership.New(meta.GetClusterID(), membersInLog(ents)...)
 	}
+	if len(rs.cluster.Members()) == 0 && !cfg.ForceNewCluster {
+		// A joining member killed before its log held anything: ask the
+		// peers again, or it could not reach the leader.
+		rs.cluster = membership.New(meta.GetClusterID(), rejoinMembers(lg, cfg, meta.GetClusterID())...)
+	}
 	if cfg.ForceNewCluster {
 		if hs, ents, err = forceNewCluster(lg, w, rs.cluster, rs.id, consistIndex, snapshot, hs, ents); err != nil {
 			return nil, err

@@ -68,7 +68,9 @@
 // the two are no longer in the log.
 //
 // Taking a snapshot (applier.maybeTriggerSnapshot, every --snapshot-count
-// entries, once the Ready that applied them is durable): commit the
+// entries and after a conf change that adds a member, whose empty log a
+// leader fills from a snapshot that must name it; once the Ready that
+// applied them is durable): commit the
 // backend, save the snapshot file, its WAL marker, release the WAL before
 // it, compact the in-memory log, and ask the purge loop to run.
 //

@@ -79,6 +79,25 @@ func joinRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart,
 	return rs, nil
 }
 
+// rejoinMembers are the members the peers in --initial-cluster list, for
+// a joined member that restarts before it learned any: none if they
+// cannot tell or belong to another cluster.
+func rejoinMembers(lg *zap.Logger, cfg Config, cid uint64) []*membership.Member {
+	var urls []string
+	for name, us := range cfg.InitialCluster {
+		if name != cfg.Name {
+			urls = append(urls, membership.URLStrings(us)...)
+		}
+	}
+	slices.Sort(urls)
+	got, members, err := fetchMembers(lg, peerClient(cfg, joinTimeout), urls)
+	if err != nil || got != cid {
+		lg.Warn("cannot learn the cluster's members from the peers", zap.Error(err), zap.String("cluster-id", idString(got)))
+		return nil
+	}
+	return members
+}
+
 // matchMembers gives each member of --initial-cluster the ID of the
 // running cluster's member at the same peer URLs (etcd's
 // ValidateClusterAndAssignIDs); both must list the same members.

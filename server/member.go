@@ -51,8 +51,10 @@ type Member struct {
 	stopping chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
-	// removedOnce guards stopRemoved.
+	// removedOnce guards stopRemoved; removed is set once this member
+	// knows it was removed from the cluster.
 	removedOnce sync.Once
+	removed     atomic.Bool
 	wg          sync.WaitGroup
 	// failed is set when the member stops on an unrecoverable error.
 	failed atomic.Bool
@@ -127,6 +129,7 @@ func (m *Member) Start() {
 // applied here, and without an error (the process exits 0).
 func (m *Member) stopRemoved() {
 	m.removedOnce.Do(func() {
+		m.removed.Store(true)
 		m.lg.Warn("server error", zap.Error(errMemberRemoved))
 		m.lg.Warn("data-dir used by this member must be removed")
 		go func() {

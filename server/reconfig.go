@@ -275,6 +275,12 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 	start := time.Now()
 	fail := func(err error) ([]*membership.Member, error) {
 		m.waiters.trigger(cc.ID, nil)
+		if errors.Is(err, serverr.ErrStopped) && cc.Type == raftpb.ConfChangeRemoveNode && cc.NodeID == m.id && m.removed.Load() {
+			// This member was asked to remove itself and stopped because
+			// it was removed: the change was made (the leader may stop
+			// talking to a member it removed before telling it so).
+			return othersThan(m.st.cluster.Members(), m.id), nil
+		}
 		return nil, err
 	}
 	// A proposal forwarded to a leader that has just failed is lost: when
@@ -291,7 +297,7 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 		case x := <-wait:
 			res, _ := x.(*applyResult)
 			if res == nil {
-				return nil, serverr.ErrStopped
+				return fail(serverr.ErrStopped)
 			}
 			if res.err != nil {
 				return nil, res.err
@@ -308,6 +314,16 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 			return fail(serverr.ErrStopped)
 		}
 	}
+}
+
+func othersThan(members []*membership.Member, id uint64) []*membership.Member {
+	out := members[:0]
+	for _, mem := range members {
+		if mem.ID != id {
+			out = append(out, mem)
+		}
+	}
+	return out
 }
 
 // proposeConfChange hands cc to raft, trying again while raft refuses it

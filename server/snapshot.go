@@ -17,7 +17,13 @@ import (
 
 // maybeTriggerSnapshot takes a raft snapshot every snapshotCount applied
 // entries and compacts the raft log behind it, keeping catchUpEntries for
-// slow followers. The steps, and why in this order (doc.go):
+// slow followers. It also takes one as soon as a member was added: a
+// leader sends a new member whose log is empty its newest snapshot, and
+// raft refuses a snapshot whose configuration does not hold it (the
+// member would be sent the same snapshot forever). etcd rewrites the
+// snapshot message instead; basalt's snapshots are small (the database
+// stays in the backend), so it takes a new one. The steps, and why in
+// this order (doc.go):
 //
 //  1. commit the backend: the WAL before the snapshot will be released,
 //     so everything it holds must be in the backend on disk first;
@@ -27,9 +33,10 @@ import (
 //  4. let the purge loop remove what is now unneeded.
 func (a *applier) maybeTriggerSnapshot() error {
 	applied := a.appliedIndex.Load()
-	if applied-a.snapshotIndex <= a.snapshotCount {
+	if applied-a.snapshotIndex <= a.snapshotCount && !a.memberAdded {
 		return nil
 	}
+	a.memberAdded = false
 	a.lg.Info("triggering snapshot", zap.String("local-member-id", idString(a.id)),
 		zap.Uint64("local-member-applied-index", applied), zap.Uint64("local-member-snapshot-index", a.snapshotIndex),
 		zap.Uint64("local-member-snapshot-count", a.snapshotCount))

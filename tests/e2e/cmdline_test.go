@@ -90,7 +90,7 @@ func TestRefusedAtStart(t *testing.T) {
 		{"auth-token", "jwt"}, {"bcrypt-cost", "12"}, {"discovery-srv", "example.com"}, {"discovery-endpoints", "http://127.0.0.1:1"},
 		{"discovery-token", "t"}, {"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
 		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"}, {"feature-gates", "InitialCorruptCheck=true"},
-		{"corrupt-check-time", "1m"}, {"max-learners", "2"}, {"strict-reconfig-check", "false"}, {"experimental-initial-corrupt-check", "true"},
+		{"corrupt-check-time", "1m"}, {"experimental-initial-corrupt-check", "true"},
 	} {
 		tc := struct {
 			name     string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -231,14 +232,16 @@ func TestGrowAndShrink(t *testing.T) {
 }
 
 // TestLearnerCatchesUpBySnapshotAndIsPromoted: a learner added to a
-// cluster whose log was compacted catches up by the leader's snapshot,
+// cluster whose log was compacted catches up by the leader's snapshot
+// (the leader's last periodic snapshot predates the learner: it must not
+// be the one sent, raft refuses a snapshot that does not name it),
 // serves serializable reads but refuses what etcd's learners refuse, is
 // refused promotion before it has caught up, and is promoted after; a
 // second learner is refused past --max-learners.
 func TestLearnerCatchesUpBySnapshotAndIsPromoted(t *testing.T) {
-	c := NewCluster(t, 1, &Options{Args: []string{"--snapshot-count=50", "--snapshot-catchup-entries=5"}})
+	c := NewCluster(t, 1, &Options{Args: []string{"--snapshot-count=100", "--snapshot-catchup-entries=5"}})
 	cli := c.Client(t)
-	for i := range 200 {
+	for i := range 150 {
 		if _, err := cli.Put(testCtx(t), fmt.Sprintf("k/%03d", i), "v"); err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +268,7 @@ func TestLearnerCatchesUpBySnapshotAndIsPromoted(t *testing.T) {
 	lc := NewClient(t, []string{m.ClientURL()}, nil)
 	testutil.WaitUntil(t, 30*time.Second, "the learner to catch up", func() bool {
 		r, err := lc.Get(testCtx(t), "k/", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithCountOnly())
-		return err == nil && r.Count == 200
+		return err == nil && r.Count == 150
 	})
 	if !strings.Contains(m.Logs(), "applied snapshot") {
 		t.Errorf("the learner caught up without the leader's snapshot:\n%s", m.Logs())
@@ -311,10 +314,11 @@ func TestRemovedMemberStaysOut(t *testing.T) {
 	cli := c.Client(t)
 	victim := c.Members[2]
 	id := memberID(t, cli, victim)
-	c.Members = c.Members[:2]
-	cli.SetEndpoints(c.Endpoints()...)
-	c.Members = append(c.Members, victim)
-	removeMember(t, c, cli, victim)
+	cli.SetEndpoints(c.Members[0].ClientURL(), c.Members[1].ClientURL())
+	// Asked through itself: the answer is the removal's, even if the
+	// member stops because its peers tell it was removed before it
+	// applies the change.
+	removeMember(t, c, NewClient(t, []string{victim.ClientURL()}, nil), victim)
 	// Start it again, with its data: it must stop again, with status 0.
 	c.Members = append(c.Members, victim)
 	if err := victim.start(); err != nil {
@@ -401,4 +405,69 @@ func TestStrictReconfigCheck(t *testing.T) {
 	if _, err := cli.MemberRemove(testCtx(t), id); !errors.Is(err, rpctypes.ErrUnhealthy) {
 		t.Errorf("remove with the other voters down: got %v, want %v", err, rpctypes.ErrUnhealthy)
 	}
+}
+
+// TestForceNewClusterThenGrow: after losing a majority, a survivor
+// restarted with --force-new-cluster serves alone with its data, and the
+// cluster is grown back to three members by adding new ones.
+func TestForceNewClusterThenGrow(t *testing.T) {
+	c := NewCluster(t, 3, nil)
+	w := startWriter(t, c)
+	w.waitMore(t, 100)
+	w.finish()
+	survivor := c.Members[0]
+	// The survivor must hold what was acknowledged: wait for it, then lose
+	// the other two.
+	sc := NewClient(t, []string{survivor.ClientURL()}, nil)
+	last := w.acked[len(w.acked)-1]
+	testutil.WaitUntil(t, 30*time.Second, "the survivor to catch up", func() bool {
+		r, err := sc.Get(testCtx(t), last, clientv3.WithSerializable())
+		return err == nil && len(r.Kvs) == 1
+	})
+	c.Drop(c.Members[2])
+	c.Drop(c.Members[1])
+	survivor.Kill()
+	args := survivor.args
+	survivor.args = append(slices.Clone(args), "--force-new-cluster")
+	survivor.Start(t)
+	survivor.args = args
+	survivor.Restart(t)
+	list, err := sc.MemberList(testCtx(t))
+	if err != nil || len(list.Members) != 1 {
+		t.Fatalf("member list after --force-new-cluster: %v, %v", list, err)
+	}
+	w = &ackedWriter{acked: w.acked, tried: w.tried, stop: func() {}, done: make(chan struct{})}
+	close(w.done)
+	for _, name := range []string{"n1", "n2"} {
+		addMember(t, c, sc, name, false)
+	}
+	putGet(t, c.Client(t), "after", "grown back")
+	w.verify(t, c)
+}
+
+// TestJoinKilledBeforeItsLog: a joining member killed at its first write
+// of raft state, before its log holds anything (no members, no entries),
+// learns the members from its peers again when restarted, and joins.
+func TestJoinKilledBeforeItsLog(t *testing.T) {
+	c := NewCluster(t, 1, nil)
+	cli := c.Client(t)
+	putGet(t, cli, "before", "join")
+	m := c.PrepareMember(t, "l1")
+	if _, err := cli.MemberAddAsLearner(testCtx(t), []string{m.PeerURL()}); err != nil {
+		t.Fatal(err)
+	}
+	c.Members = append(c.Members, m)
+	m.args = c.memberArgs(m, c.InitialCluster(), "existing")
+	m.Env = []string{ArmEnv("raftBeforeSave", "kill")}
+	if err := m.StartNoWait(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitUntil(t, 30*time.Second, "the joining member to be killed at raftBeforeSave", func() bool { return m.KilledAt("raftBeforeSave") })
+	m.Env = nil
+	m.Start(t)
+	lc := NewClient(t, []string{m.ClientURL()}, nil)
+	testutil.WaitUntil(t, 30*time.Second, "the learner to catch up", func() bool {
+		r, err := lc.Get(testCtx(t), "before", clientv3.WithSerializable())
+		return err == nil && len(r.Kvs) == 1
+	})
 }

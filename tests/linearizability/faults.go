@@ -11,6 +11,9 @@ import (
 
 	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/tests/e2e"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // fault is one kind of failure the schedule injects.
@@ -30,19 +33,20 @@ const (
 	faultFailingDisk // restarted with fsyncs failing after a few dozen
 	faultCrashPoint  // killed by a crash point on its way (a persist step, a compaction...)
 	faultInstall     // a follower down long enough to be sent a snapshot, maybe killed installing it
+	faultReplace     // removed from the cluster, its data wiped, added back as a new member that joins
 )
 
 var faultNames = [...]string{
 	"kill-random", "kill-leader", "pause-random", "pause-leader",
 	"partition-random", "partition-leader", "partition-leader-in", "partition-leader-out",
-	"move-leader", "slow-disk", "failing-disk", "crash-point", "install-snapshot",
+	"move-leader", "slow-disk", "failing-disk", "crash-point", "install-snapshot", "replace-member",
 }
 
 func (f fault) String() string { return faultNames[f] }
 
 // multiMemberOnly are the faults that need peers.
 func (f fault) multiMemberOnly() bool {
-	return f >= faultPartitionRandom && f <= faultMoveLeader || f == faultInstall
+	return f >= faultPartitionRandom && f <= faultMoveLeader || f == faultInstall || f == faultReplace
 }
 
 // faultEvent is one injected fault, for the report and the visualization.
@@ -205,6 +209,8 @@ func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Du
 		ev.Description = s.crashAtPoint(ctx, m, hold)
 	case faultInstall:
 		ev.Description = s.installSnapshot(ctx, m, hold)
+	case faultReplace:
+		ev.Description = s.replaceMember(target)
 	case faultMoveLeader:
 		to := (target + 1 + random%(s.c.size()-1)) % s.c.size()
 		mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -353,4 +359,97 @@ func (s *schedule) installSnapshot(ctx context.Context, m *e2e.Member, hold time
 		s.fail(fmt.Errorf("%v: restart: %w", faultInstall, err))
 	}
 	return desc + fmt.Sprintf(" (ready in %v)", time.Since(restart).Round(time.Millisecond))
+}
+
+// replaceMember removes a member, wipes its data dir and adds it back at
+// the same URLs as a new member, which joins (--initial-cluster-state
+// existing) and catches up: runtime reconfiguration under traffic. It is
+// not cut short by the end of traffic, since the checks need every member.
+func (s *schedule) replaceMember(target int) string {
+	m := s.c.Members[target]
+	other := s.c.clients[(target+1)%s.c.size()]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	old := s.c.ids[target]
+	desc := fmt.Sprintf("replace %s (%x)", m.Name, old)
+	err := retryReconfig(ctx, func(ctx context.Context) error {
+		_, err := other.MemberRemove(ctx, old)
+		if errors.Is(err, rpctypes.ErrMemberNotFound) {
+			return nil // an earlier attempt, cut off, was applied
+		}
+		return err
+	})
+	if err != nil {
+		s.fail(fmt.Errorf("%v: remove %s: %w", faultReplace, m.Name, err))
+		return desc
+	}
+	// A removed member stops by itself.
+	if p := m.Process(); p != nil {
+		if _, err := p.Wait(15 * time.Second); err != nil {
+			s.fail(fmt.Errorf("%v: %s did not stop once removed: %w", faultReplace, m.Name, err))
+		}
+	}
+	killAndWait(m)
+	if err := m.WipeData(); err != nil {
+		s.fail(fmt.Errorf("%v: %w", faultReplace, err))
+		return desc
+	}
+	err = retryReconfig(ctx, func(ctx context.Context) error {
+		_, err := other.MemberAdd(ctx, []string{m.PeerURL()})
+		if errors.Is(err, rpctypes.ErrPeerURLExist) {
+			return nil // an earlier attempt, cut off, was applied
+		}
+		return err
+	})
+	if err != nil {
+		s.fail(fmt.Errorf("%v: add %s back: %w", faultReplace, m.Name, err))
+		return desc
+	}
+	list, err := other.MemberList(ctx)
+	if err != nil {
+		s.fail(fmt.Errorf("%v: member list: %w", faultReplace, err))
+		return desc
+	}
+	for _, mem := range list.Members {
+		if slices.Equal(mem.PeerURLs, []string{m.PeerURL()}) {
+			s.c.ids[target] = mem.ID
+		}
+	}
+	start := time.Now()
+	if err := s.c.Join(m); err != nil {
+		s.fail(fmt.Errorf("%v: %s joining: %w", faultReplace, m.Name, err))
+	}
+	return desc + fmt.Sprintf(", added back as %x (ready in %v)", s.c.ids[target], time.Since(start).Round(time.Millisecond))
+}
+
+// retryReconfig repeats a membership change while the cluster refuses it
+// for now (not connected to a quorum for long enough, no leader, a
+// timeout during an election), until ctx ends.
+func retryReconfig(ctx context.Context, change func(context.Context) error) error {
+	var permanent error
+	err := testutil.PollContext(ctx, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err := change(cctx)
+		if err == nil || retryableReconfig(err) {
+			return err
+		}
+		permanent = err
+		return nil
+	})
+	if permanent != nil {
+		return permanent
+	}
+	return err
+}
+
+func retryableReconfig(err error) bool {
+	for _, retry := range []error{rpctypes.ErrUnhealthy, rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail,
+		rpctypes.ErrNoLeader, rpctypes.ErrStopped, context.DeadlineExceeded} {
+		if errors.Is(err, retry) {
+			return true
+		}
+	}
+	s, ok := status.FromError(err)
+	return ok && s.Code() == codes.Unavailable
 }
