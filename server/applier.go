@@ -180,7 +180,11 @@ func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
 	}
 	var res *applyResult
 	var tw *mvcc.WriteTxn
-	if r.Compaction != nil {
+	if a.st.alarms.active(pb.AlarmType_CORRUPT) && refusedWhenCorrupt(&r) {
+		// A member found corrupt stops the cluster's changes, as etcd's
+		// does, until the alarm is disarmed.
+		res, tw = &applyResult{err: serverr.ErrCorrupt}, a.st.kv.Write()
+	} else if r.Compaction != nil {
 		// Compaction takes the backend batch itself.
 		res = a.applyCompaction(r.Compaction)
 		tw = a.st.kv.Write()
@@ -212,7 +216,7 @@ func (a *applier) commitIndex(tw *mvcc.WriteTxn, e *raftpb.Entry) error {
 }
 
 func isExpectedApplyError(err error) bool {
-	for _, e := range []error{serverr.ErrNoSpace, serverr.ErrKeyNotFound, lease.ErrLeaseNotFound, lease.ErrLeaseExists,
+	for _, e := range []error{serverr.ErrNoSpace, serverr.ErrCorrupt, serverr.ErrKeyNotFound, lease.ErrLeaseNotFound, lease.ErrLeaseExists,
 		mvcc.ErrCompacted, mvcc.ErrFutureRev} {
 		if errors.Is(err, e) {
 			return true
@@ -223,6 +227,13 @@ func isExpectedApplyError(err error) bool {
 
 // applyRequest is the one dispatch switch over request types; the quota
 // wrapper (NOSPACE) is applied here, visibly.
+// refusedWhenCorrupt are the requests etcd refuses while a CORRUPT alarm
+// is raised.
+func refusedWhenCorrupt(r *pb.InternalRaftRequest) bool {
+	return r.Range != nil || r.Put != nil || r.DeleteRange != nil || r.Txn != nil || r.Compaction != nil ||
+		r.LeaseGrant != nil || r.LeaseRevoke != nil
+}
+
 func (a *applier) applyRequest(tw *mvcc.WriteTxn, r *pb.InternalRaftRequest) *applyResult {
 	noSpace := a.st.alarms.active(pb.AlarmType_NOSPACE)
 	leases := leaseExists{a.st.lessor}

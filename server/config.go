@@ -72,6 +72,23 @@ type Config struct {
 	StrictReconfigCheck bool
 	MaxLearners         int
 
+	// CorruptCheckTime is the interval of the leader's hash comparison with
+	// its peers (--corrupt-check-time, 0: off); CompactHashCheckTime that
+	// of its comparison of the hashes stored at compactions, done when
+	// CompactHashCheck (the feature gate) is set.
+	CorruptCheckTime     time.Duration
+	CompactHashCheck     bool
+	CompactHashCheckTime time.Duration
+
+	// The feature gates the member itself honours (etcd's): a leader's
+	// renewal of a known lease does not wait for the applied index
+	// (FastLeaseKeepAlive); the leader checkpoints leases' remaining TTLs
+	// (LeaseCheckpoint); a lease revocation is accepted twice as far behind
+	// the commit index as other requests (PriorityRequest).
+	FastLeaseKeepAlive bool
+	LeaseCheckpoint    bool
+	PriorityRequest    bool
+
 	// PeerURLs are this member's advertised peer URLs; ClientURLs its
 	// advertised client URLs.
 	PeerURLs   []url.URL

@@ -46,14 +46,18 @@ func (l zapLeaseLogger) Warn(msg string, kv ...any) { l.lg.Sugar().Warnw(msg, kv
 // leaseLoop revokes, through raft, the leases the leader's lessor finds
 // expired, and proposes the lessor's checkpoints.
 func (m *Member) leaseLoop() {
-	m.st.lessor.SetCheckpointer(func(ctx context.Context, cps []lease.LeaseCheckpoint) error {
-		req := &pb.LeaseCheckpointRequest{}
-		for _, cp := range cps {
-			req.Checkpoints = append(req.Checkpoints, &pb.LeaseCheckpoint{ID: int64(cp.ID), Remaining_TTL: cp.RemainingTTL})
-		}
-		_, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: req})
-		return err
-	})
+	if m.cfg.LeaseCheckpoint {
+		// etcd's LeaseCheckpoint gate: remaining TTLs survive a leader
+		// change. Checkpoints are persisted, as etcd 3.6+ persists them.
+		m.st.lessor.SetCheckpointer(func(ctx context.Context, cps []lease.LeaseCheckpoint) error {
+			req := &pb.LeaseCheckpointRequest{}
+			for _, cp := range cps {
+				req.Checkpoints = append(req.Checkpoints, &pb.LeaseCheckpoint{ID: int64(cp.ID), Remaining_TTL: cp.RemainingTTL})
+			}
+			_, err := m.propose(ctx, &pb.InternalRaftRequest{LeaseCheckpoint: req})
+			return err
+		})
+	}
 	// Revokes run concurrently but bounded, so a mass expiry does not
 	// start thousands of goroutines.
 	sem := make(chan struct{}, 64)

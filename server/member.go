@@ -46,6 +46,7 @@ type Member struct {
 	reqIDs  *reqIDGen
 	waiters *waitRegistry
 	metrics *metrics
+	corrupt corruptChecker
 
 	readyc   chan struct{}
 	stopping chan struct{}
@@ -113,6 +114,12 @@ func (m *Member) Start() {
 		c.run(m.cfg.AutoCompactionMode, m.cfg.AutoCompactionRetention, m.stopping)
 	})
 	m.goAttach(m.purgeLoop)
+	m.goAttach(func() { m.corruptCheckLoop("corruption check", m.cfg.CorruptCheckTime, m.periodicCorruptCheck) })
+	if m.cfg.CompactHashCheck {
+		m.goAttach(func() {
+			m.corruptCheckLoop("compact hash check", m.cfg.CompactHashCheckTime, func() error { m.compactHashCheck(); return nil })
+		})
+	}
 	m.goAttach(func() {
 		// A peer answered that this member was removed: it must stop, as
 		// etcd's does, rather than keep disturbing the cluster.

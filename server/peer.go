@@ -16,6 +16,7 @@ func (m *Member) PeerHandler() http.Handler {
 	mux.HandleFunc(peerLeasesInternalPath, m.serveLeases)
 	mux.HandleFunc(peerLeasesRenewPath, m.serveLeaseRenewals)
 	mux.HandleFunc(peerPromotePrefix, m.servePromote)
+	mux.HandleFunc(peerHashKVPath, m.serveHashKV)
 	mux.HandleFunc("/members", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Etcd-Cluster-ID", idString(m.ClusterID()))

@@ -208,6 +208,13 @@ func (m *Member) waitAppliedCommit() error {
 // waits for the applied index and tries again (etcd's FastLeaseKeepAlive,
 // on by default).
 func (m *Member) renewLocal(id lease.ID) (int64, error) {
+	if !m.cfg.FastLeaseKeepAlive {
+		// Without FastLeaseKeepAlive, etcd's leader catches up with what
+		// was committed before every renewal.
+		if err := m.waitAppliedCommit(); err != nil {
+			return -1, err
+		}
+	}
 	ttl, err := m.st.lessor.Renew(id)
 	if !errors.Is(err, lease.ErrLeaseNotFound) {
 		return ttl, err
@@ -364,7 +371,11 @@ func (m *Member) moveLeader(ctx context.Context, transferee uint64) error {
 // applied.
 func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*applyResult, error) {
 	if ci, ai := m.raft.committed.Load(), m.applier.appliedIndex.Load(); ci > ai+maxGapBetweenApplyAndCommitIndex {
-		return nil, serverr.ErrTooManyRequests
+		// With PriorityRequest, lease revocations, which relieve the
+		// pressure, are accepted twice as far behind (etcd's).
+		if !m.cfg.PriorityRequest || r.LeaseRevoke == nil || ci > ai+2*maxGapBetweenApplyAndCommitIndex {
+			return nil, serverr.ErrTooManyRequests
+		}
 	}
 	id := m.reqIDs.next()
 	r.Header = &pb.RequestHeader{ID: id}

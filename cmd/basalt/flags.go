@@ -93,6 +93,25 @@ func (c *cmdline) value(v flag.Value, name, usage string) {
 	c.add(name)
 }
 
+// featureGatesValue is --feature-gates: etcd checks the syntax and the
+// gate names as the flag is set.
+type featureGatesValue struct{ p *string }
+
+func (v featureGatesValue) Set(s string) error {
+	if err := embed.CheckFeatureGatesSyntax(s); err != nil {
+		return err
+	}
+	*v.p = s
+	return nil
+}
+
+func (v featureGatesValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
 // uint32Value is a flag.Value for uint32.
 type uint32Value struct{ p *uint32 }
 
@@ -164,7 +183,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.boolean(&cfg.EnableGRPCGateway, "enable-grpc-gateway", cfg.EnableGRPCGateway, "Serve the v3 JSON gateway (/v3/...) on the client URLs.")
 	c.duration(nextD(), "raft-read-timeout", 5*time.Second, "Read timeout of peer connections. (Not supported yet in basalt.)")
 	c.duration(nextD(), "raft-write-timeout", 5*time.Second, "Write timeout of peer connections. (Not supported yet in basalt.)")
-	c.str(next(&s), "feature-gates", "", "key=value pairs of server feature gates. (Not supported yet in basalt.)")
+	c.value(featureGatesValue{&cfg.FeatureGates}, "feature-gates", embed.FeatureGatesHelp())
 
 	c.section("Clustering")
 	c.value(flags.NewURLs(&cfg.AdvertisePeerUrls), "initial-advertise-peer-urls", "This member's peer URLs, as other members reach them.")
@@ -248,8 +267,8 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.intv(nextI(), "distributed-tracing-sampling-rate", 0, "Samples per million spans. (Not supported yet in basalt.)")
 
 	c.section("Features")
-	c.duration(nextD(), "corrupt-check-time", 0, "Interval of corruption checks between members. (Not supported yet in basalt.)")
-	c.duration(nextD(), "compact-hash-check-time", time.Minute, "Interval of the leader's compaction hash checks. (Not supported yet in basalt.)")
+	c.duration(&cfg.CorruptCheckTime, "corrupt-check-time", cfg.CorruptCheckTime, "Duration of time between cluster corruption check passes.")
+	c.duration(&cfg.CompactHashCheckTime, "compact-hash-check-time", cfg.CompactHashCheckTime, "Duration of time between leader checks followers compaction hashes (with --feature-gates=CompactHashCheck=true).")
 	c.intv(nextI(), "compaction-batch-limit", 0, "Revisions deleted per compaction batch. (Not supported yet in basalt.)")
 	c.duration(nextD(), "compaction-sleep-interval", 0, "Pause between compaction batches. (Not supported yet in basalt.)")
 	c.duration(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Interval of progress notifications to watchers that ask for them.")

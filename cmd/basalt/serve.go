@@ -127,6 +127,16 @@ func start(cfg *embed.Config, lg *zap.Logger) (_ *node, err error) {
 		n.member.Stop()
 		return nil, err
 	}
+	// A restarted member compares its data with its peers' before it
+	// starts (etcd's InitialCorruptCheck gate; a new member has nothing
+	// to compare).
+	if initialized && cfg.FeatureEnabled(embed.GateInitialCorruptCheck) {
+		if err := n.member.InitialCorruptCheck(); err != nil {
+			n.rpc.Stop()
+			n.member.Stop()
+			return nil, err
+		}
+	}
 	n.member.Start()
 	n.servePeers()
 	n.serveClientsWhenReady(handler, clientTLS)
@@ -154,6 +164,7 @@ func v3rpcConfig(cfg *embed.Config, lg *zap.Logger) v3rpc.Config {
 		WatchProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
 		WarningUnaryRequestDuration: cfg.WarningUnaryRequestDuration,
 		ExtensiveMetrics:            cfg.Metrics == "extensive",
+		StopGRPCServiceOnDefrag:     cfg.FeatureEnabled(embed.GateStopGRPCServiceOnDefrag),
 		Logger:                      lg,
 	}
 }

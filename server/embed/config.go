@@ -42,6 +42,7 @@ const (
 	DefaultTLSMinVersion               = tlsutil.Version12
 	DefaultStrictReconfigCheck         = true
 	DefaultMaxLearners                 = 1
+	DefaultCompactHashCheckTime        = time.Minute
 	DefaultWatchProgressNotifyInterval = 10 * time.Minute
 	DefaultWarningUnaryRequestDuration = 300 * time.Millisecond
 	DefaultMetrics                     = "basic"
@@ -108,8 +109,16 @@ type Config struct {
 	InitialClusterToken string `json:"initial-cluster-token"`
 	StrictReconfigCheck bool   `json:"strict-reconfig-check"`
 	// MaxLearners bounds the learners in the cluster.
-	MaxLearners int  `json:"max-learners"`
-	PreVote     bool `json:"pre-vote"`
+	MaxLearners int `json:"max-learners"`
+
+	// FeatureGates is --feature-gates ("Name=bool,..."; see Gates).
+	FeatureGates string `json:"feature-gates"`
+	// CorruptCheckTime is the interval of the leader's corruption check
+	// (0: off); CompactHashCheckTime that of the compaction hash check.
+	CorruptCheckTime     time.Duration `json:"corrupt-check-time"`
+	CompactHashCheckTime time.Duration `json:"compact-hash-check-time"`
+
+	PreVote bool `json:"pre-vote"`
 	// ForceNewCluster restarts an existing member as a one-member cluster.
 	ForceNewCluster bool `json:"force-new-cluster"`
 	// InitialElectionTickAdvance fast-forwards election ticks at boot.
@@ -178,6 +187,7 @@ func NewConfig() *Config {
 		InitialClusterToken:         DefaultInitialClusterToken,
 		StrictReconfigCheck:         DefaultStrictReconfigCheck,
 		MaxLearners:                 DefaultMaxLearners,
+		CompactHashCheckTime:        DefaultCompactHashCheckTime,
 		PreVote:                     true,
 		InitialElectionTickAdvance:  true,
 		AutoCompactionMode:          DefaultAutoCompactionMode,
@@ -230,6 +240,13 @@ func (cfg *Config) ApplyDataDirDefault() bool {
 	}
 	cfg.Dir = fmt.Sprintf("%v.etcd", cfg.Name)
 	return true
+}
+
+// FeatureEnabled reports a feature gate's value (see Gates); the gates
+// were checked by Validate.
+func (cfg *Config) FeatureEnabled(name string) bool {
+	fg, _ := ParseFeatureGates(cfg.FeatureGates)
+	return fg.Enabled(name)
 }
 
 // IsNewCluster is --initial-cluster-state=new.

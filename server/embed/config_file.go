@@ -138,6 +138,9 @@ func ConfigFromFile(path string) (*Config, FileResult, error) {
 		}
 	}
 
+	if err := CheckFeatureGatesSyntax(cfg.FeatureGates); err != nil {
+		return nil, res, fmt.Errorf("failed to set feature gates from config file: %w", err)
+	}
 	if cy.CORSJSON != "" {
 		cfg.CORS = uniqueSorted(strings.Split(cy.CORSJSON, ","))
 	}

@@ -193,8 +193,9 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"initial-election-tick-advance", "false", ""},
 		{"initial-election-tick-advance", "true", ""}, // built
 		{"backend-bbolt-freelist-type", "map", "not supported yet"},
-		{"compact-hash-check-time", "1m0s", ""},
-		{"compact-hash-check-time", "2m0s", "not supported yet"},
+		{"downgrade-check-time", "5s", ""},
+		{"downgrade-check-time", "2m0s", "not supported yet"},
+		{"compact-hash-check-time", "2m0s", ""}, // built
 		{"force-new-cluster", "true", ""}, // built
 		{"unsafe-no-fsync", "true", "basalt: --unsafe-no-fsync is not supported yet"},
 		{"name", "anything", ""},
@@ -344,8 +345,16 @@ self-signed-cert-validity: 3
 		},
 		{name: "auth token not built", body: "auth-token: jwt\n", wantErr: "basalt: --auth-token is not supported yet"},
 		{name: "discovery endpoints not built", body: "discovery-config:\n  endpoints: [http://d:2379]\n  token: t\n", wantErr: "--discovery-endpoints is not supported yet"},
-		{name: "duration at its default", body: "compact-hash-check-time: 60000000000\n", check: func(*testing.T, *Config, FileResult) {}},
-		{name: "duration not at its default", body: "compact-hash-check-time: 1000000000\n", wantErr: "--compact-hash-check-time is not supported yet"},
+		{name: "duration at its default", body: "downgrade-check-time: 5000000000\n", check: func(*testing.T, *Config, FileResult) {}},
+		{name: "duration not at its default", body: "downgrade-check-time: 1000000000\n", wantErr: "--downgrade-check-time is not supported yet"},
+		{name: "corruption checks", body: "compact-hash-check-time: 1000000000\ncorrupt-check-time: 2000000000\nfeature-gates: CompactHashCheck=true,InitialCorruptCheck=true\n",
+			check: func(t *testing.T, c *Config, _ FileResult) {
+				if c.CompactHashCheckTime != time.Second || c.CorruptCheckTime != 2*time.Second ||
+					!c.FeatureEnabled(GateCompactHashCheck) || !c.FeatureEnabled(GateInitialCorruptCheck) {
+					t.Errorf("got %v %v %q", c.CompactHashCheckTime, c.CorruptCheckTime, c.FeatureGates)
+				}
+			}},
+		{name: "unknown feature gate", body: "feature-gates: NoSuchGate=true\n", wantErr: "unrecognized feature gate: NoSuchGate"},
 		{name: "bad URL", body: "listen-client-urls: foo://x\n", wantErr: "unexpected error setting up listen-client-urls: URL scheme must be http, https, unix, or unixs: foo://x"},
 		{name: "bad YAML", body: "name: [\n", wantErr: "parse config file"},
 		{name: "peer security not a map", body: "peer-transport-security: yes\n", wantErr: "peer-transport-security"},

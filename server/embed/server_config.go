@@ -51,6 +51,10 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 	if err != nil {
 		return server.Config{}, err
 	}
+	gates, err := ParseFeatureGates(cfg.FeatureGates)
+	if err != nil {
+		return server.Config{}, err
+	}
 	retention := cfg.AutoCompactionRetention
 	if retention == "" {
 		retention = DefaultAutoCompactionRetention
@@ -75,6 +79,12 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		ForceNewCluster:         cfg.ForceNewCluster,
 		StrictReconfigCheck:     cfg.StrictReconfigCheck,
 		MaxLearners:             cfg.MaxLearners,
+		CorruptCheckTime:        cfg.CorruptCheckTime,
+		CompactHashCheck:        gates.Enabled(GateCompactHashCheck),
+		CompactHashCheckTime:    cfg.CompactHashCheckTime,
+		FastLeaseKeepAlive:      gates.Enabled(GateFastLeaseKeepAlive),
+		LeaseCheckpoint:         gates.Enabled(GateLeaseCheckpoint),
+		PriorityRequest:         gates.Enabled(GatePriorityRequest),
 		PeerURLs:                cfg.AdvertisePeerUrls,
 		ClientURLs:              cfg.AdvertiseClientUrls,
 		QuotaBackendBytes:       cfg.QuotaBackendBytes,

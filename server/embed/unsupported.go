@@ -73,8 +73,6 @@ var notBuilt = []NotBuilt{
 	{Name: "auth-token", Honoured: "simple", Why: whyAuth},
 	{Name: "bcrypt-cost", Honoured: "10", Why: whyAuth},
 	{Name: "auth-token-ttl", Honoured: "300", Why: whyAuth},
-	{Name: "corrupt-check-time", Honoured: "0s"},
-	{Name: "compact-hash-check-time", Honoured: "1m0s"},
 	{Name: "compaction-batch-limit", Honoured: "0"},
 	{Name: "compaction-sleep-interval", Honoured: "0s"},
 	{Name: "downgrade-check-time", Honoured: "5s"},
@@ -82,7 +80,6 @@ var notBuilt = []NotBuilt{
 	{Name: "memory-mlock", Honoured: "false"},
 	{Name: "bootstrap-defrag-threshold-megabytes", Honoured: "0"},
 	{Name: "unsafe-no-fsync", Honoured: "false"},
-	{Name: "feature-gates", Honoured: ""},
 }
 
 // NotBuiltSettings lists the settings basalt refuses at other values.

@@ -34,6 +34,12 @@ func (cfg *Config) Validate() error {
 	if err := checkHostURLs(cfg.AdvertiseClientUrls); err != nil {
 		return fmt.Errorf(`--advertise-client-urls %q must be in the format "host:port", "unix:/path/to/socket" or "unixs:/path/to/socket" (%w)`, flags.URLsString(cfg.AdvertiseClientUrls), err)
 	}
+	if _, err := ParseFeatureGates(cfg.FeatureGates); err != nil {
+		return err
+	}
+	if cfg.CompactHashCheckTime <= 0 {
+		return fmt.Errorf("--compact-hash-check-time must be >0 (set to %v)", cfg.CompactHashCheckTime)
+	}
 	if cfg.ClusterState != ClusterStateFlagNew && cfg.ClusterState != ClusterStateFlagExisting {
 		return fmt.Errorf("unexpected clusterState %q", cfg.ClusterState)
 	}

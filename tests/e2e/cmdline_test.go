@@ -89,8 +89,8 @@ func TestRefusedAtStart(t *testing.T) {
 	for _, nb := range []struct{ flag, value string }{
 		{"auth-token", "jwt"}, {"bcrypt-cost", "12"}, {"discovery-srv", "example.com"}, {"discovery-endpoints", "http://127.0.0.1:1"},
 		{"discovery-token", "t"}, {"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
-		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"}, {"feature-gates", "InitialCorruptCheck=true"},
-		{"corrupt-check-time", "1m"}, {"experimental-initial-corrupt-check", "true"},
+		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"},
+		{"experimental-initial-corrupt-check", "true"},
 	} {
 		tc := struct {
 			name     string

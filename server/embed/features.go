@@ -1,0 +1,159 @@
+package embed
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Feature gates: etcd 3.7's server gates, set with --feature-gates (or
+// the config file's feature-gates) in etcd's syntax, "Name=bool,...".
+// AllAlpha and AllBeta set every alpha or beta gate not named. Each gate
+// does in basalt what it does in etcd; a value basalt cannot honour is
+// refused at start rather than ignored.
+
+// Gate is one feature gate.
+type Gate struct {
+	Name    string
+	Default bool
+	// Stage is etcd's: ALPHA or BETA.
+	Stage string
+	// Help says what the gate does in basalt.
+	Help string
+	// Refused, if set, is the one value basalt cannot honour yet, and why.
+	Refused    *bool
+	RefusedWhy string
+}
+
+// The gate names, as etcd's.
+const (
+	GateAllAlpha                     = "AllAlpha"
+	GateAllBeta                      = "AllBeta"
+	GateCompactHashCheck             = "CompactHashCheck"
+	GateFastLeaseKeepAlive           = "FastLeaseKeepAlive"
+	GateInitialCorruptCheck          = "InitialCorruptCheck"
+	GateLeaseCheckpoint              = "LeaseCheckpoint"
+	GateLeaseCheckpointPersist       = "LeaseCheckpointPersist"
+	GatePriorityRequest              = "PriorityRequest"
+	GateSetMemberLocalAddr           = "SetMemberLocalAddr"
+	GateStopGRPCServiceOnDefrag      = "StopGRPCServiceOnDefrag"
+	GateTxnModeWriteWithSharedBuffer = "TxnModeWriteWithSharedBuffer"
+)
+
+var refuseTrue = true
+
+// gates are etcd 3.7's server gates with its defaults and stages.
+var gates = []Gate{
+	{Name: GateCompactHashCheck, Stage: "ALPHA", Help: "the leader compares the hashes stored at compactions with its peers' every --compact-hash-check-time"},
+	{Name: GateFastLeaseKeepAlive, Default: true, Stage: "BETA", Help: "the leader renews a lease it knows without waiting for the applied index to catch up"},
+	{Name: GateInitialCorruptCheck, Stage: "ALPHA", Help: "a restarted member compares its data with its peers' before it serves"},
+	{Name: GateLeaseCheckpoint, Stage: "ALPHA", Help: "the leader checkpoints leases' remaining TTLs, which a new leader starts them from"},
+	{Name: GateLeaseCheckpointPersist, Stage: "ALPHA", Help: "checkpoints are persisted; as in etcd 3.6 and later they are, whatever its value"},
+	{Name: GatePriorityRequest, Stage: "ALPHA", Help: "lease revocations are accepted further behind the commit index than other requests"},
+	{Name: GateSetMemberLocalAddr, Stage: "ALPHA", Refused: &refuseTrue, RefusedWhy: "dialing peers from the advertised address is not built"},
+	{Name: GateStopGRPCServiceOnDefrag, Stage: "ALPHA", Help: "the gRPC health service reports NOT_SERVING while a defragmentation runs"},
+	{Name: GateTxnModeWriteWithSharedBuffer, Default: true, Stage: "BETA", Help: "an etcd write-buffer strategy; basalt's transactions behave alike either way"},
+}
+
+// Gates lists the feature gates.
+func Gates() []Gate { return slices.Clone(gates) }
+
+func lookupGate(name string) (Gate, bool) {
+	i := slices.IndexFunc(gates, func(g Gate) bool { return g.Name == name })
+	if i < 0 {
+		return Gate{}, false
+	}
+	return gates[i], true
+}
+
+// FeatureGates are the gates' values.
+type FeatureGates map[string]bool
+
+// Enabled reports a gate's value (its default if not set).
+func (fg FeatureGates) Enabled(name string) bool {
+	if v, ok := fg[name]; ok {
+		return v
+	}
+	g, _ := lookupGate(name)
+	return g.Default
+}
+
+// ParseFeatureGates reads "Name=bool,..." as etcd does, with etcd's
+// errors, and refuses values basalt cannot honour.
+func ParseFeatureGates(s string) (FeatureGates, error) {
+	fg, err := parseFeatureGates(s)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gates {
+		if g.Refused != nil && fg.Enabled(g.Name) == *g.Refused {
+			return nil, fmt.Errorf("basalt: --feature-gates=%s=%v is not supported yet (%s)", g.Name, *g.Refused, g.RefusedWhy)
+		}
+	}
+	return fg, nil
+}
+
+// CheckFeatureGatesSyntax is what the --feature-gates flag checks when it
+// is set: the syntax and the gate names (etcd's flag errors).
+func CheckFeatureGatesSyntax(s string) error {
+	_, err := parseFeatureGates(s)
+	return err
+}
+
+func parseFeatureGates(s string) (FeatureGates, error) {
+	set := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		if part == "" {
+			continue
+		}
+		kv := strings.SplitN(part, "=", 2)
+		k := strings.TrimSpace(kv[0])
+		if len(kv) != 2 {
+			return nil, fmt.Errorf("missing bool value for %s", k)
+		}
+		v := strings.TrimSpace(kv[1])
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid value of %s=%s, err: %v", k, v, err)
+		}
+		if _, ok := lookupGate(k); !ok && k != GateAllAlpha && k != GateAllBeta {
+			return nil, fmt.Errorf("unrecognized feature gate: %s", k)
+		}
+		set[k] = b
+	}
+	fg := FeatureGates{}
+	for _, g := range gates {
+		if v, ok := set[g.Name]; ok {
+			fg[g.Name] = v
+			continue
+		}
+		if v, ok := set[GateAllAlpha]; ok && g.Stage == "ALPHA" {
+			fg[g.Name] = v
+		}
+		if v, ok := set[GateAllBeta]; ok && g.Stage == "BETA" {
+			fg[g.Name] = v
+		}
+	}
+	return fg, nil
+}
+
+// FeatureGatesHelp describes the gates for --help.
+func FeatureGatesHelp() string {
+	var b strings.Builder
+	b.WriteString("key=value pairs of server feature gates (etcd's); options are:")
+	for _, g := range []string{GateAllAlpha, GateAllBeta} {
+		stage := "ALPHA"
+		if g == GateAllBeta {
+			stage = "BETA"
+		}
+		fmt.Fprintf(&b, "\n        %s=true|false (%s - default=false): every %s gate not named", g, stage, strings.ToLower(stage))
+	}
+	for _, g := range gates {
+		fmt.Fprintf(&b, "\n        %s=true|false (%s - default=%v): %s", g.Name, g.Stage, g.Default, g.Help)
+		if g.Refused != nil {
+			fmt.Fprintf(&b, "%s; %v is not supported yet", g.RefusedWhy, *g.Refused)
+		}
+	}
+	return b.String()
+}
