@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/serverr"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -42,8 +43,15 @@ func TestToGRPCError(t *testing.T) {
 		{serverr.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
 		{serverr.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 		{serverr.ErrBadLeaderTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
-		{serverr.ErrNotEnoughStartedMembers, rpctypes.ErrGRPCMemberNotEnoughStarted},
+		// etcd maps it to the client-side error, which gRPC sends as Unknown.
+		{serverr.ErrNotEnoughStartedMembers, status.Error(codes.Unknown, status.Convert(rpctypes.ErrGRPCMemberNotEnoughStarted).Message())},
 		{serverr.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
+		{membership.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound},
+		{membership.ErrIDNotFound, rpctypes.ErrGRPCMemberNotFound},
+		{membership.ErrIDExists, rpctypes.ErrGRPCMemberExist},
+		{membership.ErrPeerURLExists, rpctypes.ErrGRPCPeerURLExist},
+		{membership.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+		{membership.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
 		// Wrapped sentinels are recognised.
 		{fmt.Errorf("apply: %w", serverr.ErrTimeout), rpctypes.ErrGRPCTimeout},
 		// Context errors are left for gRPC to code.

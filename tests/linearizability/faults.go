@@ -281,8 +281,18 @@ func (s *schedule) crashAtPoint(ctx context.Context, m *e2e.Member, hold time.Du
 	points := crashPoints(s.compact)
 	cp := points[s.rng.IntN(len(points))]
 	if err := m.SetFailpoint(cp.Name, "kill"); err != nil {
-		s.fail(fmt.Errorf("%v: %w", faultCrashPoint, err))
-		return fmt.Sprintf("arming %s on %s failed", cp.Name, m.Name)
+		// A busy member can reach the point, and die of it, before it
+		// answers the request that armed it (found by the rounds: EOF).
+		if p := m.Process(); p != nil {
+			_, _ = p.Wait(5 * time.Second)
+		}
+		if !m.KilledAt(cp.Name) {
+			s.fail(fmt.Errorf("%v: %w", faultCrashPoint, err))
+			if p := m.Process(); p != nil && p.Exited() {
+				_ = m.TryStart()
+			}
+			return fmt.Sprintf("arming %s on %s failed", cp.Name, m.Name)
+		}
 	}
 	if cp.Trigger == e2e.TriggerDefrag {
 		go func() {
