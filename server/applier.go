@@ -48,8 +48,9 @@ type applier struct {
 	consistIndex  uint64
 	confState     raftpb.ConfState
 	snapshotIndex uint64
-	// memberAdded: a conf change added a member since the last snapshot,
-	// which is then taken at once (see maybeTriggerSnapshot).
+	// memberAdded: a conf change added a member new to the cluster since
+	// the last snapshot, which is then taken at once (see
+	// maybeTriggerSnapshot).
 	memberAdded bool
 
 	// Published to every goroutine.
@@ -317,19 +318,27 @@ func (a *applier) applyConfChange(e *raftpb.Entry) error {
 	var ch membership.ChangeContext
 	var refusal error
 	if replay {
+		ch, _ = membership.DecodeChange(cc)
 		if reason, refused := a.refusedConfChange(e.Index); refused {
-			refusal = errors.New(reason)
+			refusal = refusalError(reason)
 		}
-	} else if ch, refusal = membership.DecodeChange(cc); refusal == nil {
+	} else if ch, refusal = membership.DecodeChange(cc); refusal == nil && cc.ID != 0 {
+		// Changes without a request ID were not proposed by a client but
+		// written by this member's start (a new cluster's members, the
+		// configuration --force-new-cluster imposes): they define the
+		// membership and are applied as they are.
 		refusal = a.st.cluster.Validate(cc, ch, a.maxLearners)
 	}
 	if refusal == nil {
+		// A member the membership knows nothing of is new to the cluster
+		// (not one of a new cluster's, not a joining member's replay).
+		known := a.st.cluster.Member(cc.NodeID) != nil
 		cs, err := a.raft.node.ApplyConfChange(cc)
 		if err != nil {
 			refusal = err
 		} else {
 			a.confState = cs
-			if (cc.Type == raftpb.ConfChangeAddNode || cc.Type == raftpb.ConfChangeAddLearnerNode) && !ch.IsPromote {
+			if (cc.Type == raftpb.ConfChangeAddNode || cc.Type == raftpb.ConfChangeAddLearnerNode) && !ch.IsPromote && !known {
 				a.memberAdded = true
 			}
 		}
@@ -344,7 +353,9 @@ func (a *applier) applyConfChange(e *raftpb.Entry) error {
 		if refusal == nil {
 			err = a.applyMembership(tw, cc, ch)
 		} else {
-			err = tw.UnsafePut(schema.RefusedConfChanges, indexKey(e.Index), []byte(refusal.Error()))
+			if err = tw.UnsafeCreateBucket(schema.RefusedConfChanges); err == nil {
+				err = tw.UnsafePut(schema.RefusedConfChanges, indexKey(e.Index), []byte(refusal.Error()))
+			}
 		}
 		if cerr := a.commitIndex(tw, e); err == nil {
 			err = cerr
@@ -367,6 +378,18 @@ func (a *applier) refusedConfChange(index uint64) (string, bool) {
 	defer view.End()
 	v, ok := view.Get(schema.RefusedConfChanges, indexKey(index))
 	return string(v), ok
+}
+
+// refusalError is the error a recorded refusal was: a client waiting
+// for a change the member replays gets etcd's error for it.
+func refusalError(reason string) error {
+	for _, e := range []error{membership.ErrIDRemoved, membership.ErrIDExists, membership.ErrIDNotFound, membership.ErrPeerURLExists,
+		membership.ErrMemberNotLearner, membership.ErrTooManyLearners, raft.ErrRemoveLastVoter, raft.ErrDemoteVoter} {
+		if reason == e.Error() {
+			return e
+		}
+	}
+	return errors.New(reason)
 }
 
 func indexKey(index uint64) []byte {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +18,6 @@ import (
 	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/proto"
 )
 
 // Corruption checks, as etcd's (etcdserver/corrupt.go): members compare
@@ -46,7 +46,8 @@ type corruptChecker struct {
 	lastChecked int64
 }
 
-// serveHashKV answers a peer's HashKV request (protobuf in and out).
+// serveHashKV answers a peer's HashKV request (JSON in and out, as
+// etcd's).
 func (m *Member) serveHashKV(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
@@ -64,7 +65,7 @@ func (m *Member) serveHashKV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req pb.HashKVRequest
-	if err := proto.Unmarshal(body, &req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		http.Error(w, "error unmarshalling request", http.StatusBadRequest)
 		return
 	}
@@ -75,12 +76,12 @@ func (m *Member) serveHashKV(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Header.MemberId = m.id
 	resp.Header.ClusterId = m.ClusterID()
-	out, err := proto.Marshal(resp)
+	out, err := json.Marshal(resp)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/protobuf")
+	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
 }
 
@@ -105,7 +106,7 @@ func (m *Member) peerHashKVs(rev int64) []peerHash {
 }
 
 func (m *Member) peerHashKV(ctx context.Context, mem *membership.Member, rev int64) (*pb.HashKVResponse, error) {
-	body, err := proto.Marshal(&pb.HashKVRequest{Revision: rev})
+	body, err := json.Marshal(&pb.HashKVRequest{Revision: rev})
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +118,7 @@ func (m *Member) peerHashKV(ctx context.Context, mem *membership.Member, rev int
 			continue
 		}
 		req.Header.Set("X-Etcd-Cluster-ID", idString(m.ClusterID()))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := m.leases.http.Do(req)
 		if err != nil {
 			lastErr = err
@@ -140,7 +142,7 @@ func (m *Member) peerHashKV(ctx context.Context, mem *membership.Member, rev int
 			continue
 		}
 		var out pb.HashKVResponse
-		if err := proto.Unmarshal(data, &out); err != nil {
+		if err := json.Unmarshal(data, &out); err != nil {
 			return nil, fmt.Errorf("decode HashKV of %s: %w", idString(mem.ID), err)
 		}
 		if out.Header == nil {

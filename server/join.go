@@ -32,7 +32,7 @@ const joinTimeout = 10 * time.Second
 // them, and starts raft with an empty log, which the leader fills by log
 // or snapshot.
 func joinRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart, error) {
-	local, _, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
+	local, self, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
 	if err != nil {
 		return nil, err
 	}
@@ -60,8 +60,8 @@ func joinRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart,
 	if learners > cfg.MaxLearners {
 		return nil, membership.ErrTooManyLearners
 	}
-	i := slices.IndexFunc(members, func(m *membership.Member) bool { return m.Name == cfg.Name })
-	rs := &raftStart{id: members[i].ID, cluster: membership.New(cid, members...)}
+	rs := &raftStart{id: members[slices.IndexFunc(members, func(m *membership.Member) bool { return slices.Equal(m.PeerURLs, self.PeerURLs) })].ID,
+		cluster: membership.New(cid, members...)}
 	meta, err := proto.Marshal(&pb.Metadata{NodeID: proto.Uint64(rs.id), ClusterID: proto.Uint64(cid)})
 	if err != nil {
 		return nil, err
@@ -98,9 +98,10 @@ func rejoinMembers(lg *zap.Logger, cfg Config, cid uint64) []*membership.Member 
 	return members
 }
 
-// matchMembers gives each member of --initial-cluster the ID of the
-// running cluster's member at the same peer URLs (etcd's
-// ValidateClusterAndAssignIDs); both must list the same members.
+// matchMembers checks that --initial-cluster lists the running cluster's
+// members at the same peer URLs (etcd's ValidateClusterAndAssignIDs) and
+// returns the running cluster's members as they are (IDs, names
+// published or not, learners), with their peer URLs sorted.
 func matchMembers(local, remote []*membership.Member) ([]*membership.Member, error) {
 	if len(local) != len(remote) {
 		return nil, errors.New("member count is unequal")
@@ -112,8 +113,8 @@ func matchMembers(local, remote []*membership.Member) ([]*membership.Member, err
 		if i < 0 {
 			return nil, fmt.Errorf("PeerURLs: no match found for existing member (%s, %v)", idString(r.ID), r.PeerURLs)
 		}
-		m := local[i].Clone()
-		m.ID, m.IsLearner, m.ClientURLs = r.ID, r.IsLearner, slices.Clone(r.ClientURLs)
+		m := r.Clone()
+		m.PeerURLs = urls
 		out = append(out, m)
 	}
 	return out, nil

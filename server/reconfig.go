@@ -22,7 +22,8 @@ import (
 // Runtime reconfiguration, as etcd's: every change is one raft conf
 // change, checked before it is proposed (--strict-reconfig-check, a
 // learner's progress) and validated again when it is applied (see
-// applier.applyConfChange), where every member decides alike.
+// applier.applyConfChange), where every member decides alike (given the
+// same --max-learners everywhere, as etcd requires too).
 
 // MemberAdd adds a member reached at peerURLs, a learner if isLearner.
 func (m *Member) MemberAdd(ctx context.Context, peerURLs []string, isLearner bool) (*pb.MemberAddResponse, error) {
@@ -285,13 +286,26 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 	}
 	// A proposal forwarded to a leader that has just failed is lost: when
 	// the leader changes before the change is applied, it is proposed
-	// again. Applying it twice is harmless, as the second application is
-	// refused (the ID exists, or was removed) or changes nothing, and the
-	// waiter hears the first.
+	// again. Applying an add, remove or promotion twice is harmless (the
+	// second is refused: the ID exists, was removed, or is no learner), and
+	// the waiter hears the first. An update is not proposed again: a stale
+	// copy applied after a later update would bring old URLs back.
+	again := cc.Type != raftpb.ConfChangeUpdateNode
+	proposed := false
 	for {
 		leaderChanged := m.raft.leaderChanged.wait()
-		if err := m.proposeConfChange(cctx, cc, start); err != nil {
-			return fail(err)
+		var retry <-chan time.Time
+		if !proposed || again {
+			switch err := m.raft.node.ProposeConfChange(cctx, cc); {
+			case err == nil:
+				proposed = true
+			case errors.Is(err, raft.ErrNoLeader), errors.Is(err, raft.ErrLeaderTransferInProgress), errors.Is(err, raft.ErrConfChangePending):
+				// Refused for now: no leader yet, a transfer, or the
+				// previous change not yet applied on the leader.
+				retry = time.After(time.Duration(m.cfg.TickMs) * time.Millisecond)
+			default:
+				return fail(m.proposeError(cctx, err, start))
+			}
 		}
 		select {
 		case x := <-wait:
@@ -305,45 +319,16 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 			m.lg.Info("applied a configuration change through raft", zap.String("local-member-id", idString(m.id)),
 				zap.String("raft-conf-change", cc.Type.String()), zap.String("raft-conf-change-node-id", idString(cc.NodeID)))
 			return m.st.cluster.Members(), nil
+		case <-retry:
 		case <-leaderChanged:
-			m.lg.Info("leader changed while a configuration change was pending; proposing it again",
-				zap.String("local-member-id", idString(m.id)), zap.String("raft-conf-change", cc.Type.String()))
+			if proposed && again {
+				m.lg.Info("leader changed while a configuration change was pending; proposing it again",
+					zap.String("local-member-id", idString(m.id)), zap.String("raft-conf-change", cc.Type.String()))
+			}
 		case <-cctx.Done():
 			return fail(m.proposeError(cctx, cctx.Err(), start))
 		case <-m.stopping:
 			return fail(serverr.ErrStopped)
-		}
-	}
-}
-
-func othersThan(members []*membership.Member, id uint64) []*membership.Member {
-	out := members[:0]
-	for _, mem := range members {
-		if mem.ID != id {
-			out = append(out, mem)
-		}
-	}
-	return out
-}
-
-// proposeConfChange hands cc to raft, trying again while raft refuses it
-// for now: no leader yet, a transfer, or the previous change not yet
-// applied on the leader.
-func (m *Member) proposeConfChange(ctx context.Context, cc raftpb.ConfChange, start time.Time) error {
-	for {
-		err := m.raft.node.ProposeConfChange(ctx, cc)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, raft.ErrNoLeader) && !errors.Is(err, raft.ErrLeaderTransferInProgress) && !errors.Is(err, raft.ErrConfChangePending) {
-			return m.proposeError(ctx, err, start)
-		}
-		select {
-		case <-time.After(time.Duration(m.cfg.TickMs) * time.Millisecond):
-		case <-ctx.Done():
-			return m.proposeError(ctx, ctx.Err(), start)
-		case <-m.stopping:
-			return serverr.ErrStopped
 		}
 	}
 }
@@ -404,7 +389,7 @@ func (m *Member) servePromote(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("member %s not found in cluster", strings.TrimPrefix(r.URL.Path, peerPromotePrefix)), http.StatusNotFound)
 		return
 	}
-	members, err := m.promoteMember(r.Context(), id)
+	members, err := m.promoteOrForward(r.Context(), id)
 	switch {
 	case err == nil:
 		w.Header().Set("Content-Type", "application/json")
@@ -416,4 +401,14 @@ func (m *Member) servePromote(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
+}
+
+func othersThan(members []*membership.Member, id uint64) []*membership.Member {
+	out := members[:0]
+	for _, mem := range members {
+		if mem.ID != id {
+			out = append(out, mem)
+		}
+	}
+	return out
 }

@@ -126,11 +126,15 @@ func (a *applier) installSnapshot(s raftpb.Snapshot) error {
 	}
 	fpApplyAfterRestoreKV.Hit()
 	a.consistIndex, _ = a.st.kv.ConsistentIndex()
+	// The membership may have changed in ways the log no longer tells
+	// (members updated or removed): the transport follows it, as etcd's.
+	peers := map[uint64][]string{}
 	for _, mem := range a.st.cluster.Members() {
 		if mem.ID != a.id {
-			a.raft.transport.AddPeer(mem.ID, mem.PeerURLs)
+			peers[mem.ID] = mem.PeerURLs
 		}
 	}
+	a.raft.transport.SetPeers(peers)
 	a.confState = s.Metadata.ConfState
 	a.snapshotIndex = index
 	a.appliedIndex.Store(index)

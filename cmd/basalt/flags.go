@@ -97,9 +97,14 @@ func (c *cmdline) value(v flag.Value, name, usage string) {
 // gate names as the flag is set.
 type featureGatesValue struct{ p *string }
 
+// Set checks s; a flag given again adds to the gates set before it, as
+// etcd's does.
 func (v featureGatesValue) Set(s string) error {
 	if err := embed.CheckFeatureGatesSyntax(s); err != nil {
 		return err
+	}
+	if *v.p != "" {
+		s = *v.p + "," + s
 	}
 	*v.p = s
 	return nil

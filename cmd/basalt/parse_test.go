@@ -148,7 +148,7 @@ func TestParseConfig(t *testing.T) {
 					t.Error("ETCD_FORCE_NEW_CLUSTER=true: ForceNewCluster is false")
 				}
 			}},
-		{name: "feature gates", args: []string{"--feature-gates=StopGRPCServiceOnDefrag=true,InitialCorruptCheck=true"}, wantExit: -1,
+		{name: "feature gates", args: []string{"--feature-gates=StopGRPCServiceOnDefrag=true,CompactHashCheck=true", "--feature-gates=InitialCorruptCheck=true,CompactHashCheck=false"}, wantExit: -1,
 			check: func(t *testing.T, o parseOutcome) {
 				if !o.cfg.FeatureEnabled("StopGRPCServiceOnDefrag") || !o.cfg.FeatureEnabled("InitialCorruptCheck") || o.cfg.FeatureEnabled("CompactHashCheck") {
 					t.Errorf("feature gates %q", o.cfg.FeatureGates)

@@ -82,14 +82,26 @@ func (fg FeatureGates) Enabled(name string) bool {
 // ParseFeatureGates reads "Name=bool,..." as etcd does, with etcd's
 // errors, and refuses values basalt cannot honour.
 func ParseFeatureGates(s string) (FeatureGates, error) {
-	fg, err := parseFeatureGates(s)
+	fg, named, err := parseFeatureGates(s)
 	if err != nil {
 		return nil, err
 	}
 	for _, g := range gates {
-		if g.Refused != nil && fg.Enabled(g.Name) == *g.Refused {
-			return nil, fmt.Errorf("basalt: --feature-gates=%s=%v is not supported yet (%s)", g.Name, *g.Refused, g.RefusedWhy)
+		if g.Refused == nil || fg.Enabled(g.Name) != *g.Refused {
+			continue
 		}
+		if !named[g.Name] {
+			all := GateAllAlpha
+			if g.Stage == "BETA" {
+				all = GateAllBeta
+			}
+			return nil, fmt.Errorf("basalt: --feature-gates=%s=%v is not supported yet (%s; %s=%v turns it on: add %s=%v)",
+				g.Name, *g.Refused, g.RefusedWhy, all, *g.Refused, g.Name, !*g.Refused)
+		}
+		return nil, fmt.Errorf("basalt: --feature-gates=%s=%v is not supported yet (%s)", g.Name, *g.Refused, g.RefusedWhy)
+	}
+	if fg.Enabled(GateLeaseCheckpointPersist) && !fg.Enabled(GateLeaseCheckpoint) {
+		return nil, fmt.Errorf("enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint")
 	}
 	return fg, nil
 }
@@ -97,11 +109,12 @@ func ParseFeatureGates(s string) (FeatureGates, error) {
 // CheckFeatureGatesSyntax is what the --feature-gates flag checks when it
 // is set: the syntax and the gate names (etcd's flag errors).
 func CheckFeatureGatesSyntax(s string) error {
-	_, err := parseFeatureGates(s)
+	_, _, err := parseFeatureGates(s)
 	return err
 }
 
-func parseFeatureGates(s string) (FeatureGates, error) {
+// parseFeatureGates returns the gates' values and which were named.
+func parseFeatureGates(s string) (FeatureGates, map[string]bool, error) {
 	set := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
 		if part == "" {
@@ -110,15 +123,15 @@ func parseFeatureGates(s string) (FeatureGates, error) {
 		kv := strings.SplitN(part, "=", 2)
 		k := strings.TrimSpace(kv[0])
 		if len(kv) != 2 {
-			return nil, fmt.Errorf("missing bool value for %s", k)
+			return nil, nil, fmt.Errorf("missing bool value for %s", k)
 		}
 		v := strings.TrimSpace(kv[1])
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("invalid value of %s=%s, err: %v", k, v, err)
+			return nil, nil, fmt.Errorf("invalid value of %s=%s, err: %v", k, v, err)
 		}
 		if _, ok := lookupGate(k); !ok && k != GateAllAlpha && k != GateAllBeta {
-			return nil, fmt.Errorf("unrecognized feature gate: %s", k)
+			return nil, nil, fmt.Errorf("unrecognized feature gate: %s", k)
 		}
 		set[k] = b
 	}
@@ -135,7 +148,11 @@ func parseFeatureGates(s string) (FeatureGates, error) {
 			fg[g.Name] = v
 		}
 	}
-	return fg, nil
+	named := map[string]bool{}
+	for k := range set {
+		named[k] = true
+	}
+	return fg, named, nil
 }
 
 // FeatureGatesHelp describes the gates for --help.

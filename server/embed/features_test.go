@@ -21,7 +21,9 @@ func TestParseFeatureGates(t *testing.T) {
 		{in: "InitialCorruptCheck", wantErr: "missing bool value for InitialCorruptCheck"},
 		{in: "InitialCorruptCheck=yes", wantErr: `invalid value of InitialCorruptCheck=yes, err: strconv.ParseBool: parsing "yes": invalid syntax`},
 		{in: "SetMemberLocalAddr=true", wantErr: "basalt: --feature-gates=SetMemberLocalAddr=true is not supported yet"},
-		{in: "AllAlpha=true", wantErr: "basalt: --feature-gates=SetMemberLocalAddr=true is not supported yet"},
+		{in: "AllAlpha=true", wantErr: "basalt: --feature-gates=SetMemberLocalAddr=true is not supported yet (dialing peers from the advertised address is not built; AllAlpha=true turns it on: add SetMemberLocalAddr=false)"},
+		{in: "LeaseCheckpointPersist=true", wantErr: "enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint"},
+		{in: "LeaseCheckpointPersist=true,LeaseCheckpoint=true", want: map[string]bool{GateLeaseCheckpoint: true, GateLeaseCheckpointPersist: true}},
 	}
 	for _, tt := range tests {
 		fg, err := ParseFeatureGates(tt.in)

@@ -45,7 +45,8 @@ func DecodeChange(cc raftpb.ConfChange) (ChangeContext, error) {
 // --max-learners). The members a start knows before their conf changes
 // are applied (see New) do not count: validation sees what the log has
 // applied. Every member applies the same entries to the same membership,
-// so every member decides alike.
+// so every member decides alike, provided all run with the same
+// --max-learners (as in etcd, it is each member's own flag).
 func (c *Cluster) Validate(cc raftpb.ConfChange, ch ChangeContext, maxLearners int) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -85,15 +85,13 @@ func (c *Cluster) IsRemoved(id uint64) bool {
 	return c.mu.removed[id]
 }
 
-// Add records a new member m, persisting it in tx. A provisional member
-// keeps its published name and client URLs when m has none.
+// Add records a new member m as its conf change names it (replacing a
+// provisional one), persisting it in tx; its published name and client
+// URLs come with the log's attribute entries.
 func (c *Cluster) Add(tx Writer, m *Member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m = m.Clone()
-	if old := c.mu.members[m.ID]; old != nil && m.Name == "" {
-		m.Name, m.ClientURLs = old.Name, slices.Clone(old.ClientURLs)
-	}
 	c.mu.members[m.ID] = m
 	delete(c.mu.provisional, m.ID)
 	return Save(tx, m)

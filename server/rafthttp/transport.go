@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -217,16 +219,47 @@ func (t *Transport) RemovePeer(id uint64) {
 	t.lg.Info("removed remote peer", zap.String("local-member-id", t.idStr), zap.String("remote-peer-id", p.idStr))
 }
 
-// UpdatePeer replaces the URLs of member id. A stream to a URL no longer
-// listed is closed and redialed.
+// UpdatePeer replaces the URLs of member id (the same URLs change
+// nothing). A stream to a URL no longer listed is closed and redialed.
 func (t *Transport) UpdatePeer(id uint64, urls []string) {
 	p := t.peer(id)
 	if p == nil {
 		return
 	}
-	p.setURLs(t.parseURLs(id, urls))
+	parsed := t.parseURLs(id, urls)
+	p.mu.Lock()
+	same := slices.EqualFunc(p.mu.urls, parsed, func(a, b url.URL) bool { return a.String() == b.String() })
+	p.mu.Unlock()
+	if same {
+		return
+	}
+	p.setURLs(parsed)
 	t.lg.Info("updated remote peer", zap.String("local-member-id", t.idStr),
 		zap.String("remote-peer-id", p.idStr), zap.Strings("remote-peer-urls", urls))
+}
+
+// SetPeers makes the peers exactly those given (ID to URLs), adding,
+// updating and removing as needed: after a snapshot replaced the
+// membership. This member's own ID is skipped.
+func (t *Transport) SetPeers(peers map[uint64][]string) {
+	t.mu.RLock()
+	var gone []uint64
+	for id := range t.mu.peers {
+		if _, ok := peers[id]; !ok {
+			gone = append(gone, id)
+		}
+	}
+	t.mu.RUnlock()
+	for _, id := range gone {
+		t.RemovePeer(id)
+	}
+	for id, urls := range peers {
+		if t.peer(id) != nil {
+			t.UpdatePeer(id, urls)
+		} else {
+			t.AddPeer(id, urls)
+		}
+	}
 }
 
 // Send queues msgs for their peers and returns at once. A message to an

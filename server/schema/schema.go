@@ -21,7 +21,9 @@
 // A conf change the membership refuses (see membership.Validate) is
 // recorded there in the batch of its consistent index, so that a restart
 // replaying the log to raft skips it as the first application did: the
-// membership it was validated against is gone by then.
+// membership it was validated against is gone by then. The bucket is
+// created with the first refusal, so a database that never saw one is
+// etcd's, bucket for bucket (and hashes as etcd's).
 package schema
 
 import (
@@ -54,7 +56,7 @@ func Create(be *backend.Backend) error {
 	tx := be.BatchTx()
 	tx.Lock()
 	var err error
-	for _, b := range [][]byte{mvcc.MetaBucket, Members, MembersRemoved, Alarm, Cluster, []byte(lease.BucketName), RefusedConfChanges} {
+	for _, b := range [][]byte{mvcc.MetaBucket, Members, MembersRemoved, Alarm, Cluster, []byte(lease.BucketName)} {
 		if err = tx.UnsafeCreateBucket(b); err != nil {
 			break
 		}

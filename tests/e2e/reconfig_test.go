@@ -471,3 +471,24 @@ func TestJoinKilledBeforeItsLog(t *testing.T) {
 		return err == nil && len(r.Kvs) == 1
 	})
 }
+
+// TestRefusedChangeReplayed: a conf change refused when applied (a new
+// voter at a peer URL already taken) is refused again when a restart
+// replays the log, although the membership it was judged against is gone
+// by then: replayed as accepted, it would add a voter that does not exist
+// and the lone member would never again have a quorum.
+func TestRefusedChangeReplayed(t *testing.T) {
+	c := NewCluster(t, 1, nil)
+	cli := c.Client(t)
+	m := c.Members[0]
+	if _, err := cli.MemberAdd(testCtx(t), []string{m.PeerURL()}); !errors.Is(err, rpctypes.ErrPeerURLExist) {
+		t.Fatalf("add a voter at a taken peer URL: got %v, want %v", err, rpctypes.ErrPeerURLExist)
+	}
+	putGet(t, cli, "before", "restart")
+	m.Restart(t)
+	putGet(t, cli, "after", "restart")
+	list, err := cli.MemberList(testCtx(t))
+	if err != nil || len(list.Members) != 1 {
+		t.Fatalf("member list after the restart: %v, %v", list, err)
+	}
+}
