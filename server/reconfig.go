@@ -284,17 +284,19 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 		}
 		return nil, err
 	}
-	// A proposal forwarded to a leader that has just failed is lost: when
-	// the leader changes before the change is applied, it is proposed
-	// again. Applying an add, remove or promotion twice is harmless (the
-	// second is refused: the ID exists, was removed, or is no learner), and
-	// the waiter hears the first. An update is not proposed again: a stale
-	// copy applied after a later update would bring old URLs back.
+	// A proposal forwarded to the leader can be lost: the leader failed,
+	// or, just elected, it drops conf changes until it has applied its
+	// log. When the leader changes, or an election timeout passes, before
+	// the change is applied, it is proposed again. Applying an add, remove
+	// or promotion twice is harmless (the second is refused: the ID
+	// exists, was removed, or is no learner), and the waiter hears the
+	// first. An update is not proposed again: a stale copy applied after a
+	// later update would bring old URLs back.
 	again := cc.Type != raftpb.ConfChangeUpdateNode
 	proposed := false
 	for {
 		leaderChanged := m.raft.leaderChanged.wait()
-		var retry <-chan time.Time
+		var retry, reproposal <-chan time.Time
 		if !proposed || again {
 			switch err := m.raft.node.ProposeConfChange(cctx, cc); {
 			case err == nil:
@@ -306,6 +308,9 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 			default:
 				return fail(m.proposeError(cctx, err, start))
 			}
+		}
+		if proposed && again && retry == nil {
+			reproposal = time.After(m.cfg.ElectionTimeout())
 		}
 		select {
 		case x := <-wait:
@@ -320,6 +325,9 @@ func (m *Member) configure(ctx context.Context, cc raftpb.ConfChange, ch members
 				zap.String("raft-conf-change", cc.Type.String()), zap.String("raft-conf-change-node-id", idString(cc.NodeID)))
 			return m.st.cluster.Members(), nil
 		case <-retry:
+		case <-reproposal:
+			m.lg.Info("configuration change not applied within an election timeout; proposing it again",
+				zap.String("local-member-id", idString(m.id)), zap.String("raft-conf-change", cc.Type.String()))
 		case <-leaderChanged:
 			if proposed && again {
 				m.lg.Info("leader changed while a configuration change was pending; proposing it again",
