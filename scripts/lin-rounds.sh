@@ -29,7 +29,7 @@ echo
 echo "== per scenario (rounds passed / failed)"
 grep -E '^ +--- (PASS|FAIL): TestLinearizability/round[0-9]+/' "$log" |
   sed -E 's/^ +--- (PASS|FAIL): TestLinearizability\/round[0-9]+\/([^ ]+).*/\2 \1/' |
-  sort | uniq -c | awk '{ n[$2][$3] = $1 } END { for (s in n) printf "%-28s %4d passed %4d failed\n", s, n[s]["PASS"], n[s]["FAIL"] }' | sort
+  sort | uniq -c | awk '{ n[$2 " " $3] = $1; seen[$2] = 1 } END { for (s in seen) printf "%-28s %4d passed %4d failed\n", s, n[s " PASS"], n[s " FAIL"] }' | sort
 echo
 echo "== totals"
 printf 'scenario runs passed:   %s\n' "$(grep -cE '^ +--- PASS: TestLinearizability/round[0-9]+/' "$log" || true)"
