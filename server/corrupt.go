@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,14 +48,7 @@ type corruptChecker struct {
 // serveHashKV answers a peer's HashKV request (JSON in and out, as
 // etcd's).
 func (m *Member) serveHashKV(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("X-Etcd-Cluster-ID", idString(m.ClusterID()))
-	if cid := r.Header.Get("X-Etcd-Cluster-ID"); cid != "" && cid != idString(m.ClusterID()) {
-		http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
+	if !m.checkPeerRequest(w, r, http.MethodGet, http.MethodPost) {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -112,26 +104,13 @@ func (m *Member) peerHashKV(ctx context.Context, mem *membership.Member, rev int
 	}
 	var lastErr error = errForwardFailed
 	for _, u := range mem.PeerURLs {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+peerHashKVPath, bytes.NewReader(body))
+		a, err := callPeer(ctx, m.leases.http, http.MethodGet, u+peerHashKVPath, body, "application/json", m.ClusterID())
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		req.Header.Set("X-Etcd-Cluster-ID", idString(m.ClusterID()))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := m.leases.http.Do(req)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if resp.StatusCode != http.StatusOK {
-			msg := string(data)
+		if a.status != http.StatusOK {
+			msg := string(a.body)
 			switch {
 			case strings.Contains(msg, mvcc.ErrCompacted.Error()):
 				return nil, mvcc.ErrCompacted
@@ -142,7 +121,7 @@ func (m *Member) peerHashKV(ctx context.Context, mem *membership.Member, rev int
 			continue
 		}
 		var out pb.HashKVResponse
-		if err := json.Unmarshal(data, &out); err != nil {
+		if err := json.Unmarshal(a.body, &out); err != nil {
 			return nil, fmt.Errorf("decode HashKV of %s: %w", idString(mem.ID), err)
 		}
 		if out.Header == nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -154,26 +153,17 @@ func fetchMembers(lg *zap.Logger, hc *http.Client, urls []string) (uint64, []*me
 }
 
 func fetchMembersFrom(hc *http.Client, u string) (uint64, []*membership.Member, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, u+"/members", nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	a, err := callPeer(context.Background(), hc, http.MethodGet, u+"/members", nil, "", 0)
 	if err != nil {
 		return 0, nil, err
 	}
 	var members []*membership.Member
-	if err := json.Unmarshal(body, &members); err != nil {
+	if err := json.Unmarshal(a.body, &members); err != nil {
 		return 0, nil, fmt.Errorf("decode member list: %w", err)
 	}
-	cid, err := strconv.ParseUint(resp.Header.Get("X-Etcd-Cluster-ID"), 16, 64)
+	cid, err := strconv.ParseUint(a.header.Get("X-Etcd-Cluster-ID"), 16, 64)
 	if err != nil {
-		return 0, nil, fmt.Errorf("parse cluster ID %q: %w", resp.Header.Get("X-Etcd-Cluster-ID"), err)
+		return 0, nil, fmt.Errorf("parse cluster ID %q: %w", a.header.Get("X-Etcd-Cluster-ID"), err)
 	}
 	if len(members) == 0 {
 		return 0, nil, errors.New("failed to get raft cluster member(s) from the given URLs")

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,28 +139,18 @@ func (f *leaseForwarder) post(ctx context.Context, lead uint64, path string, req
 	cctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	for _, u := range mem.PeerURLs {
-		hreq, err := http.NewRequestWithContext(cctx, http.MethodPost, u+path, bytes.NewReader(body))
-		if err != nil {
-			continue
-		}
-		hreq.Header.Set("Content-Type", "application/protobuf")
-		hresp, err := f.http.Do(hreq)
-		if err != nil {
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(hresp.Body, 64<<20))
-		hresp.Body.Close()
+		a, err := callPeer(cctx, f.http, http.MethodPost, u+path, body, "application/protobuf", 0)
 		switch {
 		case err != nil:
 			continue
-		case hresp.StatusCode == http.StatusNotFound:
+		case a.status == http.StatusNotFound:
 			return lease.ErrLeaseNotFound
-		case hresp.StatusCode == http.StatusPreconditionFailed:
+		case a.status == http.StatusPreconditionFailed:
 			return serverr.ErrNotLeader
-		case hresp.StatusCode != http.StatusOK:
+		case a.status != http.StatusOK:
 			continue
 		}
-		return proto.Unmarshal(data, resp)
+		return proto.Unmarshal(a.body, resp)
 	}
 	return errForwardFailed
 }

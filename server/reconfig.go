@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -349,28 +348,18 @@ func (m *Member) forwardPromote(ctx context.Context, lead, id uint64) ([]*member
 		return nil, errForwardFailed
 	}
 	for _, u := range mem.PeerURLs {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u+peerPromotePrefix+strconv.FormatUint(id, 10), nil)
+		a, err := callPeer(ctx, m.leases.http, http.MethodPost, u+peerPromotePrefix+strconv.FormatUint(id, 10), nil, "", m.ClusterID())
 		if err != nil {
 			continue
 		}
-		req.Header.Set("X-Etcd-Cluster-ID", idString(m.ClusterID()))
-		resp, err := m.leases.http.Do(req)
-		if err != nil {
-			continue
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		resp.Body.Close()
-		if err != nil {
-			continue
-		}
-		if resp.StatusCode == http.StatusOK {
+		if a.status == http.StatusOK {
 			var members []*membership.Member
-			if err := json.Unmarshal(body, &members); err != nil {
+			if err := json.Unmarshal(a.body, &members); err != nil {
 				return nil, fmt.Errorf("decode the leader's answer to promote: %w", err)
 			}
 			return members, nil
 		}
-		msg := strings.TrimSpace(string(body))
+		msg := strings.TrimSpace(string(a.body))
 		for _, known := range []error{membership.ErrIDNotFound, membership.ErrMemberNotLearner, serverr.ErrLearnerNotReady} {
 			if msg == known.Error() {
 				return nil, known
@@ -382,14 +371,7 @@ func (m *Member) forwardPromote(ctx context.Context, lead, id uint64) ([]*member
 
 // servePromote answers a promotion forwarded by a follower.
 func (m *Member) servePromote(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	w.Header().Set("X-Etcd-Cluster-ID", idString(m.ClusterID()))
-	if cid := r.Header.Get("X-Etcd-Cluster-ID"); cid != "" && cid != idString(m.ClusterID()) {
-		http.Error(w, "request cluster ID mismatch", http.StatusPreconditionFailed)
+	if !m.checkPeerRequest(w, r, http.MethodPost) {
 		return
 	}
 	id, err := strconv.ParseUint(strings.TrimPrefix(r.URL.Path, peerPromotePrefix), 10, 64)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
 )
@@ -119,10 +120,8 @@ func urlTaken(members map[uint64]*Member, id uint64, urls []string) bool {
 			continue
 		}
 		for _, u := range m.PeerURLs {
-			for _, want := range urls {
-				if u == want {
-					return true
-				}
+			if slices.Contains(urls, u) {
+				return true
 			}
 		}
 	}
@@ -149,7 +148,7 @@ func (c *Cluster) UpdatePeerURLs(tx Writer, id uint64, urls []string) error {
 	if m == nil {
 		return fmt.Errorf("update member %s: %w", IDString(id), ErrIDNotFound)
 	}
-	m.PeerURLs = append([]string(nil), urls...)
+	m.PeerURLs = slices.Clone(urls)
 	return Save(tx, m)
 }
 
