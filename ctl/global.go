@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/netutil"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/client/pkg/v3/logutil"
@@ -223,11 +224,10 @@ func (e *env) config(spec *clientv3.ConfigSpec) (*clientv3.Config, error) {
 	if err != nil {
 		return nil, fail(ExitBadArgs, err)
 	}
-	if os.Getenv(testDNSEnv) != "" {
+	if netutil.TestDNS() != "" {
 		// Discovered endpoints name hosts only the test's DNS knows.
 		cfg.DialOptions = append(cfg.DialOptions, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			d := net.Dialer{Resolver: resolver()}
-			return d.DialContext(ctx, "tcp", addr)
+			return netutil.Dialer(0).DialContext(ctx, "tcp", addr)
 		}))
 	}
 	return cfg, nil
@@ -283,7 +283,7 @@ func (e *env) commandCtx() (context.Context, context.CancelFunc) {
 func (e *env) endpoints(cmd *cobra.Command) ([]string, error) {
 	if e.g.discoverySrv != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), srvLookupTimeout)
-		found, err := srvClientEndpoints(ctx, resolver(), e.g.discoverySrv, e.g.discoverySrvName)
+		found, err := netutil.SRVClientEndpoints(ctx, e.g.discoverySrv, e.g.discoverySrvName)
 		cancel()
 		if err != nil {
 			return nil, err
