@@ -65,7 +65,21 @@ var methods = []string{
 	"/etcdserverpb.Maintenance/Status",
 }
 
+// TestMain removes the shared member's data dir when the process ends
+// (the fuzzing engine's workers are such processes too).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.member.Stop()
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
 type target struct {
+	member *server.Member
+	dir    string
+
 	conn  *grpc.ClientConn
 	kv    pb.KVClient
 	lease pb.LeaseClient
@@ -139,7 +153,7 @@ func startMember() (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &target{conn: conn, kv: pb.NewKVClient(conn), lease: pb.NewLeaseClient(conn)}, nil
+	return &target{member: m, dir: dir, conn: conn, kv: pb.NewKVClient(conn), lease: pb.NewLeaseClient(conn)}, nil
 }
 
 // snapshot is the whole keyspace and the revision, read linearizably.
