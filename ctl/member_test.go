@@ -4,14 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/tests/e2e"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -24,46 +20,8 @@ import (
 // for now, so the user, role and auth commands are tested against etcd.
 func startEtcd(t *testing.T) (string, string, *clientv3.Client) {
 	t.Helper()
-	const etcdBin = "/usr/bin/etcd"
-	if _, err := os.Stat(etcdBin); err != nil {
-		t.Skipf("%s is missing (install Debian's etcd-server): the member change and auth commands are tested against a real etcd", etcdBin)
-	}
-	ports, err := e2e.FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	dir := t.TempDir()
-	cmd := exec.Command(etcdBin, "--name", "e0", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "e0="+peerURL)
-	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("etcd log:\n%s", b)
-		}
-	})
-	cli := client(t, clientURL)
-	testutil.WaitUntil(t, 30*time.Second, "etcd to serve", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_, err := cli.Get(ctx, "health")
-		return err == nil
-	})
-	return clientURL, peerURL, cli
+	e := e2e.StartEtcd(t, "the member change and auth commands are tested against a real etcd")
+	return e.ClientURL, e.PeerURL, e.Client
 }
 
 // learnerID is the ID of the cluster's learner, or 0.

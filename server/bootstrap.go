@@ -1,17 +1,21 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/pkg/flags"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
+	"github.com/basaltkv/basalt/server/discovery"
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/rafthttp"
 	"github.com/basaltkv/basalt/server/schema"
@@ -85,6 +89,9 @@ func NewMember(cfg Config) (*Member, error) {
 	consistIndex, _ := st.kv.ConsistentIndex()
 	var rs *raftStart
 	if haveWAL {
+		if cfg.Discovery != nil {
+			lg.Warn("discovery token is ignored since cluster already initialized; valid logs are found", zap.String("wal-dir", layout.WALPath()))
+		}
 		rs, err = restartRaft(cfg, lg, fsys, mt, st, snapshot, consistIndex)
 	} else {
 		rs, err = bootstrapRaft(cfg, lg, fsys, mt)
@@ -311,6 +318,34 @@ func alreadyBootstrapped(lg *zap.Logger, cfg Config, members []*membership.Membe
 	return false
 }
 
+// discoverMembers finds the members of a new cluster by etcd's v3
+// discovery: self registers under the token and waits for the others.
+func discoverMembers(cfg Config, lg *zap.Logger, self *membership.Member) ([]*membership.Member, *membership.Member, error) {
+	lg.Info("Bootstrapping cluster using v3 discovery.")
+	mine := make([]string, len(self.PeerURLs))
+	for i, u := range self.PeerURLs {
+		mine[i] = self.Name + "=" + u
+	}
+	found, err := discovery.JoinCluster(context.Background(), lg, cfg.Discovery, self.ID, strings.Join(mine, ","))
+	if err != nil {
+		return nil, nil, &discovery.Error{Op: "join", Err: err}
+	}
+	cluster, err := flags.ParseURLsMap(found)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for _, urls := range cluster {
+		for _, u := range urls {
+			if seen[u.String()] {
+				return nil, nil, fmt.Errorf("discovery cluster %s has duplicate url", found)
+			}
+			seen[u.String()] = true
+		}
+	}
+	return membership.InitialMembers(cluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
+}
+
 // bootstrapRaft starts the first member of a new cluster, or one of them.
 func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart, error) {
 	if !cfg.NewCluster {
@@ -322,6 +357,11 @@ func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftS
 	}
 	if alreadyBootstrapped(lg, cfg, members, self) {
 		return nil, fmt.Errorf("member %s has already been bootstrapped", idString(self.ID))
+	}
+	if cfg.Discovery != nil {
+		if members, self, err = discoverMembers(cfg, lg, self); err != nil {
+			return nil, err
+		}
 	}
 	// The members are known at once so the transport can reach its peers;
 	// the bootstrap entries persist them when applied.

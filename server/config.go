@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/server/datadir"
+	"github.com/basaltkv/basalt/server/discovery"
 	"github.com/basaltkv/basalt/server/schema"
 	"go.uber.org/zap"
 )
@@ -57,6 +58,11 @@ type Config struct {
 	InitialClusterToken string
 	// NewCluster is true for --initial-cluster-state=new.
 	NewCluster bool
+	// Discovery, when set, makes a new member find the other members of
+	// its new cluster through etcd's v3 discovery (--discovery-token and
+	// --discovery-endpoints): InitialCluster then holds only this member,
+	// and InitialClusterToken is the discovery token.
+	Discovery *discovery.Config
 	// CheckDataDirCluster refuses, on restart, a data dir bootstrapped as
 	// another member or cluster than InitialCluster and its token make.
 	// Set when those were given explicitly: a restart with none of them

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/netutil"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/storage/vfs"
@@ -131,7 +132,7 @@ func describeMembers(cid uint64, members []*membership.Member) string {
 // peerClient is an HTTP client for the peer URLs of other members.
 func peerClient(cfg Config, timeout time.Duration) *http.Client {
 	return &http.Client{
-		Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS},
+		Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, DialContext: netutil.Dialer(30 * time.Second).DialContext},
 		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse

@@ -144,14 +144,13 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.fs.SetOutput(output)
 	c.fs.Usage = func() { fmt.Fprint(c.fs.Output(), usageText) }
 	var scratch struct {
-		s                  [32]string
-		b                  [16]bool
-		d                  [16]time.Duration
-		i                  [8]int
-		u                  [4]uint
-		fallback           string
-		v2deprecation      string
-		discoveryEndpoints []string
+		s             [32]string
+		b             [16]bool
+		d             [16]time.Duration
+		i             [8]int
+		u             [4]uint
+		fallback      string
+		v2deprecation string
 	}
 	s, b, d, i := scratch.s[:], scratch.b[:], scratch.d[:], scratch.i[:]
 	next := func(xs *[]string) *string { p := &(*xs)[0]; *xs = (*xs)[1:]; return p }
@@ -197,18 +196,24 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 		"'new' to bootstrap a new cluster, 'existing' to join one. Ignored once the member has data.")
 	c.str(&cfg.InitialClusterToken, "initial-cluster-token", cfg.InitialClusterToken, "Token that keeps members of different clusters from joining each other.")
 	c.value(flags.NewURLs(&cfg.AdvertiseClientUrls), "advertise-client-urls", "This member's client URLs, as clients reach them.")
-	c.value(flags.NewStrings(&scratch.discoveryEndpoints, true), "discovery-endpoints", "V3 discovery endpoints. (Not supported yet in basalt.)")
-	for _, n := range []string{"discovery-token", "discovery-cert", "discovery-key", "discovery-cacert", "discovery-user", "discovery-password", "discovery-srv", "discovery-srv-name"} {
-		c.str(next(&s), n, "", "V3 or DNS discovery. (Not supported yet in basalt.)")
-	}
-	c.duration(nextD(), "discovery-dial-timeout", 2*time.Second, "V3 discovery. (Not supported yet in basalt.)")
-	c.duration(nextD(), "discovery-request-timeout", 5*time.Second, "V3 discovery. (Not supported yet in basalt.)")
-	c.duration(nextD(), "discovery-keepalive-time", 2*time.Second, "V3 discovery. (Not supported yet in basalt.)")
-	c.duration(nextD(), "discovery-keepalive-timeout", 6*time.Second, "V3 discovery. (Not supported yet in basalt.)")
-	c.boolean(nextB(), "discovery-insecure-transport", true, "V3 discovery. (Not supported yet in basalt.)")
-	c.boolean(nextB(), "discovery-insecure-skip-tls-verify", false, "V3 discovery. (Not supported yet in basalt.)")
+	dc := &cfg.DiscoveryCfg
+	c.value(flags.NewStrings(&dc.Endpoints, true), "discovery-endpoints", "V3 discovery: gRPC endpoints of the discovery service.")
+	c.str(&dc.Token, "discovery-token", "", "V3 discovery: discovery token for the cluster to bootstrap.")
+	c.duration(&dc.DialTimeout, "discovery-dial-timeout", dc.DialTimeout, "V3 discovery: dial timeout for client connections.")
+	c.duration(&dc.RequestTimeout, "discovery-request-timeout", dc.RequestTimeout, "V3 discovery: timeout for discovery requests (excluding dial timeout).")
+	c.duration(&dc.KeepAliveTime, "discovery-keepalive-time", dc.KeepAliveTime, "V3 discovery: keepalive time for client connections.")
+	c.duration(&dc.KeepAliveTimeout, "discovery-keepalive-timeout", dc.KeepAliveTimeout, "V3 discovery: keepalive timeout for client connections.")
+	c.boolean(&dc.Secure.InsecureTransport, "discovery-insecure-transport", true, "V3 discovery: disable transport security for client connections.")
+	c.boolean(&dc.Secure.InsecureSkipVerify, "discovery-insecure-skip-tls-verify", false, "V3 discovery: skip server certificate verification (for testing only).")
+	c.str(&dc.Secure.Cert, "discovery-cert", "", "V3 discovery: identify the client with this TLS certificate file.")
+	c.str(&dc.Secure.Key, "discovery-key", "", "V3 discovery: key of --discovery-cert.")
+	c.str(&dc.Secure.Cacert, "discovery-cacert", "", "V3 discovery: verify the discovery service's certificates with this CA bundle.")
+	c.str(&dc.Auth.Username, "discovery-user", "", "V3 discovery: username[:password] for authentication.")
+	c.str(&dc.Auth.Password, "discovery-password", "", "V3 discovery: password for authentication (then --discovery-user holds no password).")
+	c.str(&cfg.DNSCluster, "discovery-srv", "", "DNS domain whose SRV records list the initial cluster.")
+	c.str(&cfg.DNSClusterServiceName, "discovery-srv-name", "", "Service name suffix of the SRV records queried by --discovery-srv.")
 	scratch.fallback = "exit"
-	c.value(flags.NewChoice(&scratch.fallback, "exit", "proxy"), "discovery-fallback", "What to do when discovery fails: 'exit'. (Discovery is not supported yet in basalt.)")
+	c.value(flags.NewChoice(&scratch.fallback, "exit", "proxy"), "discovery-fallback", "What to do when discovery fails: 'exit' (the v2 proxy is deprecated).")
 	c.boolean(&cfg.StrictReconfigCheck, "strict-reconfig-check", cfg.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
 	c.boolean(&cfg.PreVote, "pre-vote", cfg.PreVote, "Run raft's Pre-Vote phase so that a rejoining member does not disrupt the cluster.")
 	c.str(&cfg.AutoCompactionRetention, "auto-compaction-retention", cfg.AutoCompactionRetention, "History to keep: hours or a duration (periodic), revisions (revision); 0 disables auto compaction.")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/basaltkv/basalt/pkg/failpoint"
 	"github.com/basaltkv/basalt/pkg/gctune"
+	"github.com/basaltkv/basalt/server/discovery"
 	"github.com/basaltkv/basalt/server/embed"
 	"go.uber.org/zap"
 )
@@ -84,8 +85,15 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 
 	n, err := start(cfg, lg)
+	var derr *discovery.Error
+	if errors.As(err, &derr) {
+		lg.Warn("failed to bootstrap; discovery token was already used", zap.String("discovery-token", cfg.DiscoveryCfg.Token),
+			zap.Strings("discovery-endpoints", cfg.DiscoveryCfg.Endpoints), zap.Error(err))
+		lg.Warn("do not reuse discovery token; generate a new one to bootstrap a cluster")
+		return 1
+	}
 	if err != nil {
-		if strings.Contains(err.Error(), "--initial-cluster") || strings.Contains(err.Error(), "initial cluster") {
+		if !cfg.UsesDiscovery() && strings.Contains(err.Error(), "--initial-cluster") || strings.Contains(err.Error(), "initial cluster") {
 			lg.Warn("failed to start", zap.Error(err))
 			if !cfg.ExplicitlySet["initial-cluster"] {
 				lg.Warn("forgot to set --initial-cluster?")

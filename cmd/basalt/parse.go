@@ -115,9 +115,13 @@ func (c *cmdline) finish(lg *zap.Logger) error {
 		cfg.AdvertiseClientUrls = nil
 	}
 	// Without --initial-cluster a member bootstraps alone, under its name
-	// and with its advertised peer URLs.
+	// and with its advertised peer URLs, unless discovery finds its
+	// cluster.
 	if !flags.IsSet(c.fs, "initial-cluster") {
 		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		if cfg.UsesDiscovery() {
+			cfg.InitialCluster = ""
+		}
 	}
 	return nil
 }

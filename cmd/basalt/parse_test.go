@@ -140,7 +140,46 @@ func TestParseConfig(t *testing.T) {
 			wantErr: `v2 proxy is deprecated, and --discovery-fallback can't be configured as "proxy"`},
 		{name: "auth token jwt", args: []string{"--auth-token=jwt"}, wantExit: -1, wantErr: "basalt: --auth-token is not supported yet"},
 		{name: "auth token simple", args: []string{"--auth-token=simple"}, wantExit: -1},
-		{name: "discovery endpoints", args: []string{"--discovery-endpoints=http://d:2379"}, wantExit: -1, wantErr: "basalt: --discovery-endpoints is not supported yet"},
+		{name: "discovery endpoints without a token", args: []string{"--discovery-endpoints=http://d:2379"}, wantExit: -1, wantErr: "both --discovery-token and --discovery-endpoints must be set"},
+		{name: "discovery token without endpoints", args: []string{"--discovery-token=t"}, wantExit: -1, wantErr: "both --discovery-token and --discovery-endpoints must be set"},
+		{name: "discovery endpoints empty", args: []string{"--discovery-token=t", "--discovery-endpoints="}, wantExit: -1, wantErr: "--discovery-endpoints must not contain empty endpoints"},
+		{name: "an empty discovery endpoint", args: []string{"--discovery-token=t", "--discovery-endpoints=http://d:2379,,http://e:2379"}, wantExit: -1,
+			wantErr: "--discovery-endpoints must not contain empty endpoints"},
+		{name: "discovery and initial cluster", args: []string{"--discovery-token=t", "--discovery-endpoints=http://d:2379", "--initial-cluster=default=http://localhost:2380"}, wantExit: -1,
+			wantErr: `multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`},
+		{name: "DNS discovery and initial cluster", args: []string{"--discovery-srv=example.com", "--initial-cluster=default=http://localhost:2380"}, wantExit: -1,
+			wantErr: `multiple discovery or bootstrap flags are set`},
+		{name: "v3 discovery", wantExit: -1,
+			args: []string{"--discovery-token=tok", "--discovery-endpoints=http://e:2379,http://d:2379", "--discovery-dial-timeout=3s", "--discovery-request-timeout=4s",
+				"--discovery-keepalive-time=5s", "--discovery-keepalive-timeout=7s", "--discovery-insecure-transport=false", "--discovery-insecure-skip-tls-verify",
+				"--discovery-cert=c.pem", "--discovery-key=k.pem", "--discovery-cacert=ca.pem", "--discovery-user=u", "--discovery-fallback=exit"},
+			env: []string{"ETCD_DISCOVERY_PASSWORD=p"},
+			check: func(t *testing.T, o parseOutcome) {
+				d := o.cfg.DiscoveryCfg
+				if d.Token != "tok" || strings.Join(d.Endpoints, ",") != "http://d:2379,http://e:2379" || d.DialTimeout != 3*time.Second ||
+					d.RequestTimeout != 4*time.Second || d.KeepAliveTime != 5*time.Second || d.KeepAliveTimeout != 7*time.Second ||
+					d.Secure.InsecureTransport || !d.Secure.InsecureSkipVerify || d.Secure.Cert != "c.pem" || d.Secure.Key != "k.pem" ||
+					d.Secure.Cacert != "ca.pem" || d.Auth.Username != "u" || d.Auth.Password != "p" {
+					t.Errorf("discovery config %+v, secure %+v, auth %+v", d.ConfigSpec, d.Secure, d.Auth)
+				}
+				if o.cfg.InitialCluster != "" || !o.cfg.ShouldDiscover() {
+					t.Errorf("initial cluster %q, should discover %v: want it left to discovery", o.cfg.InitialCluster, o.cfg.ShouldDiscover())
+				}
+			}},
+		{name: "v3 discovery defaults", wantExit: -1,
+			check: func(t *testing.T, o parseOutcome) {
+				d := o.cfg.DiscoveryCfg
+				if d.DialTimeout != 2*time.Second || d.RequestTimeout != 5*time.Second || d.KeepAliveTime != 2*time.Second ||
+					d.KeepAliveTimeout != 6*time.Second || !d.Secure.InsecureTransport || d.Secure.InsecureSkipVerify || o.cfg.ShouldDiscover() {
+					t.Errorf("discovery defaults %+v, secure %+v", d.ConfigSpec, d.Secure)
+				}
+			}},
+		{name: "DNS discovery", args: []string{"--discovery-srv=example.com", "--discovery-srv-name=east"}, wantExit: -1,
+			check: func(t *testing.T, o parseOutcome) {
+				if o.cfg.DNSCluster != "example.com" || o.cfg.DNSClusterServiceName != "east" || o.cfg.InitialCluster != "" {
+					t.Errorf("srv %q name %q initial cluster %q", o.cfg.DNSCluster, o.cfg.DNSClusterServiceName, o.cfg.InitialCluster)
+				}
+			}},
 		{name: "not built via env", env: []string{"ETCD_UNSAFE_NO_FSYNC=true"}, wantExit: -1, wantErr: "basalt: --unsafe-no-fsync is not supported yet"},
 		{name: "force new cluster via env", env: []string{"ETCD_FORCE_NEW_CLUSTER=true"}, wantExit: -1,
 			check: func(t *testing.T, o parseOutcome) {

@@ -69,10 +69,15 @@ func start(cfg *embed.Config, lg *zap.Logger) (_ *node, err error) {
 		lg.Info("server has already been initialized", zap.String("data-dir", cfg.Dir), zap.String("dir-type", "member"))
 	} else {
 		lg.Info("Initialize and start etcd server", zap.String("data-dir", cfg.Dir), zap.String("dir-type", "empty"))
+		if err := cfg.ResolveInitialCluster(lg); err != nil {
+			return nil, err
+		}
 		if cfg.IsNewCluster() {
 			if err := cfg.VerifyBootstrap(); err != nil {
 				return nil, err
 			}
+		} else if cfg.ShouldDiscover() {
+			return nil, errors.New("discovery URL should not be set when joining existing initial cluster")
 		}
 	}
 	if err := cfg.ResolveTLS(lg); err != nil {
@@ -112,7 +117,16 @@ func start(cfg *embed.Config, lg *zap.Logger) (_ *node, err error) {
 		zap.String("initial-cluster", cfg.InitialCluster), zap.String("initial-cluster-state", cfg.ClusterState),
 		zap.String("initial-cluster-token", cfg.InitialClusterToken), zap.Int64("quota-backend-bytes", cfg.QuotaBackendBytes),
 		zap.Uint("max-request-bytes", cfg.MaxRequestBytes), zap.Bool("pre-vote", cfg.PreVote),
-		zap.String("auto-compaction-mode", cfg.AutoCompactionMode), zap.String("auto-compaction-retention", cfg.AutoCompactionRetention))
+		zap.String("auto-compaction-mode", cfg.AutoCompactionMode), zap.String("auto-compaction-retention", cfg.AutoCompactionRetention),
+		zap.String("discovery-token", cfg.DiscoveryCfg.Token), zap.String("discovery-endpoints", strings.Join(cfg.DiscoveryCfg.Endpoints, ",")),
+		zap.String("discovery-dial-timeout", cfg.DiscoveryCfg.DialTimeout.String()),
+		zap.String("discovery-request-timeout", cfg.DiscoveryCfg.RequestTimeout.String()),
+		zap.String("discovery-keepalive-time", cfg.DiscoveryCfg.KeepAliveTime.String()),
+		zap.String("discovery-keepalive-timeout", cfg.DiscoveryCfg.KeepAliveTimeout.String()),
+		zap.Bool("discovery-insecure-transport", cfg.DiscoveryCfg.Secure.InsecureTransport),
+		zap.Bool("discovery-insecure-skip-tls-verify", cfg.DiscoveryCfg.Secure.InsecureSkipVerify),
+		zap.String("discovery-cert", cfg.DiscoveryCfg.Secure.Cert), zap.String("discovery-key", cfg.DiscoveryCfg.Secure.Key),
+		zap.String("discovery-cacert", cfg.DiscoveryCfg.Secure.Cacert), zap.String("discovery-user", discoveryUser(cfg)))
 
 	if n.member, err = server.NewMember(scfg); err != nil {
 		return nil, err
@@ -346,4 +360,10 @@ func (n *node) closeListeners() {
 			_ = l.Close()
 		}
 	}
+}
+
+// discoveryUser is --discovery-user without a password it may carry.
+func discoveryUser(cfg *embed.Config) string {
+	user, _, _ := strings.Cut(cfg.DiscoveryCfg.Auth.Username, ":")
+	return user
 }

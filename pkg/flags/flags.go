@@ -160,3 +160,25 @@ func IsSet(fs *flag.FlagSet, name string) bool {
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
 }
+
+// ParseURLsMap parses "name=url,name=url" (--initial-cluster's form; a
+// name may repeat for several URLs) as etcd's types.NewURLsMap does.
+func ParseURLsMap(s string) (map[string][]url.URL, error) {
+	raw := map[string][]string{}
+	for _, pair := range strings.Split(s, ",") {
+		if pair == "" {
+			continue
+		}
+		name, u, _ := strings.Cut(pair, "=")
+		raw[name] = append(raw[name], u)
+	}
+	out := make(map[string][]url.URL, len(raw))
+	for name, us := range raw {
+		parsed, err := ParseURLs(us)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = parsed
+	}
+	return out, nil
+}

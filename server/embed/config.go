@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/pkg/tlsutil"
+	"github.com/basaltkv/basalt/server/discovery"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // etcd's defaults.
@@ -46,6 +48,11 @@ const (
 	DefaultWatchProgressNotifyInterval = 10 * time.Minute
 	DefaultWarningUnaryRequestDuration = 300 * time.Millisecond
 	DefaultMetrics                     = "basic"
+
+	DefaultDiscoveryDialTimeout      = 2 * time.Second
+	DefaultDiscoveryRequestTimeout   = 5 * time.Second
+	DefaultDiscoveryKeepAliveTime    = 2 * time.Second
+	DefaultDiscoveryKeepAliveTimeout = 6 * time.Second
 
 	DefaultListenPeerURLs           = "http://localhost:2380"
 	DefaultListenClientURLs         = "http://localhost:2379"
@@ -108,6 +115,14 @@ type Config struct {
 	InitialCluster      string `json:"initial-cluster"`
 	InitialClusterToken string `json:"initial-cluster-token"`
 	StrictReconfigCheck bool   `json:"strict-reconfig-check"`
+	// DNSCluster is the domain whose DNS SRV records list the initial
+	// cluster (--discovery-srv); DNSClusterServiceName suffixes the
+	// services looked up (--discovery-srv-name).
+	DNSCluster            string `json:"discovery-srv"`
+	DNSClusterServiceName string `json:"discovery-srv-name"`
+	// DiscoveryCfg is etcd's v3 discovery (--discovery-token,
+	// --discovery-endpoints and the other --discovery-* flags).
+	DiscoveryCfg discovery.Config `json:"discovery-config"`
 	// MaxLearners bounds the learners in the cluster.
 	MaxLearners int `json:"max-learners"`
 
@@ -167,25 +182,33 @@ type SocketOpts struct {
 // NewConfig returns etcd's defaults.
 func NewConfig() *Config {
 	cfg := &Config{
-		Name:                        DefaultName,
-		SnapshotCount:               DefaultSnapshotCount,
-		SnapshotCatchUpEntries:      DefaultSnapshotCatchUpEntries,
-		MaxSnapFiles:                DefaultMaxSnapshots,
-		MaxWalFiles:                 DefaultMaxWALs,
-		TickMs:                      DefaultTickMs,
-		ElectionMs:                  DefaultElectionMs,
-		MaxTxnOps:                   DefaultMaxTxnOps,
-		MaxRequestBytes:             DefaultMaxRequestBytes,
-		MaxConcurrentStreams:        DefaultMaxConcurrentStreams,
-		ListenPeerUrls:              mustURLs(DefaultListenPeerURLs),
-		ListenClientUrls:            mustURLs(DefaultListenClientURLs),
-		AdvertisePeerUrls:           mustURLs(DefaultInitialAdvertisePeerURLs),
-		AdvertiseClientUrls:         mustURLs(DefaultAdvertiseClientURLs),
-		SelfSignedCertValidity:      DefaultSelfSignedCertValidity,
-		TlsMinVersion:               DefaultTLSMinVersion,
-		ClusterState:                ClusterStateFlagNew,
-		InitialClusterToken:         DefaultInitialClusterToken,
-		StrictReconfigCheck:         DefaultStrictReconfigCheck,
+		Name:                   DefaultName,
+		SnapshotCount:          DefaultSnapshotCount,
+		SnapshotCatchUpEntries: DefaultSnapshotCatchUpEntries,
+		MaxSnapFiles:           DefaultMaxSnapshots,
+		MaxWalFiles:            DefaultMaxWALs,
+		TickMs:                 DefaultTickMs,
+		ElectionMs:             DefaultElectionMs,
+		MaxTxnOps:              DefaultMaxTxnOps,
+		MaxRequestBytes:        DefaultMaxRequestBytes,
+		MaxConcurrentStreams:   DefaultMaxConcurrentStreams,
+		ListenPeerUrls:         mustURLs(DefaultListenPeerURLs),
+		ListenClientUrls:       mustURLs(DefaultListenClientURLs),
+		AdvertisePeerUrls:      mustURLs(DefaultInitialAdvertisePeerURLs),
+		AdvertiseClientUrls:    mustURLs(DefaultAdvertiseClientURLs),
+		SelfSignedCertValidity: DefaultSelfSignedCertValidity,
+		TlsMinVersion:          DefaultTLSMinVersion,
+		ClusterState:           ClusterStateFlagNew,
+		InitialClusterToken:    DefaultInitialClusterToken,
+		StrictReconfigCheck:    DefaultStrictReconfigCheck,
+		DiscoveryCfg: discovery.Config{ConfigSpec: clientv3.ConfigSpec{
+			DialTimeout:      DefaultDiscoveryDialTimeout,
+			RequestTimeout:   DefaultDiscoveryRequestTimeout,
+			KeepAliveTime:    DefaultDiscoveryKeepAliveTime,
+			KeepAliveTimeout: DefaultDiscoveryKeepAliveTimeout,
+			Secure:           &clientv3.SecureConfig{InsecureTransport: true},
+			Auth:             &clientv3.AuthConfig{},
+		}},
 		MaxLearners:                 DefaultMaxLearners,
 		CompactHashCheckTime:        DefaultCompactHashCheckTime,
 		PreVote:                     true,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/basaltkv/basalt/pkg/flags"
 	"github.com/basaltkv/basalt/pkg/tlsutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -94,14 +95,6 @@ func ConfigFromFile(path string) (*Config, FileResult, error) {
 			}
 		}
 	}
-	if dc, ok := raw["discovery-config"].(map[string]any); ok {
-		if v, _ := dc["endpoints"].([]any); len(v) > 0 {
-			return nil, res, NotBuilt{Name: "discovery-endpoints", Why: whyDiscovery}
-		}
-		if v, _ := dc["token"].(string); v != "" {
-			return nil, res, NotBuilt{Name: "discovery-token", Why: whyDiscovery}
-		}
-	}
 	if sec, ok := raw["peer-transport-security"]; ok {
 		m, isMap := sec.(map[string]any)
 		if !isMap {
@@ -151,9 +144,20 @@ func ConfigFromFile(path string) (*Config, FileResult, error) {
 		cfg.ClusterState = ClusterStateFlagNew
 	}
 	// A file that does not give the initial cluster bootstraps a lone
-	// member: its name with its advertised peer URLs.
+	// member, its name with its advertised peer URLs, unless discovery
+	// finds its cluster.
 	if cfg.InitialCluster == defaultInitialCluster && !cfg.ExplicitlySet["initial-cluster"] {
 		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		if cfg.UsesDiscovery() {
+			cfg.InitialCluster = ""
+		}
+	}
+	// discovery-config may set its sections to null.
+	if cfg.DiscoveryCfg.Secure == nil {
+		cfg.DiscoveryCfg.Secure = &clientv3.SecureConfig{}
+	}
+	if cfg.DiscoveryCfg.Auth == nil {
+		cfg.DiscoveryCfg.Auth = &clientv3.AuthConfig{}
 	}
 	copySecurity(&cfg.ClientTLSInfo, cy.ClientSecurityJSON)
 	copySecurity(&cfg.PeerTLSInfo, cy.PeerSecurityJSON)
@@ -199,9 +203,7 @@ func knownFileKeys() map[string]bool {
 	for _, n := range notBuilt {
 		known[n.Name] = true
 	}
-	for _, k := range []string{"discovery-config", "v2-deprecation"} {
-		known[k] = true
-	}
+	known["v2-deprecation"] = true
 	return known
 }
 

@@ -188,8 +188,7 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 	}{
 		{"auth-token", "simple", ""},
 		{"auth-token", "jwt,pub-key=x", "basalt: --auth-token is not supported yet"},
-		{"discovery-srv", "", ""},
-		{"discovery-srv", "example.com", "basalt: --discovery-srv is not supported yet"},
+		{"discovery-srv", "example.com", ""}, // built
 		{"initial-election-tick-advance", "false", ""},
 		{"initial-election-tick-advance", "true", ""}, // built
 		{"backend-bbolt-freelist-type", "map", "not supported yet"},
@@ -344,7 +343,26 @@ self-signed-cert-validity: 3
 			},
 		},
 		{name: "auth token not built", body: "auth-token: jwt\n", wantErr: "basalt: --auth-token is not supported yet"},
-		{name: "discovery endpoints not built", body: "discovery-config:\n  endpoints: [http://d:2379]\n  token: t\n", wantErr: "--discovery-endpoints is not supported yet"},
+		{name: "v3 discovery", body: "discovery-config:\n  client:\n    endpoints: [http://d:2379]\n    dial-timeout: 3000000000\n    secure:\n      cacert: ca.pem\n  token: t\n",
+			check: func(t *testing.T, c *Config, _ FileResult) {
+				d := c.DiscoveryCfg
+				if d.Token != "t" || strings.Join(d.Endpoints, ",") != "http://d:2379" || d.DialTimeout != 3*time.Second || d.RequestTimeout != 5*time.Second ||
+					d.Secure.Cacert != "ca.pem" || !d.Secure.InsecureTransport || c.InitialCluster != "" || c.Validate() != nil {
+					t.Errorf("discovery config %+v, secure %+v, initial cluster %q, validate %v", d.ConfigSpec, d.Secure, c.InitialCluster, c.Validate())
+				}
+			}},
+		{name: "v3 discovery sections null", body: "discovery-config:\n  client:\n    secure: null\n    auth: null\n",
+			check: func(t *testing.T, c *Config, _ FileResult) {
+				if c.DiscoveryCfg.Secure == nil || c.DiscoveryCfg.Auth == nil {
+					t.Errorf("secure %v auth %v", c.DiscoveryCfg.Secure, c.DiscoveryCfg.Auth)
+				}
+			}},
+		{name: "DNS discovery", body: "discovery-srv: example.com\ndiscovery-srv-name: east\n",
+			check: func(t *testing.T, c *Config, _ FileResult) {
+				if c.DNSCluster != "example.com" || c.DNSClusterServiceName != "east" || c.InitialCluster != "" {
+					t.Errorf("srv %q name %q initial cluster %q", c.DNSCluster, c.DNSClusterServiceName, c.InitialCluster)
+				}
+			}},
 		{name: "duration at its default", body: "downgrade-check-time: 5000000000\n", check: func(*testing.T, *Config, FileResult) {}},
 		{name: "duration not at its default", body: "downgrade-check-time: 1000000000\n", wantErr: "--downgrade-check-time is not supported yet"},
 		{name: "corruption checks", body: "compact-hash-check-time: 1000000000\ncorrupt-check-time: 2000000000\nfeature-gates: CompactHashCheck=true,InitialCorruptCheck=true\n",

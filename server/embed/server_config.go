@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/server"
+	"github.com/basaltkv/basalt/server/discovery"
 	"go.uber.org/zap"
 )
 
@@ -55,6 +56,10 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 	if err != nil {
 		return server.Config{}, err
 	}
+	var disc *discovery.Config
+	if cfg.ShouldDiscover() {
+		disc = &cfg.DiscoveryCfg
+	}
 	retention := cfg.AutoCompactionRetention
 	if retention == "" {
 		retention = DefaultAutoCompactionRetention
@@ -74,6 +79,7 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		InitialCluster:             cluster,
 		InitialClusterToken:        cfg.InitialClusterToken,
 		NewCluster:                 cfg.IsNewCluster(),
+		Discovery:                  disc,
 		CheckDataDirCluster: cfg.IsNewCluster() &&
 			(cfg.ExplicitlySet["initial-cluster"] || cfg.ExplicitlySet["initial-cluster-token"]),
 		ForceNewCluster:         cfg.ForceNewCluster,

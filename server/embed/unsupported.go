@@ -35,9 +35,8 @@ func (n NotBuilt) Error() string {
 }
 
 const (
-	whyDiscovery = "bootstrap with --initial-cluster"
-	whyAuth      = "authentication comes in a later release"
-	whyTracing   = "distributed tracing is not built"
+	whyAuth    = "authentication comes in a later release"
+	whyTracing = "distributed tracing is not built"
 )
 
 // notBuilt lists etcd 3.7's server settings that basalt does not
@@ -47,22 +46,6 @@ var notBuilt = []NotBuilt{
 	{Name: "backend-bbolt-freelist-type", Always: true},
 	{Name: "raft-read-timeout", Honoured: "5s"},
 	{Name: "raft-write-timeout", Honoured: "5s"},
-	{Name: "discovery-endpoints", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-token", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-dial-timeout", Honoured: "2s", Why: whyDiscovery},
-	{Name: "discovery-request-timeout", Honoured: "5s", Why: whyDiscovery},
-	{Name: "discovery-keepalive-time", Honoured: "2s", Why: whyDiscovery},
-	{Name: "discovery-keepalive-timeout", Honoured: "6s", Why: whyDiscovery},
-	{Name: "discovery-insecure-transport", Honoured: "true", Why: whyDiscovery},
-	{Name: "discovery-insecure-skip-tls-verify", Honoured: "false", Why: whyDiscovery},
-	{Name: "discovery-cert", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-key", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-cacert", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-user", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-password", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-srv", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-srv-name", Honoured: "", Why: whyDiscovery},
-	{Name: "discovery-fallback", Honoured: "exit", Why: whyDiscovery},
 	{Name: "enable-log-rotation", Honoured: "false"},
 	{Name: "log-rotation-config-json", Honoured: `{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}`},
 	{Name: "enable-distributed-tracing", Honoured: "false", Why: whyTracing},

@@ -1,6 +1,7 @@
 package embed
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/basaltkv/basalt/pkg/flags"
+	"github.com/basaltkv/basalt/pkg/netutil"
 	"github.com/basaltkv/basalt/pkg/tlsutil"
 )
 
@@ -42,6 +45,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.ClusterState != ClusterStateFlagNew && cfg.ClusterState != ClusterStateFlagExisting {
 		return fmt.Errorf("unexpected clusterState %q", cfg.ClusterState)
+	}
+	if err := cfg.validateDiscovery(); err != nil {
+		return err
 	}
 	if cfg.TickMs == 0 {
 		return fmt.Errorf("--heartbeat-interval must be >0 (set to %dms)", cfg.TickMs)
@@ -181,25 +187,7 @@ func checkHostURLs(urls []url.URL) error {
 
 // ParseInitialCluster parses --initial-cluster ("name=url,name=url"; a
 // name may repeat for several URLs).
-func ParseInitialCluster(s string) (map[string][]url.URL, error) {
-	raw := map[string][]string{}
-	for _, pair := range strings.Split(s, ",") {
-		if pair == "" {
-			continue
-		}
-		name, u, _ := strings.Cut(pair, "=")
-		raw[name] = append(raw[name], u)
-	}
-	out := make(map[string][]url.URL, len(raw))
-	for name, us := range raw {
-		parsed, err := flags.ParseURLs(us)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = parsed
-	}
-	return out, nil
-}
+func ParseInitialCluster(s string) (map[string][]url.URL, error) { return flags.ParseURLsMap(s) }
 
 // VerifyBootstrap checks, for a member starting without data, that
 // --initial-cluster names it with exactly its advertised peer URLs and
@@ -225,6 +213,12 @@ func (cfg *Config) VerifyBootstrap() error {
 			seen[u.String()] = true
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	same, err := netutil.URLsEqual(ctx, cfg.AdvertisePeerUrls, mine)
+	if same {
+		return nil
+	}
 	adv := urlStrings(cfg.AdvertisePeerUrls)
 	var missing []string
 	for _, u := range urlStrings(mine) {
@@ -233,7 +227,7 @@ func (cfg *Config) VerifyBootstrap() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("--initial-cluster has %s but missing from --initial-advertise-peer-urls=%s", strings.Join(missing, ","), strings.Join(adv, ","))
+		return fmt.Errorf("--initial-cluster has %s but missing from --initial-advertise-peer-urls=%s (%w)", strings.Join(missing, ","), strings.Join(adv, ","), err)
 	}
 	mineStr := urlStrings(mine)
 	for _, u := range adv {
@@ -244,7 +238,7 @@ func (cfg *Config) VerifyBootstrap() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("--initial-advertise-peer-urls has %s but missing from --initial-cluster=%s", strings.Join(missing, ","), clusterString(map[string][]url.URL{cfg.Name: cfg.AdvertisePeerUrls}))
 	}
-	return nil
+	return fmt.Errorf("failed to resolve %s to match --initial-cluster=%s (%w)", strings.Join(adv, ","), clusterString(map[string][]url.URL{cfg.Name: cfg.AdvertisePeerUrls}), err)
 }
 
 func urlStrings(us []url.URL) []string {

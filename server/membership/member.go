@@ -13,6 +13,7 @@ package membership
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/netutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
@@ -94,6 +96,9 @@ func URLStrings(us []url.URL) []string {
 	return out
 }
 
+// resolveTimeout bounds the resolution of peer URLs' hosts (etcd's).
+const resolveTimeout = 30 * time.Second
+
 // InitialMembers computes the members of an --initial-cluster (name to
 // peer URLs) with its token, ordered by ID, and finds the one named self,
 // whose peer URLs must be advertised.
@@ -119,8 +124,12 @@ func InitialMembers(cluster map[string][]url.URL, token, self string, advertised
 	if me == nil {
 		return nil, nil, fmt.Errorf("couldn't find local name %q in the initial cluster configuration", self)
 	}
-	if adv := URLStrings(advertised); !slices.Equal(adv, me.PeerURLs) {
-		return nil, nil, fmt.Errorf("--initial-cluster has %s=%v but missing from --initial-advertise-peer-urls=%v", self, me.PeerURLs, adv)
+	// The initial cluster may name this member's address differently
+	// (DNS discovery gives the names in the SRV records).
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	if same, err := netutil.URLsEqual(ctx, advertised, cluster[self]); !same {
+		return nil, nil, fmt.Errorf("--initial-cluster has %s=%v but missing from --initial-advertise-peer-urls=%v (%w)", self, me.PeerURLs, URLStrings(advertised), err)
 	}
 	slices.SortFunc(members, byID)
 	return members, me, nil

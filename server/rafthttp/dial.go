@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/netutil"
 	"go.uber.org/zap"
 )
 
@@ -24,7 +25,7 @@ const (
 // deadline before every read and write on a connection. Peer traffic never
 // goes through a proxy.
 func newRoundTripper(tlsCfg *tls.Config, dialTimeout, readTimeout, writeTimeout time.Duration, reuse bool, responseTimeout time.Duration) *http.Transport {
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	dialer := netutil.Dialer(dialTimeout)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, network, addr)

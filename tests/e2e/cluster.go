@@ -49,6 +49,11 @@ type Options struct {
 	// proxy) can sit in between. It is asked again with new URLs when the
 	// cluster starts again on new ports. Default: the listen URL.
 	AdvertisePeerURL func(name, listenPeerURL string) (string, error)
+	// Bootstrap, if set, gives the flags that tell a new member how to
+	// find its cluster (discovery), in place of --initial-cluster and
+	// --initial-cluster-token. It is called for each member once all of a
+	// start's members have their URLs; token is unique to the start.
+	Bootstrap func(members []*Member, m *Member, token string) []string
 }
 
 // Cluster is a set of basalt processes bootstrapped together.
@@ -161,6 +166,9 @@ func (c *Cluster) bootstrap(size, attempt int) error {
 	c.token = token
 	for _, m := range c.Members {
 		m.args = c.memberArgs(m, strings.Join(initial, ","), "new")
+		if c.opts.Bootstrap != nil {
+			m.args = c.bootstrapArgs(m)
+		}
 		if err := m.start(); err != nil {
 			return err
 		}
@@ -195,6 +203,27 @@ func (c *Cluster) memberArgs(m *Member, initial, state string) []string {
 	args = append(args, c.Certs.clientArgs(c.opts.ClientTLS)...)
 	args = append(args, c.Certs.peerArgs(c.opts.PeerTLS)...)
 	return append(args, c.opts.Args...)
+}
+
+// bootstrapArgs are the flags of a member of a new cluster that finds its
+// peers by discovery (Options.Bootstrap).
+func (c *Cluster) bootstrapArgs(m *Member) []string {
+	args := slices.Clone(c.memberArgs(m, "", "new"))
+	for _, flag := range []string{"--initial-cluster", "--initial-cluster-token"} {
+		i := slices.Index(args, flag)
+		args = slices.Delete(args, i, i+2)
+	}
+	return append(args, c.opts.Bootstrap(c.Members, m, c.token)...)
+}
+
+// NewMemberArgs are the flags m would start a new cluster with, for a
+// test that starts a member of its own (for example one that discovery
+// must turn away).
+func (c *Cluster) NewMemberArgs(m *Member) []string {
+	if c.opts.Bootstrap != nil {
+		return c.bootstrapArgs(m)
+	}
+	return c.memberArgs(m, c.InitialCluster(), "new")
 }
 
 // portTaken reports whether a member failed because its port was taken.

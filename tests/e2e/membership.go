@@ -47,6 +47,18 @@ func (c *Cluster) Join(m *Member) error {
 	return m.TryStart()
 }
 
+// StartNew starts m (from PrepareMember) as one more member of a new
+// cluster, with the flags a member of c started with (Options.Bootstrap's
+// when set), without waiting for it to be ready: a test of what happens
+// to a member that comes late. m becomes one of c.Members.
+func (c *Cluster) StartNew(m *Member) error {
+	if !slices.Contains(c.Members, m) {
+		c.Members = append(c.Members, m)
+	}
+	m.args = c.NewMemberArgs(m)
+	return m.start()
+}
+
 // InitialCluster is the --initial-cluster of c's members.
 func (c *Cluster) InitialCluster() string {
 	parts := make([]string, len(c.Members))

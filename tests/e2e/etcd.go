@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/basaltkv/basalt/pkg/testutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// DebianEtcd is where Debian's etcd-server package puts etcd 3.4, which
+// .ci/run installs: tests run it beside basalt.
+const DebianEtcd = "/usr/bin/etcd"
+
+// Etcd is a one-member cluster of Debian's etcd, named e0.
+type Etcd struct {
+	ClientURL string
+	PeerURL   string
+	// Client is a client of it, closed when the test ends.
+	Client *clientv3.Client
+}
+
+// StartEtcd runs Debian's etcd as a one-member cluster for the test's
+// lifetime, with extra flags added; it skips the test when the binary is
+// missing, saying why.
+func StartEtcd(t testing.TB, why string, extra ...string) *Etcd {
+	t.Helper()
+	if _, err := os.Stat(DebianEtcd); err != nil {
+		t.Skipf("%s is missing (install Debian's etcd-server): %s", DebianEtcd, why)
+	}
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Etcd{ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), PeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1])}
+	dir := t.TempDir()
+	args := append([]string{"--name", "e0", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", e.ClientURL, "--advertise-client-urls", e.ClientURL,
+		"--listen-peer-urls", e.PeerURL, "--initial-advertise-peer-urls", e.PeerURL,
+		"--initial-cluster", "e0=" + e.PeerURL}, extra...)
+	cmd := exec.Command(DebianEtcd, args...)
+	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("etcd log:\n%s", b)
+		}
+	})
+	e.Client = NewClient(t, []string{e.ClientURL}, nil)
+	testutil.WaitUntil(t, 30*time.Second, "etcd to serve", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := e.Client.Get(ctx, "health")
+		return err == nil
+	})
+	return e
+}
