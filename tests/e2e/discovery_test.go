@@ -206,6 +206,48 @@ func TestDiscoveryV3Waits(t *testing.T) {
 	memberList(t, c.Client(t), 2)
 }
 
+// TestDiscoveryV3KilledWhileWaiting kills (-9) a member that registered
+// and waits for its peers, then starts it again: it registers in its old
+// place, so the cluster still forms with two members, not three.
+func TestDiscoveryV3KilledWhileWaiting(t *testing.T) {
+	s := NewCluster(t, 1, nil)
+	svc := s.Client(t)
+	var token string
+	c := NewCluster(t, 0, &Options{Bootstrap: func(ms []*Member, m *Member, tok string) []string {
+		token = "disc-" + tok
+		return v3Discovery(t, svc, s.Members[0].ClientURL(), 2)(ms, m, token)
+	}})
+	first, second := c.PrepareMember(t, "first"), c.PrepareMember(t, "second")
+	if err := c.StartNew(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Process().WaitOutput("waiting for peers from discovery service", 30*time.Second); err != nil {
+		t.Fatalf("first member: %v\n%s", err, first.Process().Output())
+	}
+	first.Kill()
+	if err := first.start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Process().WaitOutput("waiting for peers from discovery service", 30*time.Second); err != nil {
+		t.Fatalf("first member, restarted: %v\n%s", err, first.Process().Output())
+	}
+	if err := c.StartNew(second); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*Member{first, second} {
+		if err := m.WaitReady(60 * time.Second); err != nil {
+			t.Fatalf("%s: %v\n%s", m.Name, err, m.Process().Output())
+		}
+	}
+	memberList(t, c.Client(t), 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := svc.Get(ctx, "/_etcd/registry/"+token+"/members/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || reg.Count != 2 {
+		t.Fatalf("registrations: %v, %v; want 2", reg, err)
+	}
+}
+
 // TestDiscoveryV3Refusals checks what etcd refuses, with its messages.
 func TestDiscoveryV3Refusals(t *testing.T) {
 	s := NewCluster(t, 1, nil)
