@@ -93,7 +93,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if err != nil {
-		if !cfg.UsesDiscovery() && strings.Contains(err.Error(), "--initial-cluster") || strings.Contains(err.Error(), "initial cluster") {
+		if !cfg.UsesDiscovery() && (strings.Contains(err.Error(), "--initial-cluster") || strings.Contains(err.Error(), "initial cluster")) {
 			lg.Warn("failed to start", zap.Error(err))
 			if !cfg.ExplicitlySet["initial-cluster"] {
 				lg.Warn("forgot to set --initial-cluster?")

@@ -41,11 +41,10 @@ const Prefix = "/_etcd/registry"
 
 // etcd's errors, with its messages.
 var (
-	ErrInvalidURL     = errors.New("discovery: invalid peer URL")
-	ErrBadSizeKey     = errors.New("discovery: size key is bad")
-	ErrSizeNotFound   = errors.New("discovery: size key not found")
-	ErrFullCluster    = errors.New("discovery: cluster is full")
-	ErrTooManyRetries = errors.New("discovery: too many retries")
+	ErrInvalidURL   = errors.New("discovery: invalid peer URL")
+	ErrBadSizeKey   = errors.New("discovery: size key is bad")
+	ErrSizeNotFound = errors.New("discovery: size key not found")
+	ErrFullCluster  = errors.New("discovery: cluster is full")
 )
 
 // Config is etcd's discovery configuration: the client settings of the
@@ -316,9 +315,8 @@ func (s *session) wait(ctx context.Context, reg *registry, size int, rev int64) 
 			return err
 		}
 		var err error
-		reg, size, rev, err = s.check(ctx)
-		if err != nil && !errors.Is(err, ErrFullCluster) {
-			return err
+		if reg, size, rev, err = s.check(ctx); err != nil {
+			return err // ErrFullCluster: others took this member's place
 		}
 	}
 	s.lg.Info("found all needed peers from discovery service", zap.Int("clusterSize", size), zap.Int("found-peers", len(reg.members)))

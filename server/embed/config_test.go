@@ -136,7 +136,7 @@ func TestVerifyBootstrap(t *testing.T) {
 		{"duplicate URL", "a", "a=http://10.0.0.1:2380,b=http://10.0.0.1:2380", []string{"http://10.0.0.1:2380"}, "has duplicate url"},
 		{"bad URL", "a", "a=ftp://10.0.0.1:2380", []string{"http://10.0.0.1:2380"},
 			"error setting up initial cluster: URL scheme must be http, https, unix, or unixs: ftp://10.0.0.1:2380"},
-		{"empty", "a", "", []string{"http://10.0.0.1:2380"}, "initial cluster unset"},
+		{"empty", "a", "", []string{"http://10.0.0.1:2380"}, `couldn't find local name "a" in the initial cluster configuration`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

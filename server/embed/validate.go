@@ -197,9 +197,8 @@ func (cfg *Config) VerifyBootstrap() error {
 	if err != nil {
 		return fmt.Errorf("error setting up initial cluster: %w", err)
 	}
-	if len(cluster) == 0 {
-		return errors.New("initial cluster unset and no discovery endpoints found")
-	}
+	// etcd checks for this member first, so an empty initial cluster is
+	// reported as missing it.
 	mine, ok := cluster[cfg.Name]
 	if !ok {
 		return fmt.Errorf("couldn't find local name %q in the initial cluster configuration", cfg.Name)
