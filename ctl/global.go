@@ -227,7 +227,7 @@ func (e *env) config(spec *clientv3.ConfigSpec) (*clientv3.Config, error) {
 	if netutil.TestDNS() != "" {
 		// Discovered endpoints name hosts only the test's DNS knows.
 		cfg.DialOptions = append(cfg.DialOptions, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return netutil.Dialer(0).DialContext(ctx, "tcp", addr)
+			return netutil.Dialer(0, "").DialContext(ctx, "tcp", addr)
 		}))
 	}
 	return cfg, nil

@@ -111,6 +111,10 @@ type Config struct {
 	AutoCompactionMode      string
 	AutoCompactionRetention string
 
+	// PeerLocalIP, if set, is the address the member's connections to its
+	// peers come from (etcd's SetMemberLocalAddr gate).
+	PeerLocalIP string
+
 	// PeerTLS secures peer traffic (nil: plain). PeerTLSInfo checks
 	// allowed CN/hostname of peers.
 	PeerTLS *tls.Config

@@ -132,7 +132,7 @@ func describeMembers(cid uint64, members []*membership.Member) string {
 // peerClient is an HTTP client for the peer URLs of other members.
 func peerClient(cfg Config, timeout time.Duration) *http.Client {
 	return &http.Client{
-		Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, DialContext: netutil.Dialer(30 * time.Second).DialContext},
+		Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, DialContext: netutil.Dialer(30*time.Second, cfg.PeerLocalIP).DialContext},
 		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse

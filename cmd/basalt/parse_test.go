@@ -195,8 +195,12 @@ func TestParseConfig(t *testing.T) {
 			}},
 		{name: "unknown feature gate", args: []string{"--feature-gates=NoSuchGate=true"}, wantExit: 2,
 			wantErr: `invalid value "NoSuchGate=true" for flag -feature-gates: unrecognized feature gate: NoSuchGate`},
-		{name: "feature gate basalt cannot honour", args: []string{"--feature-gates=AllAlpha=true"}, wantExit: -1,
-			wantErr: "basalt: --feature-gates=SetMemberLocalAddr=true is not supported yet"},
+		{name: "every alpha gate", args: []string{"--feature-gates=AllAlpha=true"}, wantExit: -1,
+			check: func(t *testing.T, o parseOutcome) {
+				if !o.cfg.FeatureEnabled("SetMemberLocalAddr") || !o.cfg.FeatureEnabled("CompactHashCheck") {
+					t.Errorf("feature gates %q", o.cfg.FeatureGates)
+				}
+			}},
 		{name: "listen client http urls", args: []string{"--listen-client-http-urls=http://127.0.0.1:5"}, wantExit: -1, wantErr: "basalt: --listen-client-http-urls is not supported yet"},
 		{
 			name: "deprecated and legacy flags warn", args: []string{"--max-snapshots=3", "--v2-deprecation=write-only", "--v"}, wantExit: -1,

@@ -37,7 +37,12 @@ func Resolver() *net.Resolver {
 }
 
 // Dialer is a dialer with the given connect timeout (0: none) that
-// resolves with Resolver; its keep-alive is Go's default.
-func Dialer(timeout time.Duration) *net.Dialer {
-	return &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Resolver: Resolver()}
+// resolves with Resolver; its keep-alive is Go's default. localIP, if
+// not empty, is the address its connections come from.
+func Dialer(timeout time.Duration, localIP string) *net.Dialer {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Resolver: Resolver()}
+	if ip := net.ParseIP(localIP); ip != nil {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	return d
 }

@@ -147,7 +147,7 @@ func newSession(lg *zap.Logger, cfg *Config, id uint64) (*session, error) {
 	ccfg.Logger = lg.Named("client")
 	if netutil.TestDNS() != "" {
 		ccfg.DialOptions = append(ccfg.DialOptions, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return netutil.Dialer(0).DialContext(ctx, "tcp", addr)
+			return netutil.Dialer(0, "").DialContext(ctx, "tcp", addr)
 		}))
 	}
 	c, err := clientv3.New(*ccfg)

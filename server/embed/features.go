@@ -21,9 +21,6 @@ type Gate struct {
 	Stage string
 	// Help says what the gate does in basalt.
 	Help string
-	// Refused, if set, is the one value basalt cannot honour yet, and why.
-	Refused    *bool
-	RefusedWhy string
 }
 
 // The gate names, as etcd's.
@@ -41,8 +38,6 @@ const (
 	GateTxnModeWriteWithSharedBuffer = "TxnModeWriteWithSharedBuffer"
 )
 
-var refuseTrue = true
-
 // gates are etcd 3.7's server gates with its defaults and stages, but
 // for LeaseCheckpoint, on by default in basalt (see docs/design.md,
 // Leases): a leader change must not hand a lease back its full TTL.
@@ -53,7 +48,7 @@ var gates = []Gate{
 	{Name: GateLeaseCheckpoint, Default: true, Stage: "ALPHA", Help: "the leader checkpoints leases' remaining TTLs, which a new leader starts them from (on by default in basalt; etcd's default is false)"},
 	{Name: GateLeaseCheckpointPersist, Stage: "ALPHA", Help: "checkpoints are persisted; as in etcd 3.6 and later they are, whatever its value"},
 	{Name: GatePriorityRequest, Stage: "ALPHA", Help: "lease revocations are accepted further behind the commit index than other requests"},
-	{Name: GateSetMemberLocalAddr, Stage: "ALPHA", Refused: &refuseTrue, RefusedWhy: "dialing peers from the advertised address is not built"},
+	{Name: GateSetMemberLocalAddr, Stage: "ALPHA", Help: "connections to peers come from the first advertised peer URL whose host is an IP address neither loopback nor unspecified"},
 	{Name: GateStopGRPCServiceOnDefrag, Stage: "ALPHA", Help: "the gRPC health service reports NOT_SERVING while a defragmentation runs"},
 	{Name: GateTxnModeWriteWithSharedBuffer, Default: true, Stage: "BETA", Help: "an etcd write-buffer strategy; basalt's transactions behave alike either way"},
 }
@@ -82,25 +77,11 @@ func (fg FeatureGates) Enabled(name string) bool {
 }
 
 // ParseFeatureGates reads "Name=bool,..." as etcd does, with etcd's
-// errors, and refuses values basalt cannot honour.
+// errors.
 func ParseFeatureGates(s string) (FeatureGates, error) {
-	fg, named, err := parseFeatureGates(s)
+	fg, err := parseFeatureGates(s)
 	if err != nil {
 		return nil, err
-	}
-	for _, g := range gates {
-		if g.Refused == nil || fg.Enabled(g.Name) != *g.Refused {
-			continue
-		}
-		if !named[g.Name] {
-			all := GateAllAlpha
-			if g.Stage == "BETA" {
-				all = GateAllBeta
-			}
-			return nil, fmt.Errorf("basalt: --feature-gates=%s=%v is not supported yet (%s; %s=%v turns it on: add %s=%v)",
-				g.Name, *g.Refused, g.RefusedWhy, all, *g.Refused, g.Name, !*g.Refused)
-		}
-		return nil, fmt.Errorf("basalt: --feature-gates=%s=%v is not supported yet (%s)", g.Name, *g.Refused, g.RefusedWhy)
 	}
 	if fg.Enabled(GateLeaseCheckpointPersist) && !fg.Enabled(GateLeaseCheckpoint) {
 		return nil, fmt.Errorf("enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint")
@@ -111,12 +92,12 @@ func ParseFeatureGates(s string) (FeatureGates, error) {
 // CheckFeatureGatesSyntax is what the --feature-gates flag checks when it
 // is set: the syntax and the gate names (etcd's flag errors).
 func CheckFeatureGatesSyntax(s string) error {
-	_, _, err := parseFeatureGates(s)
+	_, err := parseFeatureGates(s)
 	return err
 }
 
-// parseFeatureGates returns the gates' values and which were named.
-func parseFeatureGates(s string) (FeatureGates, map[string]bool, error) {
+// parseFeatureGates returns the gates' values.
+func parseFeatureGates(s string) (FeatureGates, error) {
 	set := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
 		if part == "" {
@@ -125,15 +106,15 @@ func parseFeatureGates(s string) (FeatureGates, map[string]bool, error) {
 		kv := strings.SplitN(part, "=", 2)
 		k := strings.TrimSpace(kv[0])
 		if len(kv) != 2 {
-			return nil, nil, fmt.Errorf("missing bool value for %s", k)
+			return nil, fmt.Errorf("missing bool value for %s", k)
 		}
 		v := strings.TrimSpace(kv[1])
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, nil, fmt.Errorf("invalid value of %s=%s, err: %v", k, v, err)
+			return nil, fmt.Errorf("invalid value of %s=%s, err: %v", k, v, err)
 		}
 		if _, ok := lookupGate(k); !ok && k != GateAllAlpha && k != GateAllBeta {
-			return nil, nil, fmt.Errorf("unrecognized feature gate: %s", k)
+			return nil, fmt.Errorf("unrecognized feature gate: %s", k)
 		}
 		set[k] = b
 	}
@@ -150,11 +131,7 @@ func parseFeatureGates(s string) (FeatureGates, map[string]bool, error) {
 			fg[g.Name] = v
 		}
 	}
-	named := map[string]bool{}
-	for k := range set {
-		named[k] = true
-	}
-	return fg, named, nil
+	return fg, nil
 }
 
 // FeatureGatesHelp describes the gates for --help.
@@ -170,9 +147,6 @@ func FeatureGatesHelp() string {
 	}
 	for _, g := range gates {
 		fmt.Fprintf(&b, "\n        %s=true|false (%s - default=%v): %s", g.Name, g.Stage, g.Default, g.Help)
-		if g.Refused != nil {
-			fmt.Fprintf(&b, "%s; %v is not supported yet", g.RefusedWhy, *g.Refused)
-		}
 	}
 	return b.String()
 }

@@ -3,6 +3,8 @@ package embed
 import (
 	"strings"
 	"testing"
+
+	"github.com/basaltkv/basalt/pkg/flags"
 )
 
 func TestParseFeatureGates(t *testing.T) {
@@ -22,8 +24,8 @@ func TestParseFeatureGates(t *testing.T) {
 		{in: "NoSuchGate=true", wantErr: "unrecognized feature gate: NoSuchGate"},
 		{in: "InitialCorruptCheck", wantErr: "missing bool value for InitialCorruptCheck"},
 		{in: "InitialCorruptCheck=yes", wantErr: `invalid value of InitialCorruptCheck=yes, err: strconv.ParseBool: parsing "yes": invalid syntax`},
-		{in: "SetMemberLocalAddr=true", wantErr: "basalt: --feature-gates=SetMemberLocalAddr=true is not supported yet"},
-		{in: "AllAlpha=true", wantErr: "basalt: --feature-gates=SetMemberLocalAddr=true is not supported yet (dialing peers from the advertised address is not built; AllAlpha=true turns it on: add SetMemberLocalAddr=false)"},
+		{in: "SetMemberLocalAddr=true", want: map[string]bool{GateSetMemberLocalAddr: true}},
+		{in: "AllAlpha=true", want: map[string]bool{GateSetMemberLocalAddr: true, GateCompactHashCheck: true, GateInitialCorruptCheck: true}},
 		{in: "LeaseCheckpointPersist=true,LeaseCheckpoint=false", wantErr: "enabling feature gate LeaseCheckpointPersist requires enabling feature gate LeaseCheckpoint"},
 		{in: "LeaseCheckpointPersist=true,LeaseCheckpoint=true", want: map[string]bool{GateLeaseCheckpoint: true, GateLeaseCheckpointPersist: true}},
 	}
@@ -44,5 +46,32 @@ func TestParseFeatureGates(t *testing.T) {
 				t.Errorf("%q: %s = %v, want %v", tt.in, name, got, want)
 			}
 		}
+	}
+}
+
+func TestInferLocalAddr(t *testing.T) {
+	tests := []struct {
+		name, gates string
+		advertised  []string
+		want        string
+	}{
+		{name: "gate off", gates: "", advertised: []string{"http://10.0.0.1:2380"}, want: ""},
+		{name: "first suitable IP", gates: "SetMemberLocalAddr=true", advertised: []string{"http://127.0.0.1:2380", "http://0.0.0.0:2380", "http://host:2380", "http://10.0.0.1:2380", "http://10.0.0.2:2380"}, want: "10.0.0.1"},
+		{name: "IPv6", gates: "AllAlpha=true", advertised: []string{"http://[::1]:2380", "http://[fd00::1]:2380"}, want: "fd00::1"},
+		{name: "none suitable", gates: "SetMemberLocalAddr=true", advertised: []string{"http://localhost:2380", "http://127.0.0.2:2380"}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := NewConfig()
+			cfg.FeatureGates = tt.gates
+			us, err := flags.ParseURLs(tt.advertised)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.AdvertisePeerUrls = us
+			if got := cfg.InferLocalAddr(nil); got != tt.want {
+				t.Fatalf("InferLocalAddr = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -3,9 +3,11 @@ package embed
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/flags"
 	"github.com/basaltkv/basalt/server"
 	"github.com/basaltkv/basalt/server/discovery"
 	"go.uber.org/zap"
@@ -101,6 +103,30 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		AutoCompactionMode:      cfg.AutoCompactionMode,
 		AutoCompactionRetention: retention,
 		PeerTLS:                 peerTLS,
+		PeerLocalIP:             cfg.InferLocalAddr(lg),
 		Logger:                  lg,
 	}, nil
+}
+
+// InferLocalAddr is the address connections to peers come from, as etcd
+// picks it with the SetMemberLocalAddr gate: the first advertised peer
+// URL whose host is an IP address neither loopback nor unspecified. ""
+// (the system's choice) without the gate or such a URL.
+func (cfg *Config) InferLocalAddr(lg *zap.Logger) string {
+	if !cfg.FeatureEnabled(GateSetMemberLocalAddr) {
+		return ""
+	}
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	adv := flags.URLsString(cfg.AdvertisePeerUrls)
+	lg.Info("searching for a suitable member local address in AdvertisePeerURLs", zap.String("advertise-peer-urls", adv))
+	for _, u := range cfg.AdvertisePeerUrls {
+		if addr, err := netip.ParseAddr(u.Hostname()); err == nil && !addr.IsLoopback() && !addr.IsUnspecified() {
+			lg.Info("setting member local address", zap.String("LocalAddr", addr.String()))
+			return addr.String()
+		}
+	}
+	lg.Warn("unable to set a member local address due to lack of suitable local addresses", zap.String("advertise-peer-urls", adv))
+	return ""
 }

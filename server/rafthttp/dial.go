@@ -24,8 +24,8 @@ const (
 // traffic. readTimeout and writeTimeout, when positive, are set as a
 // deadline before every read and write on a connection. Peer traffic never
 // goes through a proxy.
-func newRoundTripper(tlsCfg *tls.Config, dialTimeout, readTimeout, writeTimeout time.Duration, reuse bool, responseTimeout time.Duration) *http.Transport {
-	dialer := netutil.Dialer(dialTimeout)
+func newRoundTripper(tlsCfg *tls.Config, localIP string, dialTimeout, readTimeout, writeTimeout time.Duration, reuse bool, responseTimeout time.Duration) *http.Transport {
+	dialer := netutil.Dialer(dialTimeout, localIP)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dialer.DialContext(ctx, network, addr)

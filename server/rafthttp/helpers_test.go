@@ -243,6 +243,10 @@ type memberOpts struct {
 	serverTLS bool
 	clientTLS *testCA
 	logger    *zap.Logger
+	// localIP is the address its connections come from; wrap, if set,
+	// wraps the handler its listener serves.
+	localIP string
+	wrap    func(http.Handler) http.Handler
 }
 
 func newMember(t testing.TB, id uint64, o memberOpts) *member {
@@ -262,6 +266,7 @@ func newMember(t testing.TB, id uint64, o memberOpts) *member {
 		Source:    o.source,
 		Sink:      m.sink,
 		Logger:    lg,
+		LocalIP:   o.localIP,
 	}
 	if o.clientTLS != nil {
 		cfg.TLS = o.clientTLS.clientConfig()
@@ -272,6 +277,9 @@ func newMember(t testing.TB, id uint64, o memberOpts) *member {
 		m.tr.buildRoundTrippers()
 	}
 	m.gate = &gate{h: m.tr.Handler()}
+	if o.wrap != nil {
+		m.gate.h = o.wrap(m.gate.h)
+	}
 	if o.serverTLS {
 		m.srv = httptest.NewUnstartedServer(m.gate)
 		m.srv.TLS = o.clientTLS.serverConfig(t)

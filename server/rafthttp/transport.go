@@ -61,6 +61,9 @@ type Config struct {
 	TLS *tls.Config
 	// DialTimeout bounds connecting to a peer (0: 1 s).
 	DialTimeout time.Duration
+	// LocalIP, if set, is the address connections to peers come from
+	// (etcd's SetMemberLocalAddr gate).
+	LocalIP string
 	Raft        Raft
 	Source      SnapshotSource
 	Sink        SnapshotSink
@@ -172,8 +175,8 @@ func New(cfg Config) *Transport {
 // test changed it).
 func (t *Transport) buildRoundTrippers() {
 	tm := t.timing
-	t.streamRT = newRoundTripper(t.cfg.TLS, tm.dialTimeout, tm.readTimeout, tm.writeTimeout, false, 0)
-	t.snapRT = newRoundTripper(t.cfg.TLS, tm.dialTimeout, 0, tm.snapshotIdleTimeout, true, tm.snapshotResponseTimeout)
+	t.streamRT = newRoundTripper(t.cfg.TLS, t.cfg.LocalIP, tm.dialTimeout, tm.readTimeout, tm.writeTimeout, false, 0)
+	t.snapRT = newRoundTripper(t.cfg.TLS, t.cfg.LocalIP, tm.dialTimeout, 0, tm.snapshotIdleTimeout, true, tm.snapshotResponseTimeout)
 }
 
 // Handler serves the peer side of the transport; mount it for paths under

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -150,4 +151,22 @@ func TestDataDirOfAnotherCluster(t *testing.T) {
 	}
 	m.Start(t)
 	mustGet(t, m.Client(t), "k", "v")
+}
+
+// TestEveryAlphaGate starts a cluster with every alpha feature gate on
+// (SetMemberLocalAddr, InitialCorruptCheck, CompactHashCheck, ...), as
+// etcd takes it: it serves, and SetMemberLocalAddr says why it keeps the
+// system's source address (every advertised peer URL is on loopback).
+func TestEveryAlphaGate(t *testing.T) {
+	c := NewCluster(t, 3, &Options{Args: []string{"--feature-gates=AllAlpha=true"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Client(t).Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	for _, m := range c.Members {
+		if !LogContains(m.Logs(), "unable to set a member local address due to lack of suitable local addresses") {
+			t.Errorf("%s: no word on the member local address:\n%s", m.Name, m.Logs())
+		}
+	}
 }
