@@ -64,10 +64,10 @@ type Config struct {
 	// LocalIP, if set, is the address connections to peers come from
 	// (etcd's SetMemberLocalAddr gate).
 	LocalIP string
-	Raft        Raft
-	Source      SnapshotSource
-	Sink        SnapshotSink
-	Logger      *zap.Logger
+	Raft    Raft
+	Source  SnapshotSource
+	Sink    SnapshotSink
+	Logger  *zap.Logger
 }
 
 // timing holds the transport's intervals and timeouts; tests shorten some.
