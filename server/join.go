@@ -98,6 +98,9 @@ func rejoinMembers(lg *zap.Logger, cfg Config, cid uint64) []*membership.Member 
 	return members
 }
 
+// resolveTimeout bounds the resolution of one list of peer URLs.
+const resolveTimeout = 10 * time.Second
+
 // matchMembers checks that --initial-cluster lists the running cluster's
 // members at the same peer URLs (etcd's ValidateClusterAndAssignIDs) and
 // returns the running cluster's members as they are (IDs, names
@@ -110,8 +113,22 @@ func matchMembers(local, remote []*membership.Member) ([]*membership.Member, err
 	for _, r := range remote {
 		urls := slices.Sorted(slices.Values(r.PeerURLs))
 		i := slices.IndexFunc(local, func(l *membership.Member) bool { return slices.Equal(l.PeerURLs, urls) })
+		var lastErr error
 		if i < 0 {
-			return nil, fmt.Errorf("PeerURLs: no match found for existing member (%s, %v)", idString(r.ID), r.PeerURLs)
+			// A host name in one list and its address in the other match
+			// once resolved, as in etcd.
+			i = slices.IndexFunc(local, func(l *membership.Member) bool {
+				ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+				defer cancel()
+				same, err := netutil.URLStringsEqual(ctx, l.PeerURLs, urls)
+				if err != nil {
+					lastErr = err
+				}
+				return same
+			})
+		}
+		if i < 0 {
+			return nil, fmt.Errorf("PeerURLs: no match found for existing member (%s, %v), last resolver error (%v)", idString(r.ID), r.PeerURLs, lastErr)
 		}
 		m := r.Clone()
 		m.PeerURLs = urls

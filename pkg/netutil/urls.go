@@ -43,6 +43,30 @@ func URLsEqual(ctx context.Context, a, b []url.URL) (bool, error) {
 	return true, nil
 }
 
+// URLStringsEqual is URLsEqual for URLs as strings.
+func URLStringsEqual(ctx context.Context, a, b []string) (bool, error) {
+	parse := func(ss []string) ([]url.URL, error) {
+		out := make([]url.URL, len(ss))
+		for i, s := range ss {
+			u, err := url.Parse(s)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = *u
+		}
+		return out, nil
+	}
+	ua, err := parse(a)
+	if err != nil {
+		return false, err
+	}
+	ub, err := parse(b)
+	if err != nil {
+		return false, err
+	}
+	return URLsEqual(ctx, ua, ub)
+}
+
 func urlStrings(us []url.URL) []string {
 	out := make([]string, len(us))
 	for i, u := range us {
