@@ -86,10 +86,13 @@ func TestRefusedAtStart(t *testing.T) {
 		{"flag and env", []string{"--name", "a"}, []string{"ETCD_NAME=b"}, 1, "conflicting environment variable is shadowed by corresponding command-line flag"},
 		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --auth-token is not supported yet"},
 		{"missing config file", []string{"--config-file", filepath.Join(dir, "missing.yml")}, nil, 1, "no such file or directory"},
+		{"discovery endpoints without a token", []string{"--discovery-endpoints=http://127.0.0.1:1"}, nil, 1, "both --discovery-token and --discovery-endpoints must be set"},
+		{"discovery token without endpoints", []string{"--discovery-token=t"}, nil, 1, "both --discovery-token and --discovery-endpoints must be set"},
+		{"DNS discovery and an initial cluster", []string{"--discovery-srv=example.com", "--initial-cluster=default=http://localhost:2380"}, nil, 1,
+			`multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`},
 	}
 	for _, nb := range []struct{ flag, value string }{
-		{"auth-token", "jwt"}, {"bcrypt-cost", "12"}, {"discovery-srv", "example.com"}, {"discovery-endpoints", "http://127.0.0.1:1"},
-		{"discovery-token", "t"}, {"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
+		{"auth-token", "jwt"}, {"bcrypt-cost", "12"}, {"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
 		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"},
 		{"experimental-initial-corrupt-check", "true"},
 	} {
