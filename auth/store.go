@@ -476,8 +476,12 @@ func (s *Store) RoleGrantPermission(w Writer, r *pb.AuthRoleGrantPermissionReque
 		string(nr.KeyPermission[i].RangeEnd) == string(r.Perm.RangeEnd) {
 		nr.KeyPermission[i].PermType = r.Perm.PermType
 	} else {
+		// Appended, then sorted by key as etcd sorts them (only the first
+		// permission with the key is looked at above, so the order of
+		// those with equal keys decides what a later grant updates).
 		perm := &authpb.Permission{Key: r.Perm.Key, RangeEnd: r.Perm.RangeEnd, PermType: r.Perm.PermType}
-		nr.KeyPermission = slices.Insert(nr.KeyPermission, i, perm)
+		nr.KeyPermission = append(nr.KeyPermission, perm)
+		sort.Sort(byKey(nr.KeyPermission))
 	}
 	if err := s.putRole(w, nr); err != nil {
 		return err
@@ -487,7 +491,7 @@ func (s *Store) RoleGrantPermission(w Writer, r *pb.AuthRoleGrantPermissionReque
 	return s.commit(w)
 }
 
-// RoleRevokePermission takes a permission, named by its keys, from a
+// RoleRevokePermission takes the permissions on the keys named from a
 // role.
 func (s *Store) RoleRevokePermission(w Writer, r *pb.AuthRoleRevokePermissionRequest) error {
 	s.mu.Lock()
@@ -496,14 +500,14 @@ func (s *Store) RoleRevokePermission(w Writer, r *pb.AuthRoleRevokePermissionReq
 	if role == nil {
 		return ErrRoleNotFound
 	}
-	i := slices.IndexFunc(role.KeyPermission, func(p *authpb.Permission) bool {
+	// Every permission on those keys goes (a role may hold several).
+	nr := proto.Clone(role).(*authpb.Role)
+	nr.KeyPermission = slices.DeleteFunc(nr.KeyPermission, func(p *authpb.Permission) bool {
 		return string(p.Key) == string(r.Key) && string(p.RangeEnd) == string(r.RangeEnd)
 	})
-	if i < 0 {
+	if len(nr.KeyPermission) == len(role.KeyPermission) {
 		return ErrPermissionNotGranted
 	}
-	nr := proto.Clone(role).(*authpb.Role)
-	nr.KeyPermission = slices.Delete(nr.KeyPermission, i, i+1)
 	if err := s.putRole(w, nr); err != nil {
 		return err
 	}
@@ -529,13 +533,17 @@ func (s *Store) UserList() []string {
 	return slices.Sorted(maps.Keys(s.users))
 }
 
-// RoleGet is a role's permissions.
+// RoleGet is a role's permissions (root's: every key).
 func (s *Store) RoleGet(name string) ([]*authpb.Permission, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	r := s.roles[name]
 	if r == nil {
 		return nil, ErrRoleNotFound
+	}
+	if name == RootRole {
+		// root may do anything: etcd shows it as read-write on every key.
+		return []*authpb.Permission{{PermType: authpb.READWRITE, Key: []byte{}, RangeEnd: []byte{0}}}, nil
 	}
 	out := make([]*authpb.Permission, len(r.KeyPermission))
 	for i, p := range r.KeyPermission {
@@ -674,3 +682,10 @@ func (s *Store) IsAdminPermitted(info *Info) error {
 	}
 	return nil
 }
+
+// byKey orders permissions by key alone, as etcd's.
+type byKey []*authpb.Permission
+
+func (p byKey) Len() int           { return len(p) }
+func (p byKey) Less(i, j int) bool { return string(p[i].Key) < string(p[j].Key) }
+func (p byKey) Swap(i, j int)      { p[i], p[j] = p[j], p[i] }

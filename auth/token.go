@@ -153,7 +153,7 @@ func (t *simpleTokens) InvalidateUser(user string) {
 }
 
 // NewTokenProvider reads --auth-token ("simple", or "jwt,<options>") as
-// etcd does; ttl is --auth-token-ttl (simple tokens), applied the
+// etcd does ("" is simple); ttl is --auth-token-ttl (simple tokens), applied the
 // member's applied-index wait.
 func NewTokenProvider(spec string, ttl time.Duration, applied func(index uint64) <-chan struct{}) (TokenProvider, error) {
 	kind, opts, err := decomposeOpts(spec)
@@ -161,7 +161,7 @@ func NewTokenProvider(spec string, ttl time.Duration, applied func(index uint64)
 		return nil, ErrInvalidAuthOpts
 	}
 	switch kind {
-	case "simple":
+	case "simple", "":
 		return NewSimpleTokens(ttl, applied), nil
 	case "jwt":
 		return newJWTTokens(opts)

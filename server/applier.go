@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/basaltkv/basalt/lease"
@@ -189,9 +190,11 @@ func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
 		// Compaction takes the backend batch itself.
 		res = a.applyCompaction(r.Compaction)
 		tw = a.st.kv.Write()
+	} else if err := a.authorize(&r); err != nil {
+		res, tw = &applyResult{err: err}, a.st.kv.Write()
 	} else {
 		tw = a.st.kv.Write()
-		res = a.applyRequest(tw, &r)
+		res = a.applyRequest(tw, &r, e.Index)
 	}
 	if err := a.commitIndex(tw, e); err != nil {
 		return err
@@ -223,7 +226,8 @@ func isExpectedApplyError(err error) bool {
 			return true
 		}
 	}
-	return false
+	// Every auth refusal is the user's doing, not the member's.
+	return strings.HasPrefix(err.Error(), "auth: ")
 }
 
 // applyRequest is the one dispatch switch over request types; the quota
@@ -235,7 +239,10 @@ func refusedWhenCorrupt(r *pb.InternalRaftRequest) bool {
 		r.LeaseGrant != nil || r.LeaseRevoke != nil
 }
 
-func (a *applier) applyRequest(tw *mvcc.WriteTxn, r *pb.InternalRaftRequest) *applyResult {
+func (a *applier) applyRequest(tw *mvcc.WriteTxn, r *pb.InternalRaftRequest, index uint64) *applyResult {
+	if res, ok := a.applyAuth(tw, r, index); ok {
+		return res
+	}
 	noSpace := a.st.alarms.active(pb.AlarmType_NOSPACE)
 	leases := leaseExists{a.st.lessor}
 	switch {

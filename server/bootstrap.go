@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basaltkv/basalt/auth"
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/pkg/flags"
 	"github.com/basaltkv/basalt/raft"
@@ -48,6 +49,15 @@ func NewMember(cfg Config) (*Member, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
+	// Simple tokens wait for the index they were issued at: the applier's
+	// applied-index wait, which exists once the member is assembled and
+	// before any token is checked.
+	var waitApplied func(uint64) <-chan struct{}
+	tokens, err := auth.NewTokenProvider(cfg.AuthToken, cfg.AuthTokenTTL, func(i uint64) <-chan struct{} { return waitApplied(i) })
+	if err != nil {
+		lg.Warn("failed to create token provider", zap.Error(err))
+		return nil, err
+	}
 	layout := cfg.Layout()
 	if err := os.MkdirAll(layout.SnapDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", layout.SnapDir(), err)
@@ -82,7 +92,7 @@ func NewMember(cfg Config) (*Member, error) {
 		}
 	}
 
-	st, err := openState(cfg, lg, mt)
+	st, err := openState(cfg, lg, mt, auth.New(lg, cfg.BcryptCost, tokens))
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +111,9 @@ func NewMember(cfg Config) (*Member, error) {
 		return nil, err
 	}
 	st.cluster = rs.cluster
-	return assemble(cfg, lg, mt, st, rs, snapshotter, consistIndex), nil
+	m := assemble(cfg, lg, mt, st, rs, snapshotter, consistIndex)
+	waitApplied = m.applier.appliedWait.wait
+	return m, nil
 }
 
 // assemble wires the member's parts once.
@@ -238,7 +250,7 @@ func backendConsistentIndex(path string) (uint64, error) {
 
 // openState opens the backend and builds the store, lessor and alarms
 // from it; the membership comes with raft's start.
-func openState(cfg Config, lg *zap.Logger, mt *metrics) (*state, error) {
+func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state, error) {
 	be, err := backend.Open(backend.Config{
 		Path:          cfg.Layout().BackendPath(),
 		BatchInterval: cfg.BackendBatchInterval,
@@ -248,7 +260,7 @@ func openState(cfg Config, lg *zap.Logger, mt *metrics) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &state{be: be, alarms: newAlarmStore(lg)}
+	st := &state{be: be, alarms: newAlarmStore(lg), auth: as}
 	minTTL := lease.MinLeaseTTLFor(cfg.ElectionTicks, time.Duration(cfg.TickMs)*time.Millisecond)
 	st.lessor = lease.New(lease.Config{MinLeaseTTL: minTTL, Logger: zapLeaseLogger{lg}})
 	if err := st.open(); err != nil {
@@ -266,6 +278,9 @@ func (st *state) open() error {
 	err := st.lessor.Recover(view)
 	if err == nil {
 		err = st.alarms.recover(view)
+	}
+	if err == nil {
+		err = st.auth.Recover(view)
 	}
 	view.End()
 	if err != nil {

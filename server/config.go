@@ -111,6 +111,14 @@ type Config struct {
 	AutoCompactionMode      string
 	AutoCompactionRetention string
 
+	// AuthToken is --auth-token ("simple", or "jwt,<options>"; empty:
+	// simple), AuthTokenTTL a simple token's life unused
+	// (--auth-token-ttl), BcryptCost the cost passwords are hashed with
+	// (--bcrypt-cost).
+	AuthToken    string
+	AuthTokenTTL time.Duration
+	BcryptCost   int
+
 	// PeerLocalIP, if set, is the address the member's connections to its
 	// peers come from (etcd's SetMemberLocalAddr gate).
 	PeerLocalIP string

@@ -119,6 +119,9 @@ func (a *applier) installSnapshot(s raftpb.Snapshot) error {
 			return err
 		}
 		fpApplyAfterRestoreMembership.Hit()
+		if err := a.st.auth.Recover(view); err != nil {
+			return err
+		}
 		return nil
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/basaltkv/basalt/auth"
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/storage/backend"
@@ -27,6 +28,7 @@ type state struct {
 	lessor  *lease.Lessor
 	alarms  *alarmStore
 	cluster *membership.Cluster
+	auth    *auth.Store
 }
 
 // close stops the state's goroutines and closes the backend, last.

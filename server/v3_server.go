@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/basaltkv/basalt/auth"
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/server/kvapply"
@@ -28,9 +29,17 @@ func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 			return nil, err
 		}
 	}
-	txn := m.st.kv.Read()
-	defer txn.End()
-	return kvapply.Range(txn, r)
+	var resp *pb.RangeResponse
+	var rerr error
+	err := m.serveRead(ctx, &pb.InternalRaftRequest{Range: r}, func() {
+		txn := m.st.kv.Read()
+		defer txn.End()
+		resp, rerr = kvapply.Range(txn, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, rerr
 }
 
 // Put writes a key through raft.
@@ -63,9 +72,17 @@ func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 				return nil, err
 			}
 		}
-		txn := m.st.kv.Read()
-		defer txn.End()
-		return kvapply.Txn(txn, nil, leaseExists{m.st.lessor}, r)
+		var resp *pb.TxnResponse
+		var rerr error
+		err := m.serveRead(ctx, &pb.InternalRaftRequest{Txn: r}, func() {
+			txn := m.st.kv.Read()
+			defer txn.End()
+			resp, rerr = kvapply.Txn(txn, nil, leaseExists{m.st.lessor}, r)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return resp, rerr
 	}
 	if err := m.checkQuota(ctx, proto.Size(r)); err != nil {
 		return nil, err
@@ -156,6 +173,19 @@ func (m *Member) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 
 // LeaseTimeToLive answers from the leader, which knows the remaining TTL.
 func (m *Member) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	resp, err := m.leaseTimeToLive(ctx, r)
+	if err == nil && r.Keys {
+		// The keys are shown only to a user who may read them all.
+		for _, k := range resp.Keys {
+			if err := m.CheckRange(ctx, k, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return resp, err
+}
+
+func (m *Member) leaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
 	for {
 		if m.IsLeader() {
 			return m.leaseTimeToLiveLocal(r)
@@ -379,6 +409,9 @@ func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*apply
 	}
 	id := m.reqIDs.next()
 	r.Header = &pb.RequestHeader{ID: id}
+	if info := auth.InfoFromContext(ctx); info != nil && r.Authenticate == nil {
+		r.Header.Username, r.Header.AuthRevision = info.Username, info.Revision
+	}
 	data, err := proto.Marshal(r)
 	if err != nil {
 		return nil, err

@@ -4,89 +4,92 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
-// authServer stands in until auth lands: authentication is reported
-// disabled (so clients configured with credentials go on without a token,
-// as they do against an etcd whose auth is off), and the RPCs that manage
-// users, roles and enabling auth answer codes.Unimplemented.
+// authServer is the Auth service: every call goes to the member, which
+// applies it through the log (reads included, as etcd's); only root may
+// manage users and roles once auth is on (the member checks).
 type authServer struct {
 	pb.UnimplementedAuthServer
+	m   Member
 	hdr header
 }
 
-// initialAuthRevision is the auth revision of a store that never changed:
-// etcd starts at 1.
-const initialAuthRevision = 1
-
-func (s *authServer) AuthStatus(context.Context, *pb.AuthStatusRequest) (*pb.AuthStatusResponse, error) {
-	return &pb.AuthStatusResponse{Header: s.hdr.new(0), Enabled: false, AuthRevision: initialAuthRevision}, nil
+// authCall runs one call and maps its error; fill sets the header.
+func authCall[Req, Resp any](ctx context.Context, r Req, call func(context.Context, Req) (Resp, error), fill func(Resp)) (Resp, error) {
+	resp, err := call(ctx, r)
+	if err != nil {
+		var zero Resp
+		return zero, toGRPCError(err)
+	}
+	fill(resp)
+	return resp, nil
 }
 
-// Authenticate fails as etcd's does when auth is disabled; clientv3 takes
-// this error to mean "no token needed".
-func (s *authServer) Authenticate(context.Context, *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
-	return nil, rpctypes.ErrGRPCAuthNotEnabled
+func (s *authServer) AuthEnable(ctx context.Context, r *pb.AuthEnableRequest) (*pb.AuthEnableResponse, error) {
+	return authCall(ctx, r, s.m.AuthEnable, func(x *pb.AuthEnableResponse) { x.Header = s.hdr.new(0) })
 }
 
-// AuthDisable of a disabled auth is a no-op in etcd.
-func (s *authServer) AuthDisable(context.Context, *pb.AuthDisableRequest) (*pb.AuthDisableResponse, error) {
-	return &pb.AuthDisableResponse{Header: s.hdr.new(0)}, nil
+func (s *authServer) AuthDisable(ctx context.Context, r *pb.AuthDisableRequest) (*pb.AuthDisableResponse, error) {
+	return authCall(ctx, r, s.m.AuthDisable, func(x *pb.AuthDisableResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) AuthEnable(context.Context, *pb.AuthEnableRequest) (*pb.AuthEnableResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) AuthStatus(ctx context.Context, r *pb.AuthStatusRequest) (*pb.AuthStatusResponse, error) {
+	return authCall(ctx, r, s.m.AuthStatus, func(x *pb.AuthStatusResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) UserAdd(context.Context, *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
+	return authCall(ctx, r, s.m.Authenticate, func(x *pb.AuthenticateResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) UserGet(context.Context, *pb.AuthUserGetRequest) (*pb.AuthUserGetResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
+	return authCall(ctx, r, s.m.UserAdd, func(x *pb.AuthUserAddResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) UserList(context.Context, *pb.AuthUserListRequest) (*pb.AuthUserListResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*pb.AuthUserGetResponse, error) {
+	return authCall(ctx, r, s.m.UserGet, func(x *pb.AuthUserGetResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) UserDelete(context.Context, *pb.AuthUserDeleteRequest) (*pb.AuthUserDeleteResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) UserList(ctx context.Context, r *pb.AuthUserListRequest) (*pb.AuthUserListResponse, error) {
+	return authCall(ctx, r, s.m.UserList, func(x *pb.AuthUserListResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) UserChangePassword(context.Context, *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest) (*pb.AuthUserDeleteResponse, error) {
+	return authCall(ctx, r, s.m.UserDelete, func(x *pb.AuthUserDeleteResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) UserGrantRole(context.Context, *pb.AuthUserGrantRoleRequest) (*pb.AuthUserGrantRoleResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) UserChangePassword(ctx context.Context, r *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error) {
+	return authCall(ctx, r, s.m.UserChangePassword, func(x *pb.AuthUserChangePasswordResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) UserRevokeRole(context.Context, *pb.AuthUserRevokeRoleRequest) (*pb.AuthUserRevokeRoleResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) UserGrantRole(ctx context.Context, r *pb.AuthUserGrantRoleRequest) (*pb.AuthUserGrantRoleResponse, error) {
+	return authCall(ctx, r, s.m.UserGrantRole, func(x *pb.AuthUserGrantRoleResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) RoleAdd(context.Context, *pb.AuthRoleAddRequest) (*pb.AuthRoleAddResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) UserRevokeRole(ctx context.Context, r *pb.AuthUserRevokeRoleRequest) (*pb.AuthUserRevokeRoleResponse, error) {
+	return authCall(ctx, r, s.m.UserRevokeRole, func(x *pb.AuthUserRevokeRoleResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) RoleGet(context.Context, *pb.AuthRoleGetRequest) (*pb.AuthRoleGetResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*pb.AuthRoleAddResponse, error) {
+	return authCall(ctx, r, s.m.RoleAdd, func(x *pb.AuthRoleAddResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) RoleList(context.Context, *pb.AuthRoleListRequest) (*pb.AuthRoleListResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.AuthRoleGetResponse, error) {
+	return authCall(ctx, r, s.m.RoleGet, func(x *pb.AuthRoleGetResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) RoleDelete(context.Context, *pb.AuthRoleDeleteRequest) (*pb.AuthRoleDeleteResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) RoleList(ctx context.Context, r *pb.AuthRoleListRequest) (*pb.AuthRoleListResponse, error) {
+	return authCall(ctx, r, s.m.RoleList, func(x *pb.AuthRoleListResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) RoleGrantPermission(context.Context, *pb.AuthRoleGrantPermissionRequest) (*pb.AuthRoleGrantPermissionResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteRequest) (*pb.AuthRoleDeleteResponse, error) {
+	return authCall(ctx, r, s.m.RoleDelete, func(x *pb.AuthRoleDeleteResponse) { x.Header = s.hdr.new(0) })
 }
 
-func (s *authServer) RoleRevokePermission(context.Context, *pb.AuthRoleRevokePermissionRequest) (*pb.AuthRoleRevokePermissionResponse, error) {
-	return nil, errAuthNotImplemented
+func (s *authServer) RoleGrantPermission(ctx context.Context, r *pb.AuthRoleGrantPermissionRequest) (*pb.AuthRoleGrantPermissionResponse, error) {
+	return authCall(ctx, r, s.m.RoleGrantPermission, func(x *pb.AuthRoleGrantPermissionResponse) { x.Header = s.hdr.new(0) })
+}
+
+func (s *authServer) RoleRevokePermission(ctx context.Context, r *pb.AuthRoleRevokePermissionRequest) (*pb.AuthRoleRevokePermissionResponse, error) {
+	return authCall(ctx, r, s.m.RoleRevokePermission, func(x *pb.AuthRoleRevokePermissionResponse) { x.Header = s.hdr.new(0) })
 }

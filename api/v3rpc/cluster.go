@@ -21,6 +21,9 @@ type clusterServer struct {
 }
 
 func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	if err := s.m.RequireAuthInfo(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.MemberList(ctx, r.Linearizable)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -30,6 +33,9 @@ func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest)
 }
 
 func (s *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	urls, err := parsePeerURLs(r.PeerURLs)
 	if err != nil {
 		return nil, rpctypes.ErrGRPCMemberBadURLs
@@ -43,6 +49,9 @@ func (s *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (
 }
 
 func (s *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.MemberRemove(ctx, r.ID)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -52,6 +61,9 @@ func (s *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequ
 }
 
 func (s *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.MemberUpdate(ctx, r.ID, r.PeerURLs)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -61,6 +73,9 @@ func (s *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequ
 }
 
 func (s *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.MemberPromote(ctx, r.ID)
 	if err != nil {
 		return nil, toGRPCError(err)

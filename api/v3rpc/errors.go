@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/basaltkv/basalt/auth"
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/serverr"
@@ -64,6 +65,25 @@ var grpcErrors = []errorMapping{
 	{serverr.ErrNotEnoughStartedMembers, status.Error(codes.Unknown, rpctypes.ErrMemberNotEnoughStarted.Error())},
 	{serverr.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
 
+	// auth
+	{auth.ErrRootUserNotExist, rpctypes.ErrGRPCRootUserNotExist},
+	{auth.ErrRootRoleNotExist, rpctypes.ErrGRPCRootRoleNotExist},
+	{auth.ErrUserAlreadyExist, rpctypes.ErrGRPCUserAlreadyExist},
+	{auth.ErrUserEmpty, rpctypes.ErrGRPCUserEmpty},
+	{auth.ErrUserNotFound, rpctypes.ErrGRPCUserNotFound},
+	{auth.ErrRoleAlreadyExist, rpctypes.ErrGRPCRoleAlreadyExist},
+	{auth.ErrRoleNotFound, rpctypes.ErrGRPCRoleNotFound},
+	{auth.ErrRoleEmpty, rpctypes.ErrGRPCRoleEmpty},
+	{auth.ErrAuthFailed, rpctypes.ErrGRPCAuthFailed},
+	{auth.ErrPermissionNotGiven, rpctypes.ErrGRPCPermissionNotGiven},
+	{auth.ErrPermissionDenied, rpctypes.ErrGRPCPermissionDenied},
+	{auth.ErrRoleNotGranted, rpctypes.ErrGRPCRoleNotGranted},
+	{auth.ErrPermissionNotGranted, rpctypes.ErrGRPCPermissionNotGranted},
+	{auth.ErrAuthNotEnabled, rpctypes.ErrGRPCAuthNotEnabled},
+	{auth.ErrInvalidAuthToken, rpctypes.ErrGRPCInvalidAuthToken},
+	{auth.ErrInvalidAuthMgmt, rpctypes.ErrGRPCInvalidAuthMgmt},
+	{auth.ErrAuthOldRevision, rpctypes.ErrGRPCAuthOldRevision},
+
 	// server/membership: the refusals of a membership change
 	{membership.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound},
 	{membership.ErrIDNotFound, rpctypes.ErrGRPCMemberNotFound},
@@ -95,9 +115,6 @@ func toGRPCError(err error) error {
 	}
 	return status.Error(codes.Unknown, err.Error())
 }
-
-// errAuthNotImplemented answers the auth RPCs until auth lands.
-var errAuthNotImplemented = status.Error(codes.Unimplemented, "basalt: authentication is not implemented yet")
 
 // errDowngradeNotImplemented answers Maintenance.Downgrade.
 var errDowngradeNotImplemented = status.Error(codes.Unimplemented, "basalt: downgrade is not implemented")

@@ -62,8 +62,8 @@ func requestMetadata(ctx context.Context, rpcType string) (requireLeader bool, e
 	return len(ks) > 0 && ks[0] == rpctypes.MetadataHasLeader, nil
 }
 
-func unaryInterceptor(m Member) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func unaryInterceptor(m Member, clientCertAuth bool) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if isLearner(m) && !learnerMaySupport(req) {
 			return nil, rpctypes.ErrGRPCNotSupportedForLearner
 		}
@@ -73,6 +73,9 @@ func unaryInterceptor(m Member) grpc.UnaryServerInterceptor {
 		}
 		if requireLeader && m.Leader() == 0 {
 			return nil, rpctypes.ErrGRPCNoLeader
+		}
+		if ctx, err = authContext(ctx, m, clientCertAuth, info.FullMethod); err != nil {
+			return nil, err
 		}
 		return handler(ctx, req)
 	}
@@ -168,7 +171,7 @@ func monitorLeader(m Member, ls *leaderStreams, interval time.Duration, stopc <-
 	}
 }
 
-func streamInterceptor(m Member, ls *leaderStreams) grpc.StreamServerInterceptor {
+func streamInterceptor(m Member, ls *leaderStreams, clientCertAuth bool) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if isLearner(m) && info.FullMethod != snapshotMethod {
 			return rpctypes.ErrGRPCNotSupportedForLearner
@@ -176,6 +179,13 @@ func streamInterceptor(m Member, ls *leaderStreams) grpc.StreamServerInterceptor
 		requireLeader, err := requestMetadata(ss.Context(), "stream")
 		if err != nil {
 			return err
+		}
+		actx, err := authContext(ss.Context(), m, clientCertAuth, info.FullMethod)
+		if err != nil {
+			return err
+		}
+		if actx != ss.Context() {
+			ss = &streamWithContext{ServerStream: ss, ctx: actx}
 		}
 		if requireLeader {
 			if m.Leader() == 0 {

@@ -20,6 +20,9 @@ type leaseServer struct {
 }
 
 func (s *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if err := s.m.RequireAuthInfo(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if err := checkLeaseGrant(r); err != nil {
 		return nil, err
 	}

@@ -38,6 +38,14 @@ type maintenanceServer struct {
 }
 
 func (s *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	// Anyone may list the alarms; only root may raise or clear one.
+	check := s.m.CheckAdmin
+	if r.Action == pb.AlarmRequest_GET {
+		check = s.m.RequireAuthInfo
+	}
+	if err := check(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.Alarm(ctx, r)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -49,6 +57,9 @@ func (s *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 // Status reports the member's state; its Errors list what makes the
 // member unable to serve (no leader, active alarms), as etcd's does.
 func (s *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	if err := s.m.RequireAuthInfo(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.Status(ctx)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -73,6 +84,9 @@ func (s *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 }
 
 func (s *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	s.lg.Info("starting defragment")
 	if s.stopOnDefrag {
 		s.setServing(false, "defrag is active")
@@ -102,6 +116,9 @@ func (s *maintenanceServer) setServing(serving bool, reason string) {
 }
 
 func (s *maintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.HashResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.Hash(ctx)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -111,6 +128,9 @@ func (s *maintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.Ha
 }
 
 func (s *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.m.HashKV(ctx, r.Revision)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -120,6 +140,9 @@ func (s *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 }
 
 func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if s.m.Leader() != s.m.ID() {
 		return nil, rpctypes.ErrGRPCNotLeader
 	}
@@ -129,7 +152,10 @@ func (s *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 	return &pb.MoveLeaderResponse{Header: s.hdr.new(0)}, nil
 }
 
-func (s *maintenanceServer) Downgrade(context.Context, *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+func (s *maintenanceServer) Downgrade(ctx context.Context, _ *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+	if err := s.m.CheckAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	return nil, errDowngradeNotImplemented
 }
 
@@ -137,6 +163,9 @@ func (s *maintenanceServer) Downgrade(context.Context, *pb.DowngradeRequest) (*p
 // last message whose blob is the SHA-256 of everything sent before it:
 // etcdctl appends it to the file and etcdutl verifies it on restore.
 func (s *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream pb.Maintenance_SnapshotServer) error {
+	if err := s.m.CheckAdmin(stream.Context()); err != nil {
+		return toGRPCError(err)
+	}
 	ctx := stream.Context()
 	snap, err := s.m.Snapshot(ctx)
 	if err != nil {

@@ -178,8 +178,6 @@ func TestUnimplemented(t *testing.T) {
 		msg  string
 	}{
 		{"downgrade", func() error { _, err := cli.Downgrade(ctx(t), clientv3.DowngradeValidate, "3.6.0"); return err }, "basalt: downgrade is not implemented"},
-		{"user add", func() error { _, err := cli.UserAdd(ctx(t), "u", "p"); return err }, "basalt: authentication is not implemented yet"},
-		{"auth enable", func() error { _, err := cli.AuthEnable(ctx(t)); return err }, "basalt: authentication is not implemented yet"},
 	}
 	for _, tt := range tests {
 		err := tt.do()

@@ -3,6 +3,7 @@ package v3rpc
 import (
 	"context"
 
+	"github.com/basaltkv/basalt/auth"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -63,4 +64,39 @@ type Member interface {
 	// readyz, can serve a linearizable read within the context).
 	HasLeader() bool
 	LinearizableReadNotify(ctx context.Context) error
+
+	Authenticator
+}
+
+// Authenticator is the member's access control. The API layer resolves
+// who a request is from (AuthInfoFromToken, AuthInfoFromCommonName) and
+// passes it in the context (auth.WithInfo); the member checks it.
+type Authenticator interface {
+	AuthEnabled() bool
+	// AuthInfoFromToken is nil while auth is off.
+	AuthInfoFromToken(ctx context.Context, token string) (*auth.Info, error)
+	AuthInfoFromCommonName(cn string) *auth.Info
+	// CheckAdmin: the user is root. RequireAuthInfo: there is a user.
+	// CheckRange: the user may read the keys.
+	CheckAdmin(ctx context.Context) error
+	RequireAuthInfo(ctx context.Context) error
+	CheckRange(ctx context.Context, key, end []byte) error
+
+	AuthEnable(ctx context.Context, r *pb.AuthEnableRequest) (*pb.AuthEnableResponse, error)
+	AuthDisable(ctx context.Context, r *pb.AuthDisableRequest) (*pb.AuthDisableResponse, error)
+	AuthStatus(ctx context.Context, r *pb.AuthStatusRequest) (*pb.AuthStatusResponse, error)
+	Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error)
+	UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error)
+	UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest) (*pb.AuthUserDeleteResponse, error)
+	UserChangePassword(ctx context.Context, r *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error)
+	UserGrantRole(ctx context.Context, r *pb.AuthUserGrantRoleRequest) (*pb.AuthUserGrantRoleResponse, error)
+	UserRevokeRole(ctx context.Context, r *pb.AuthUserRevokeRoleRequest) (*pb.AuthUserRevokeRoleResponse, error)
+	UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*pb.AuthUserGetResponse, error)
+	UserList(ctx context.Context, r *pb.AuthUserListRequest) (*pb.AuthUserListResponse, error)
+	RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*pb.AuthRoleAddResponse, error)
+	RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.AuthRoleGetResponse, error)
+	RoleList(ctx context.Context, r *pb.AuthRoleListRequest) (*pb.AuthRoleListResponse, error)
+	RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteRequest) (*pb.AuthRoleDeleteResponse, error)
+	RoleGrantPermission(ctx context.Context, r *pb.AuthRoleGrantPermissionRequest) (*pb.AuthRoleGrantPermissionResponse, error)
+	RoleRevokePermission(ctx context.Context, r *pb.AuthRoleRevokePermissionRequest) (*pb.AuthRoleRevokePermissionResponse, error)
 }

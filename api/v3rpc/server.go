@@ -64,6 +64,10 @@ type Config struct {
 	// TLS secures the gRPC server when it serves a listener itself; nil
 	// is plain. (Behind httpapi.Serve, TLS is terminated there.)
 	TLS *tls.Config
+	// ClientCertAuth (--client-cert-auth): while auth is on, a request
+	// without a token is from the user its verified client certificate's
+	// common name names.
+	ClientCertAuth bool
 
 	// ElectionTimeout paces the check that ends streams whose client
 	// required a leader once the member has had none for three timeouts.
@@ -155,8 +159,8 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	metrics := serverMetrics(cfg.ExtensiveMetrics, lg)
 	opts := append([]grpc.ServerOption{}, common...)
 	opts = append(opts,
-		grpc.ChainUnaryInterceptor(logUnaryInterceptor(lg, cfg.WarningUnaryRequestDuration), metrics.unaryInterceptor(), unaryInterceptor(m)),
-		grpc.ChainStreamInterceptor(metrics.streamInterceptor(), streamInterceptor(m, streams)),
+		grpc.ChainUnaryInterceptor(logUnaryInterceptor(lg, cfg.WarningUnaryRequestDuration), metrics.unaryInterceptor(), unaryInterceptor(m, cfg.ClientCertAuth)),
+		grpc.ChainStreamInterceptor(metrics.streamInterceptor(), streamInterceptor(m, streams, cfg.ClientCertAuth)),
 		grpc.ForceServerCodecV2(newServerCodec(true)),
 		// Requests are served by long-lived goroutines while enough are
 		// idle: a new goroutine per request grows its stack (copying it)
@@ -179,8 +183,8 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	// gRPC altogether; the checks still apply.
 	internalOpts := append([]grpc.ServerOption{}, common...)
 	internalOpts = append(internalOpts,
-		grpc.ChainUnaryInterceptor(unaryInterceptor(m)),
-		grpc.ChainStreamInterceptor(streamInterceptor(m, streams)),
+		grpc.ChainUnaryInterceptor(unaryInterceptor(m, false)),
+		grpc.ChainStreamInterceptor(streamInterceptor(m, streams, false)),
 		grpc.ForceServerCodecV2(newServerCodec(false)),
 	)
 	s.internal = newInProcess(grpc.NewServer(internalOpts...))
@@ -199,7 +203,7 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 		lease:       &leaseServer{m: m, hdr: hdr, lg: lg, maxRequestBytes: cfg.MaxRequestBytes},
 		cluster:     &clusterServer{m: m, hdr: hdr},
 		maintenance: &maintenanceServer{m: m, hdr: hdr, lg: lg, health: healthSrv, stopOnDefrag: cfg.StopGRPCServiceOnDefrag},
-		auth:        &authServer{hdr: hdr},
+		auth:        &authServer{m: m, hdr: hdr},
 		lock:        &lockServer{c: client},
 		election:    &electionServer{c: client},
 	}

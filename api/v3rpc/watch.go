@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/basaltkv/basalt/auth"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -208,6 +209,9 @@ func (sws *watchStream) create(r *pb.WatchCreateRequest) *pb.WatchResponse {
 			Canceled:     true,
 			CancelReason: reason,
 		}
+	}
+	if err := sws.permitted(r); err != nil {
+		return failed(watchCancelReason(err))
 	}
 	if r.StartRevision < 0 {
 		return failed(rpctypes.ErrCompacted.Error())
@@ -525,3 +529,27 @@ func sendFragments(r *pb.WatchResponse, limit int, send func(*pb.WatchResponse) 
 
 // watchResponseEventsField is the field number of WatchResponse.events.
 const watchResponseEventsField = 11
+
+// permitted checks that the stream's user may read what r watches.
+func (sws *watchStream) permitted(r *pb.WatchCreateRequest) error {
+	ctx := sws.grpc.Context()
+	if err := authError(ctx); err != nil {
+		return err
+	}
+	return sws.s.m.CheckRange(ctx, r.Key, r.RangeEnd)
+}
+
+// watchCancelReason is the reason a refused watch is cancelled with: the
+// auth error's gRPC message, as etcd's, which tells clients to get a new
+// token (invalid token, old revision) or not (permission denied).
+func watchCancelReason(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrInvalidAuthToken):
+		return rpctypes.ErrGRPCInvalidAuthToken.Error()
+	case errors.Is(err, auth.ErrAuthOldRevision):
+		return rpctypes.ErrGRPCAuthOldRevision.Error()
+	case errors.Is(err, auth.ErrUserEmpty):
+		return rpctypes.ErrGRPCUserEmpty.Error()
+	}
+	return rpctypes.ErrGRPCPermissionDenied.Error()
+}

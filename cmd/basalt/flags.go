@@ -251,9 +251,9 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.str(&cfg.TlsMaxVersion, "tls-max-version", cfg.TlsMaxVersion, "Highest TLS version accepted: TLS1.2 or TLS1.3 (empty: Go's choice).")
 
 	c.section("Auth")
-	c.str(next(&s), "auth-token", "simple", "Auth token type. (Authentication is not supported yet in basalt.)")
-	c.uintv(&scratch.u[0], "bcrypt-cost", 10, "bcrypt cost of password hashes. (Not supported yet in basalt.)")
-	c.uintv(&scratch.u[1], "auth-token-ttl", 300, "Lifetime in seconds of simple tokens. (Not supported yet in basalt.)")
+	c.str(&cfg.AuthToken, "auth-token", cfg.AuthToken, "Specify auth token specific options: 'simple', or 'jwt,pub-key=<path>,priv-key=<path>,sign-method=<alg>,ttl=<duration>'.")
+	c.uintv(&cfg.BcryptCost, "bcrypt-cost", cfg.BcryptCost, "Specify bcrypt algorithm cost factor for auth password hashing.")
+	c.uintv(&cfg.AuthTokenTTL, "auth-token-ttl", cfg.AuthTokenTTL, "The lifetime in seconds of the auth token.")
 
 	c.section("Profiling and Monitoring")
 	c.boolean(&cfg.EnablePprof, "enable-pprof", false, "Serve runtime profiles under /debug/pprof/ on the client URLs.")

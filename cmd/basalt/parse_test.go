@@ -138,7 +138,12 @@ func TestParseConfig(t *testing.T) {
 		{name: "positional argument", args: []string{"extra"}, wantExit: -1, wantErr: `"extra" is not a valid flag`},
 		{name: "discovery fallback proxy", args: []string{"--discovery-fallback=proxy"}, wantExit: -1,
 			wantErr: `v2 proxy is deprecated, and --discovery-fallback can't be configured as "proxy"`},
-		{name: "auth token jwt", args: []string{"--auth-token=jwt"}, wantExit: -1, wantErr: "basalt: --auth-token is not supported yet"},
+		{name: "auth", args: []string{"--auth-token=jwt,sign-method=RS256", "--bcrypt-cost=4", "--auth-token-ttl=30"}, wantExit: -1,
+			check: func(t *testing.T, o parseOutcome) {
+				if o.cfg.AuthToken != "jwt,sign-method=RS256" || o.cfg.BcryptCost != 4 || o.cfg.AuthTokenTTL != 30 {
+					t.Errorf("auth token %q bcrypt cost %d ttl %d", o.cfg.AuthToken, o.cfg.BcryptCost, o.cfg.AuthTokenTTL)
+				}
+			}},
 		{name: "auth token simple", args: []string{"--auth-token=simple"}, wantExit: -1},
 		{name: "discovery endpoints without a token", args: []string{"--discovery-endpoints=http://d:2379"}, wantExit: -1, wantErr: "both --discovery-token and --discovery-endpoints must be set"},
 		{name: "discovery token without endpoints", args: []string{"--discovery-token=t"}, wantExit: -1, wantErr: "both --discovery-token and --discovery-endpoints must be set"},

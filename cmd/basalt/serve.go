@@ -179,6 +179,7 @@ func v3rpcConfig(cfg *embed.Config, lg *zap.Logger) v3rpc.Config {
 		WarningUnaryRequestDuration: cfg.WarningUnaryRequestDuration,
 		ExtensiveMetrics:            cfg.Metrics == "extensive",
 		StopGRPCServiceOnDefrag:     cfg.FeatureEnabled(embed.GateStopGRPCServiceOnDefrag),
+		ClientCertAuth:              cfg.ClientTLSInfo.ClientCertAuth,
 		Logger:                      lg,
 	}
 }

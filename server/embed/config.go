@@ -17,6 +17,7 @@ import (
 	"github.com/basaltkv/basalt/pkg/tlsutil"
 	"github.com/basaltkv/basalt/server/discovery"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // etcd's defaults.
@@ -115,6 +116,11 @@ type Config struct {
 	InitialCluster      string `json:"initial-cluster"`
 	InitialClusterToken string `json:"initial-cluster-token"`
 	StrictReconfigCheck bool   `json:"strict-reconfig-check"`
+	// AuthToken is --auth-token, BcryptCost --bcrypt-cost, AuthTokenTTL
+	// --auth-token-ttl (seconds).
+	AuthToken    string `json:"auth-token"`
+	BcryptCost   uint   `json:"bcrypt-cost"`
+	AuthTokenTTL uint   `json:"auth-token-ttl"`
 	// DNSCluster is the domain whose DNS SRV records list the initial
 	// cluster (--discovery-srv); DNSClusterServiceName suffixes the
 	// services looked up (--discovery-srv-name).
@@ -201,6 +207,9 @@ func NewConfig() *Config {
 		ClusterState:           ClusterStateFlagNew,
 		InitialClusterToken:    DefaultInitialClusterToken,
 		StrictReconfigCheck:    DefaultStrictReconfigCheck,
+		AuthToken:              "simple",
+		BcryptCost:             uint(bcrypt.DefaultCost),
+		AuthTokenTTL:           300,
 		DiscoveryCfg: discovery.Config{ConfigSpec: clientv3.ConfigSpec{
 			DialTimeout:      DefaultDiscoveryDialTimeout,
 			RequestTimeout:   DefaultDiscoveryRequestTimeout,

@@ -187,7 +187,7 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		wantErr     string
 	}{
 		{"auth-token", "simple", ""},
-		{"auth-token", "jwt,pub-key=x", "basalt: --auth-token is not supported yet"},
+		{"auth-token", "jwt,pub-key=x", ""},  // built
 		{"discovery-srv", "example.com", ""}, // built
 		{"initial-election-tick-advance", "false", ""},
 		{"initial-election-tick-advance", "true", ""}, // built
@@ -342,7 +342,12 @@ self-signed-cert-validity: 3
 				}
 			},
 		},
-		{name: "auth token not built", body: "auth-token: jwt\n", wantErr: "basalt: --auth-token is not supported yet"},
+		{name: "auth", body: "auth-token: jwt,sign-method=ES256\nbcrypt-cost: 5\nauth-token-ttl: 60\n",
+			check: func(t *testing.T, c *Config, _ FileResult) {
+				if c.AuthToken != "jwt,sign-method=ES256" || c.BcryptCost != 5 || c.AuthTokenTTL != 60 {
+					t.Errorf("auth token %q bcrypt cost %d ttl %d", c.AuthToken, c.BcryptCost, c.AuthTokenTTL)
+				}
+			}},
 		{name: "v3 discovery", body: "discovery-config:\n  client:\n    endpoints: [http://d:2379]\n    dial-timeout: 3000000000\n    secure:\n      cacert: ca.pem\n  token: t\n",
 			check: func(t *testing.T, c *Config, _ FileResult) {
 				d := c.DiscoveryCfg

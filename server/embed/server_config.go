@@ -103,6 +103,9 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		AutoCompactionMode:      cfg.AutoCompactionMode,
 		AutoCompactionRetention: retention,
 		PeerTLS:                 peerTLS,
+		AuthToken:               cfg.AuthToken,
+		AuthTokenTTL:            time.Duration(cfg.AuthTokenTTL) * time.Second,
+		BcryptCost:              int(cfg.BcryptCost),
 		PeerLocalIP:             cfg.InferLocalAddr(lg),
 		Logger:                  lg,
 	}, nil

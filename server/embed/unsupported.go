@@ -35,7 +35,6 @@ func (n NotBuilt) Error() string {
 }
 
 const (
-	whyAuth    = "authentication comes in a later release"
 	whyTracing = "distributed tracing is not built"
 )
 
@@ -53,9 +52,6 @@ var notBuilt = []NotBuilt{
 	{Name: "distributed-tracing-service-name", Honoured: "etcd", Why: whyTracing},
 	{Name: "distributed-tracing-instance-id", Honoured: "", Why: whyTracing},
 	{Name: "distributed-tracing-sampling-rate", Honoured: "0", Why: whyTracing},
-	{Name: "auth-token", Honoured: "simple", Why: whyAuth},
-	{Name: "bcrypt-cost", Honoured: "10", Why: whyAuth},
-	{Name: "auth-token-ttl", Honoured: "300", Why: whyAuth},
 	{Name: "compaction-batch-limit", Honoured: "0"},
 	{Name: "compaction-sleep-interval", Honoured: "0s"},
 	{Name: "downgrade-check-time", Honoured: "5s"},

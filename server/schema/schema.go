@@ -12,6 +12,7 @@
 //	alarm            protobuf etcdserverpb.AlarmMember empty
 //	cluster          clusterVersion                    the cluster version, as text
 //	lease            (lease)
+//	auth, authUsers, authRoles  (auth)
 //	key              (storage/mvcc)
 //
 // and one bucket of basalt's own, which etcd's tools ignore:
@@ -29,6 +30,7 @@ package schema
 import (
 	"fmt"
 
+	"github.com/basaltkv/basalt/auth"
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
@@ -50,19 +52,23 @@ var (
 	RefusedConfChanges = []byte("refused_conf_changes")
 )
 
-// Create creates every bucket the member uses that does not exist yet and
-// records StorageVersion, in one batch.
+// Create creates every bucket the member uses that does not exist yet,
+// records StorageVersion and gives auth its first revision, in one batch.
 func Create(be *backend.Backend) error {
 	tx := be.BatchTx()
 	tx.Lock()
 	var err error
-	for _, b := range [][]byte{mvcc.MetaBucket, Members, MembersRemoved, Alarm, Cluster, []byte(lease.BucketName)} {
+	for _, b := range [][]byte{mvcc.MetaBucket, Members, MembersRemoved, Alarm, Cluster, []byte(lease.BucketName),
+		auth.Bucket, auth.UsersBucket, auth.RolesBucket} {
 		if err = tx.UnsafeCreateBucket(b); err != nil {
 			break
 		}
 	}
 	if err == nil {
 		err = tx.UnsafePut(mvcc.MetaBucket, StorageVersionKey, []byte(StorageVersion))
+	}
+	if err == nil {
+		err = auth.Init(batchReader{tx}, tx)
 	}
 	if uerr := tx.Unlock(); err == nil {
 		err = uerr
@@ -71,4 +77,11 @@ func Create(be *backend.Backend) error {
 		return fmt.Errorf("create buckets: %w", err)
 	}
 	return nil
+}
+
+// batchReader reads through a held batch.
+type batchReader struct{ tx *backend.BatchTx }
+
+func (r batchReader) ForEach(bucket []byte, f func(k, v []byte) error) error {
+	return r.tx.UnsafeForEach(bucket, f)
 }

@@ -53,7 +53,7 @@ func TestHelp(t *testing.T) {
 func TestRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "x.yml")
-	if err := os.WriteFile(other, []byte("auth-token: jwt\n"), 0o600); err != nil {
+	if err := os.WriteFile(other, []byte("unsafe-no-fsync: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	data := []string{"--data-dir", filepath.Join(dir, "never-created")}
@@ -84,7 +84,9 @@ func TestRefusedAtStart(t *testing.T) {
 		{"bad log level", []string{"--log-level", "chatty"}, nil, 1, `invalid --log-level "chatty"`},
 		{"positional argument", []string{"serve"}, nil, 1, `"serve" is not a valid flag`},
 		{"flag and env", []string{"--name", "a"}, []string{"ETCD_NAME=b"}, 1, "conflicting environment variable is shadowed by corresponding command-line flag"},
-		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --auth-token is not supported yet"},
+		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --unsafe-no-fsync is not supported yet"},
+		{"JWT without a key", []string{"--auth-token", "jwt,sign-method=RS256"}, nil, 1, "auth: missing key data"},
+		{"unknown token type", []string{"--auth-token", "magic"}, nil, 1, "auth: invalid auth options"},
 		{"missing config file", []string{"--config-file", filepath.Join(dir, "missing.yml")}, nil, 1, "no such file or directory"},
 		{"discovery endpoints without a token", []string{"--discovery-endpoints=http://127.0.0.1:1"}, nil, 1, "both --discovery-token and --discovery-endpoints must be set"},
 		{"discovery token without endpoints", []string{"--discovery-token=t"}, nil, 1, "both --discovery-token and --discovery-endpoints must be set"},
@@ -92,7 +94,7 @@ func TestRefusedAtStart(t *testing.T) {
 			`multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`},
 	}
 	for _, nb := range []struct{ flag, value string }{
-		{"auth-token", "jwt"}, {"bcrypt-cost", "12"}, {"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
+		{"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
 		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"},
 		{"experimental-initial-corrupt-check", "true"},
 	} {

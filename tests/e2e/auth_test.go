@@ -1,0 +1,268 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/authpb"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+)
+
+func authCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// userClient is a client of endpoints that authenticates as user.
+func userClient(t *testing.T, endpoints []string, user, password string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, Username: user, Password: password,
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("client of %s: %v", user, err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// setUpAuth creates root, the role "r" (read-write under a/, read b) and
+// alice with it, then enables auth.
+func setUpAuth(t *testing.T, cli *clientv3.Client) {
+	t.Helper()
+	ctx := authCtx(t)
+	steps := []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.RoleAdd(ctx, "r"); return err },
+		func() error {
+			_, err := cli.RoleGrantPermission(ctx, "r", "a/", clientv3.GetPrefixRangeEnd("a/"), clientv3.PermissionType(authpb.READWRITE))
+			return err
+		},
+		func() error {
+			_, err := cli.RoleGrantPermission(ctx, "r", "b", "", clientv3.PermissionType(authpb.READ))
+			return err
+		},
+		func() error { _, err := cli.UserAdd(ctx, "alice", "alicepw"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "alice", "r"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("set up auth, step %d: %v", i, err)
+		}
+	}
+}
+
+func wantAuthErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) && (err == nil || want == nil || err.Error() != want.Error()) {
+		t.Errorf("%s: %v, want %v", what, err, want)
+	}
+}
+
+// TestAuth enables auth on a real member and checks every kind of call
+// with and without the permission it needs, through clientv3, as etcd
+// answers them; then that it survives a restart and can be disabled.
+func TestAuth(t *testing.T) {
+	c := NewCluster(t, 1, nil)
+	eps := c.Endpoints()
+	anon := c.Client(t)
+	if _, err := anon.AuthEnable(authCtx(t)); err == nil || err.Error() != rpctypes.ErrRootUserNotExist.Error() {
+		t.Fatalf("auth enable without root: %v", err)
+	}
+	setUpAuth(t, anon)
+	ctx := authCtx(t)
+
+	// No user.
+	_, err := anon.Put(ctx, "a/x", "v")
+	wantAuthErr(t, "put without a user", err, rpctypes.ErrUserEmpty)
+	_, err = anon.Get(ctx, "a/x")
+	wantAuthErr(t, "get without a user", err, rpctypes.ErrUserEmpty)
+	_, err = anon.MemberList(ctx)
+	wantAuthErr(t, "member list without a user", err, rpctypes.ErrUserEmpty)
+	// Wrong password.
+	_, err = clientv3.New(clientv3.Config{Endpoints: eps, Username: "alice", Password: "nope", DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	wantAuthErr(t, "wrong password", err, rpctypes.ErrAuthFailed)
+
+	root := userClient(t, eps, "root", "rootpw")
+	alice := userClient(t, eps, "alice", "alicepw")
+	if _, err := root.Put(ctx, "c", "root's"); err != nil {
+		t.Fatalf("root put: %v", err)
+	}
+	if _, err := root.Put(ctx, "b", "readable"); err != nil {
+		t.Fatalf("root put: %v", err)
+	}
+
+	checks := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"put under a/", func() error { _, err := alice.Put(ctx, "a/x", "1"); return err }(), nil},
+		{"get under a/", func() error { _, err := alice.Get(ctx, "a/x"); return err }(), nil},
+		{"get the prefix", func() error { _, err := alice.Get(ctx, "a/", clientv3.WithPrefix()); return err }(), nil},
+		{"serializable get", func() error { _, err := alice.Get(ctx, "a/x", clientv3.WithSerializable()); return err }(), nil},
+		{"get b", func() error { _, err := alice.Get(ctx, "b"); return err }(), nil},
+		{"put b", func() error { _, err := alice.Put(ctx, "b", "x"); return err }(), rpctypes.ErrPermissionDenied},
+		{"get c", func() error { _, err := alice.Get(ctx, "c"); return err }(), rpctypes.ErrPermissionDenied},
+		{"get everything", func() error { _, err := alice.Get(ctx, "", clientv3.WithPrefix()); return err }(), rpctypes.ErrPermissionDenied},
+		{"delete under a/ with prev kv", func() error { _, err := alice.Delete(ctx, "a/x", clientv3.WithPrevKV()); return err }(), nil},
+		{"delete b", func() error { _, err := alice.Delete(ctx, "b"); return err }(), rpctypes.ErrPermissionDenied},
+		{"txn compare on c", func() error {
+			_, err := alice.Txn(ctx).If(clientv3.Compare(clientv3.Value("c"), "=", "x")).Then(clientv3.OpPut("a/y", "1")).Commit()
+			return err
+		}(), rpctypes.ErrPermissionDenied},
+		{"txn failure branch writes c", func() error {
+			_, err := alice.Txn(ctx).If(clientv3.Compare(clientv3.Version("a/y"), "=", 0)).Then(clientv3.OpPut("a/y", "1")).Else(clientv3.OpPut("c", "1")).Commit()
+			return err
+		}(), rpctypes.ErrPermissionDenied},
+		{"read-only txn on c", func() error { _, err := alice.Txn(ctx).Then(clientv3.OpGet("c")).Commit(); return err }(), rpctypes.ErrPermissionDenied},
+		{"txn within a/", func() error {
+			_, err := alice.Txn(ctx).If(clientv3.Compare(clientv3.Version("a/y"), "=", 0)).Then(clientv3.OpPut("a/y", "1")).Else(clientv3.OpGet("b")).Commit()
+			return err
+		}(), nil},
+		{"member list", func() error { _, err := alice.MemberList(ctx); return err }(), nil},
+		{"status", func() error { _, err := alice.Status(ctx, eps[0]); return err }(), nil},
+		{"alarm list", func() error { _, err := alice.AlarmList(ctx); return err }(), nil},
+		{"member add", func() error { _, err := alice.MemberAdd(ctx, []string{"http://127.0.0.1:1"}); return err }(), rpctypes.ErrPermissionDenied},
+		{"defragment", func() error { _, err := alice.Defragment(ctx, eps[0]); return err }(), rpctypes.ErrPermissionDenied},
+		{"hash kv", func() error { _, err := alice.HashKV(ctx, eps[0], 0); return err }(), rpctypes.ErrPermissionDenied},
+		{"move leader", func() error { _, err := alice.MoveLeader(ctx, 1); return err }(), rpctypes.ErrPermissionDenied},
+		{"user list", func() error { _, err := alice.UserList(ctx); return err }(), rpctypes.ErrPermissionDenied},
+		{"get herself", func() error { _, err := alice.UserGet(ctx, "alice"); return err }(), nil},
+		{"get root", func() error { _, err := alice.UserGet(ctx, "root"); return err }(), rpctypes.ErrPermissionDenied},
+		{"get her role", func() error { _, err := alice.RoleGet(ctx, "r"); return err }(), nil},
+		{"role list", func() error { _, err := alice.RoleList(ctx); return err }(), rpctypes.ErrPermissionDenied},
+		{"add a user", func() error { _, err := alice.UserAdd(ctx, "mallory", "x"); return err }(), rpctypes.ErrPermissionDenied},
+		{"disable auth", func() error { _, err := alice.AuthDisable(ctx); return err }(), rpctypes.ErrPermissionDenied},
+		{"root: hash kv", func() error { _, err := root.HashKV(ctx, eps[0], 0); return err }(), nil},
+		{"root: delete root", func() error { _, err := root.UserDelete(ctx, "root"); return err }(), rpctypes.ErrInvalidAuthMgmt},
+	}
+	for _, ch := range checks {
+		wantAuthErr(t, ch.name, ch.err, ch.want)
+	}
+
+	// Lease: alice's lease on a/ key; revoking it needs write on its keys.
+	lease, err := alice.Grant(ctx, 60)
+	if err != nil {
+		t.Fatalf("grant: %v", err)
+	}
+	if _, err := alice.Put(ctx, "a/leased", "v", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatalf("put with a lease: %v", err)
+	}
+	if _, err := alice.TimeToLive(ctx, lease.ID, clientv3.WithAttachedKeys()); err != nil {
+		t.Errorf("time to live with her keys: %v", err)
+	}
+	if _, err := root.Put(ctx, "c2", "v", clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatalf("root attaches c2: %v", err)
+	}
+	_, err = alice.TimeToLive(ctx, lease.ID, clientv3.WithAttachedKeys())
+	wantAuthErr(t, "time to live with a key she cannot read", err, rpctypes.ErrPermissionDenied)
+	_, err = alice.Revoke(ctx, lease.ID)
+	wantAuthErr(t, "revoke a lease holding a key she cannot write", err, rpctypes.ErrPermissionDenied)
+	if _, err := root.Revoke(ctx, lease.ID); err != nil {
+		t.Errorf("root revoke: %v", err)
+	}
+
+	// Watches: refused where she cannot read, delivered where she can.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	denied := alice.Watch(wctx, "c")
+	select {
+	case wr := <-denied:
+		// etcd's cancel reason is the gRPC error's whole text.
+		if !wr.Canceled || wr.Err() == nil || wr.Err().Error() != rpctypes.ErrGRPCPermissionDenied.Error() {
+			t.Errorf("watch on c: %+v, %v", wr, wr.Err())
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("watch on c: no answer")
+	}
+	allowed := alice.Watch(wctx, "a/", clientv3.WithPrefix())
+	if _, err := alice.Put(ctx, "a/w", "1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case wr := <-allowed:
+		if wr.Err() != nil || len(wr.Events) != 1 || string(wr.Events[0].Kv.Key) != "a/w" {
+			t.Errorf("watch on a/: %+v, %v", wr, wr.Err())
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("watch on a/: no event")
+	}
+
+	// A revoked permission is revoked at once.
+	if _, err := root.RoleRevokePermission(ctx, "r", "a/", clientv3.GetPrefixRangeEnd("a/")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.Put(ctx, "a/z", "1")
+	wantAuthErr(t, "put after the permission was revoked", err, rpctypes.ErrPermissionDenied)
+
+	// The auth state survives a restart.
+	c.Members[0].Stop(t)
+	c.Members[0].Start(t)
+	again := userClient(t, eps, "alice", "alicepw")
+	if _, err := again.Get(ctx, "b"); err != nil {
+		t.Fatalf("alice after restart: %v", err)
+	}
+	_, err = again.Get(ctx, "a/w")
+	wantAuthErr(t, "alice after restart, revoked permission", err, rpctypes.ErrPermissionDenied)
+	users, err := userClient(t, eps, "root", "rootpw").UserList(ctx)
+	if err != nil || !slices.Equal(users.Users, []string{"alice", "root"}) {
+		t.Fatalf("users after restart: %v, %v", users, err)
+	}
+	rootAgain := userClient(t, eps, "root", "rootpw")
+	if _, err := rootAgain.AuthDisable(ctx); err != nil {
+		t.Fatalf("auth disable: %v", err)
+	}
+	if _, err := c.Client(t).Put(ctx, "c", "anyone"); err != nil {
+		t.Fatalf("put without a user once auth is off: %v", err)
+	}
+	st, err := c.Client(t).AuthStatus(ctx)
+	if err != nil || st.Enabled {
+		t.Fatalf("auth status: %+v, %v", st, err)
+	}
+}
+
+// TestAuthTokenOnAnotherMember authenticates on one member of three and
+// uses the (simple) token on another: every member assigned it when the
+// Authenticate entry was applied.
+func TestAuthTokenOnAnotherMember(t *testing.T) {
+	c := NewCluster(t, 3, nil)
+	setUpAuth(t, c.Client(t))
+	ctx := authCtx(t)
+	first := userClient(t, []string{c.Members[0].ClientURL()}, "alice", "alicepw")
+	resp, err := first.Authenticate(ctx, "alice", "alicepw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.Members[1:] {
+		conn, err := grpc.NewClient(m.ClientURL()[len("http://"):], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		kv := pb.NewKVClient(conn)
+		tctx := metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, resp.Token)
+		if _, err := kv.Put(tctx, &pb.PutRequest{Key: []byte("a/" + m.Name), Value: []byte("v")}); err != nil {
+			t.Errorf("put on %s with a token from %s: %v", m.Name, c.Members[0].Name, err)
+		}
+		if _, err := kv.Range(tctx, &pb.RangeRequest{Key: []byte("c")}); err == nil || err.Error() != rpctypes.ErrGRPCPermissionDenied.Error() {
+			t.Errorf("get c on %s: %v", m.Name, err)
+		}
+		bad := metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, "notatoken.1")
+		if _, err := kv.Range(bad, &pb.RangeRequest{Key: []byte("a/x")}); err == nil || err.Error() != rpctypes.ErrGRPCInvalidAuthToken.Error() {
+			t.Errorf("an invalid token on %s: %v", m.Name, err)
+		}
+	}
+}
