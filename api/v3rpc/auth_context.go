@@ -2,7 +2,10 @@ package v3rpc
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
+	"sync"
 
 	"github.com/basaltkv/basalt/auth"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -26,6 +29,15 @@ func authError(ctx context.Context) error {
 	return err
 }
 
+// authOptions are a server's ways to learn who a request is from.
+type authOptions struct {
+	// clientCertAuth: --client-cert-auth (the public server).
+	clientCertAuth bool
+	// internal: the in-process server, which honours the recipes' handles.
+	internal bool
+	callers  *callers
+}
+
 // authContext resolves who a request is from while auth is on, as etcd's
 // AuthInfoFromCtx: the token in the "token" metadata (or the gateway's
 // "authorization", without "Bearer "), else, with --client-cert-auth, the
@@ -33,9 +45,15 @@ func authError(ctx context.Context) error {
 // gateway forwards, whose certificate is the member's). An invalid token
 // fails the request. Authenticate ignores any token: it is how a client
 // with an expired one gets a new one.
-func authContext(ctx context.Context, m Member, clientCertAuth bool, method string) (context.Context, error) {
+func authContext(ctx context.Context, m Member, opts authOptions, method string) (context.Context, error) {
 	if method == authenticateMethod || !m.AuthEnabled() {
 		return ctx, nil
+	}
+	if opts.internal {
+		// A recipe's call on behalf of its caller.
+		if info, ok := opts.callers.caller(ctx); ok {
+			return auth.WithInfo(ctx, info), nil
+		}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	ts := md.Get(rpctypes.TokenFieldNameGRPC)
@@ -55,7 +73,7 @@ func authContext(ctx context.Context, m Member, clientCertAuth bool, method stri
 		}
 		return ctx, nil
 	}
-	if !clientCertAuth || len(md.Get("grpcgateway-accept")) > 0 {
+	if !opts.clientCertAuth || len(md.Get("grpcgateway-accept")) > 0 {
 		return ctx, nil
 	}
 	if info := m.AuthInfoFromCommonName(verifiedCommonName(ctx)); info != nil {
@@ -81,4 +99,60 @@ func verifiedCommonName(ctx context.Context) string {
 		}
 	}
 	return ""
+}
+
+// internalAuthKey is the metadata with which the lock and election
+// services, which run on the member's own client, pass on who their
+// caller is to the in-process server: a random handle to the caller's
+// resolved identity (token or certificate), valid while the call runs.
+// Only the in-process server reads it, and a handle cannot be guessed.
+const internalAuthKey = "basalt-internal-auth"
+
+// callers holds the identities of the recipe calls in flight.
+type callers struct {
+	mu sync.Mutex
+	m  map[string]*auth.Info
+}
+
+func newCallers() *callers { return &callers{m: map[string]*auth.Info{}} }
+
+// asCaller is ctx with the handle of its caller's identity in its
+// outgoing metadata; done forgets it.
+func (c *callers) asCaller(ctx context.Context) (context.Context, func()) {
+	info := auth.InfoFromContext(ctx)
+	if info == nil {
+		return ctx, func() {}
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return ctx, func() {}
+	}
+	handle := hex.EncodeToString(b)
+	c.mu.Lock()
+	c.m[handle] = info
+	c.mu.Unlock()
+	done := func() {
+		c.mu.Lock()
+		delete(c.m, handle)
+		c.mu.Unlock()
+	}
+	return metadata.AppendToOutgoingContext(ctx, internalAuthKey, handle), done
+}
+
+// caller is the identity a handle in ctx's metadata names, if any.
+func (c *callers) caller(ctx context.Context) (*auth.Info, bool) {
+	hs := metadata.ValueFromIncomingContext(ctx, internalAuthKey)
+	if len(hs) == 0 {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	info, ok := c.m[hs[0]]
+	return info, ok
+}
+
+// isRecipe reports whether method is one of the lock and election
+// services'.
+func isRecipe(method string) bool {
+	return strings.HasPrefix(method, "/v3lockpb.Lock/") || strings.HasPrefix(method, "/v3electionpb.Election/")
 }

@@ -62,7 +62,7 @@ func requestMetadata(ctx context.Context, rpcType string) (requireLeader bool, e
 	return len(ks) > 0 && ks[0] == rpctypes.MetadataHasLeader, nil
 }
 
-func unaryInterceptor(m Member, clientCertAuth bool) grpc.UnaryServerInterceptor {
+func unaryInterceptor(m Member, ao authOptions) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if isLearner(m) && !learnerMaySupport(req) {
 			return nil, rpctypes.ErrGRPCNotSupportedForLearner
@@ -74,8 +74,13 @@ func unaryInterceptor(m Member, clientCertAuth bool) grpc.UnaryServerInterceptor
 		if requireLeader && m.Leader() == 0 {
 			return nil, rpctypes.ErrGRPCNoLeader
 		}
-		if ctx, err = authContext(ctx, m, clientCertAuth, info.FullMethod); err != nil {
+		if ctx, err = authContext(ctx, m, ao, info.FullMethod); err != nil {
 			return nil, err
+		}
+		if isRecipe(info.FullMethod) {
+			var done func()
+			ctx, done = ao.callers.asCaller(ctx)
+			defer done()
 		}
 		return handler(ctx, req)
 	}
@@ -171,7 +176,7 @@ func monitorLeader(m Member, ls *leaderStreams, interval time.Duration, stopc <-
 	}
 }
 
-func streamInterceptor(m Member, ls *leaderStreams, clientCertAuth bool) grpc.StreamServerInterceptor {
+func streamInterceptor(m Member, ls *leaderStreams, ao authOptions) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if isLearner(m) && info.FullMethod != snapshotMethod {
 			return rpctypes.ErrGRPCNotSupportedForLearner
@@ -180,9 +185,14 @@ func streamInterceptor(m Member, ls *leaderStreams, clientCertAuth bool) grpc.St
 		if err != nil {
 			return err
 		}
-		actx, err := authContext(ss.Context(), m, clientCertAuth, info.FullMethod)
+		actx, err := authContext(ss.Context(), m, ao, info.FullMethod)
 		if err != nil {
 			return err
+		}
+		if isRecipe(info.FullMethod) {
+			var done func()
+			actx, done = ao.callers.asCaller(actx)
+			defer done()
 		}
 		if actx != ss.Context() {
 			ss = &streamWithContext{ServerStream: ss, ctx: actx}

@@ -155,12 +155,19 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 		grpc.WaitForHandlers(true),
 	}
 
+	// Who a request is from: the public server reads tokens (and
+	// certificates); the in-process server also the handles with which
+	// the recipes pass their callers on.
+	recipeCallers := newCallers()
+	publicAuth := authOptions{clientCertAuth: cfg.ClientCertAuth, callers: recipeCallers}
+	internalAuth := authOptions{internal: true, callers: recipeCallers}
+
 	// The public server: metrics, request logging, keepalive policy, TLS.
 	metrics := serverMetrics(cfg.ExtensiveMetrics, lg)
 	opts := append([]grpc.ServerOption{}, common...)
 	opts = append(opts,
-		grpc.ChainUnaryInterceptor(logUnaryInterceptor(lg, cfg.WarningUnaryRequestDuration), metrics.unaryInterceptor(), unaryInterceptor(m, cfg.ClientCertAuth)),
-		grpc.ChainStreamInterceptor(metrics.streamInterceptor(), streamInterceptor(m, streams, cfg.ClientCertAuth)),
+		grpc.ChainUnaryInterceptor(logUnaryInterceptor(lg, cfg.WarningUnaryRequestDuration), metrics.unaryInterceptor(), unaryInterceptor(m, publicAuth)),
+		grpc.ChainStreamInterceptor(metrics.streamInterceptor(), streamInterceptor(m, streams, publicAuth)),
 		grpc.ForceServerCodecV2(newServerCodec(true)),
 		// Requests are served by long-lived goroutines while enough are
 		// idle: a new goroutine per request grows its stack (copying it)
@@ -183,8 +190,8 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	// gRPC altogether; the checks still apply.
 	internalOpts := append([]grpc.ServerOption{}, common...)
 	internalOpts = append(internalOpts,
-		grpc.ChainUnaryInterceptor(unaryInterceptor(m, false)),
-		grpc.ChainStreamInterceptor(streamInterceptor(m, streams, false)),
+		grpc.ChainUnaryInterceptor(unaryInterceptor(m, internalAuth)),
+		grpc.ChainStreamInterceptor(streamInterceptor(m, streams, internalAuth)),
 		grpc.ForceServerCodecV2(newServerCodec(false)),
 	)
 	s.internal = newInProcess(grpc.NewServer(internalOpts...))

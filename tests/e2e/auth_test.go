@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +15,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -201,6 +206,35 @@ func TestAuth(t *testing.T) {
 		t.Error("watch on a/: no event")
 	}
 
+	// The lock service runs as its caller.
+	locks := v3lockpb.NewLockClient(alice.ActiveConnection())
+	lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer lcancel()
+	held, err := locks.Lock(lctx, &v3lockpb.LockRequest{Name: []byte("a/lock")})
+	if err != nil {
+		t.Fatalf("lock under a/: %v", err)
+	}
+	if _, err := locks.Unlock(lctx, &v3lockpb.UnlockRequest{Key: held.Key}); err != nil {
+		t.Fatalf("unlock: %v", err)
+	}
+	_, err = locks.Lock(lctx, &v3lockpb.LockRequest{Name: []byte("c/lock")})
+	if err == nil || rpctypes.ErrorDesc(err) != rpctypes.ErrPermissionDenied.Error() {
+		t.Errorf("lock under c/: %v", err)
+	}
+
+	// The JSON gateway takes the token in the Authorization header.
+	token := gatewayPost(t, eps[0]+"/v3/auth/authenticate", "", `{"name":"alice","password":"alicepw"}`)["token"].(string)
+	gatewayPost(t, eps[0]+"/v3/kv/put", token, `{"key":"YS9n","value":"dg=="}`) // a/g
+	if got := gatewayPost(t, eps[0]+"/v3/kv/range", token, `{"key":"YS9n"}`); got["count"] != "1" {
+		t.Errorf("gateway range of a/g: %v", got)
+	}
+	if code, body := gatewayStatus(t, eps[0]+"/v3/kv/range", token, `{"key":"Yw=="}`); code != http.StatusForbidden || !strings.Contains(body, "permission denied") {
+		t.Errorf("gateway range of c: %d %s", code, body)
+	}
+	if code, body := gatewayStatus(t, eps[0]+"/v3/kv/range", "", `{"key":"YS9n"}`); code == http.StatusOK || !strings.Contains(body, "user name is empty") {
+		t.Errorf("gateway range without a token: %d %s", code, body)
+	}
+
 	// A revoked permission is revoked at once.
 	if _, err := root.RoleRevokePermission(ctx, "r", "a/", clientv3.GetPrefixRangeEnd("a/")); err != nil {
 		t.Fatal(err)
@@ -265,4 +299,42 @@ func TestAuthTokenOnAnotherMember(t *testing.T) {
 			t.Errorf("an invalid token on %s: %v", m.Name, err)
 		}
 	}
+}
+
+// gatewayStatus posts body to url with the token, if any, and returns the
+// status and body.
+func gatewayStatus(t *testing.T, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// gatewayPost is gatewayStatus for a call that must succeed; it returns
+// the decoded answer.
+func gatewayPost(t *testing.T, url, token, body string) map[string]any {
+	t.Helper()
+	code, out := gatewayStatus(t, url, token, body)
+	if code != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", url, code, out)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("POST %s: %v in %s", url, err, out)
+	}
+	return m
 }
