@@ -2,15 +2,27 @@ package e2e
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
+	"github.com/basaltkv/basalt/pkg/tlsutil"
+	"github.com/basaltkv/basalt/pkg/tlsutil/tlstest"
 	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -337,4 +349,136 @@ func gatewayPost(t *testing.T, url, token, body string) map[string]any {
 		t.Fatalf("POST %s: %v in %s", url, err, out)
 	}
 	return m
+}
+
+// TestAuthClientCertificateCN: with --client-cert-auth, a client that
+// presents a certificate and no password is the user its common name
+// names, as in etcd.
+func TestAuthClientCertificateCN(t *testing.T) {
+	c := NewCluster(t, 1, &Options{ClientTLS: MutualTLS})
+	rootCert := NewClient(t, c.Endpoints(), c.Certs.ClientTLS(t, MutualTLS, true)) // CN root
+	setUpAuth(t, rootCert)
+	ctx := authCtx(t)
+	if _, err := rootCert.Put(ctx, "c", "by root's certificate"); err != nil {
+		t.Fatalf("put as root by certificate: %v", err)
+	}
+	if _, err := rootCert.UserList(ctx); err != nil {
+		t.Fatalf("user list as root by certificate: %v", err)
+	}
+	aliceCert := c.Certs.CA.Issue(t, "alice", tlstest.Options{CommonName: "alice", Client: true})
+	info := tlsutil.Info{TrustedCAFile: c.Certs.CA.CertFile, ServerName: "127.0.0.1", CertFile: aliceCert.CertFile, KeyFile: aliceCert.KeyFile}
+	tlsCfg, err := info.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := NewClient(t, c.Endpoints(), tlsCfg)
+	if _, err := alice.Put(ctx, "a/x", "1"); err != nil {
+		t.Fatalf("put under a/ as alice by certificate: %v", err)
+	}
+	_, err = alice.Get(ctx, "c")
+	wantAuthErr(t, "get c as alice by certificate", err, rpctypes.ErrPermissionDenied)
+	// A password beats the certificate: alice's certificate with root's
+	// credentials is root.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: tlsCfg, Username: "root", Password: "rootpw",
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Get(ctx, "c"); err != nil {
+		t.Fatalf("get c with root's password and alice's certificate: %v", err)
+	}
+}
+
+// jwtKeys writes an RSA or ECDSA key pair as PEM files.
+func jwtKeys(t *testing.T, kind string) (pub, priv string) {
+	t.Helper()
+	var key crypto.Signer
+	var err error
+	if kind == "rsa" {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pub, priv = filepath.Join(dir, "pub.pem"), filepath.Join(dir, "priv.pem")
+	for p, b := range map[string]*pem.Block{pub: {Type: "PUBLIC KEY", Bytes: pubDER}, priv: {Type: "PRIVATE KEY", Bytes: privDER}} {
+		if err := os.WriteFile(p, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pub, priv
+}
+
+// TestAuthJWT runs three members with JWT tokens (RSA, then ECDSA): a
+// token issued by one member is accepted by the others; it carries the
+// auth revision, so after an auth change it is refused as old and
+// clientv3 gets a new one by itself; an expired token is refused.
+func TestAuthJWT(t *testing.T) {
+	for _, tt := range []struct{ kind, method string }{{"rsa", "RS256"}, {"ecdsa", "ES256"}} {
+		t.Run(tt.method, func(t *testing.T) {
+			pub, priv := jwtKeys(t, tt.kind)
+			c := NewCluster(t, 3, &Options{Args: []string{"--auth-token",
+				"jwt,pub-key=" + pub + ",priv-key=" + priv + ",sign-method=" + tt.method + ",ttl=3s"}})
+			setUpAuth(t, c.Client(t))
+			ctx := authCtx(t)
+			root := userClient(t, c.Endpoints(), "root", "rootpw")
+			alice := userClient(t, c.Endpoints(), "alice", "alicepw")
+			if _, err := alice.Put(ctx, "a/1", "v"); err != nil {
+				t.Fatalf("put with a JWT: %v", err)
+			}
+			resp, err := userClient(t, []string{c.Members[0].ClientURL()}, "alice", "alicepw").Authenticate(ctx, "alice", "alicepw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			kvOn := func(m *Member) pb.KVClient {
+				conn, err := grpc.NewClient(m.ClientURL()[len("http://"):], grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close() })
+				return pb.NewKVClient(conn)
+			}
+			tctx := metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, resp.Token)
+			for _, m := range c.Members[1:] {
+				if _, err := kvOn(m).Range(tctx, &pb.RangeRequest{Key: []byte("a/1")}); err != nil {
+					t.Errorf("range on %s with a JWT from %s: %v", m.Name, c.Members[0].Name, err)
+				}
+			}
+			// An auth change makes the token old; clientv3 gets a new one.
+			if _, err := root.RoleAdd(ctx, "other"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kvOn(c.Members[2]).Range(tctx, &pb.RangeRequest{Key: []byte("a/1")}); err == nil || err.Error() != rpctypes.ErrGRPCAuthOldRevision.Error() {
+				t.Errorf("range with a token older than an auth change: %v", err)
+			}
+			if _, err := alice.Get(ctx, "a/1"); err != nil {
+				t.Errorf("clientv3 after an auth change: %v", err)
+			}
+			// Expired.
+			fresh, err := c.Client(t).Authenticate(ctx, "alice", "alicepw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fctx := metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, fresh.Token)
+			testutil.WaitUntil(t, 30*time.Second, "the token to expire", func() bool {
+				_, err := kvOn(c.Members[1]).Range(fctx, &pb.RangeRequest{Key: []byte("a/1")})
+				return err != nil && err.Error() == rpctypes.ErrGRPCInvalidAuthToken.Error()
+			})
+			if _, err := alice.Get(ctx, "a/1"); err != nil {
+				t.Errorf("clientv3 after its token expired: %v", err)
+			}
+		})
+	}
 }
