@@ -22,9 +22,14 @@ type cluster struct {
 	ids     []uint64     // member IDs by index
 	// clients talk to one member each (status, move-leader, checks).
 	clients []*clientv3.Client
+	// user and password, when auth is on, are root's: every client of
+	// the test authenticates.
+	user, password string
 }
 
-func startCluster(t *testing.T, size int, args []string) *cluster {
+// startCluster starts size members with args; withAuth then turns auth
+// on, with a root user every client of the test logs in as.
+func startCluster(t *testing.T, size int, args []string, withAuth bool) *cluster {
 	t.Helper()
 	var mu sync.Mutex
 	byName := map[string]*peerProxy{}
@@ -62,8 +67,11 @@ func startCluster(t *testing.T, size int, args []string) *cluster {
 		c.proxies = append(c.proxies, byName[m.Name])
 	}
 	mu.Unlock()
+	if withAuth {
+		c.enableAuth(t)
+	}
 	for _, m := range ec.Members {
-		c.clients = append(c.clients, newClient(t, []string{m.ClientURL()}))
+		c.clients = append(c.clients, c.newClient(t, []string{m.ClientURL()}))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -85,14 +93,35 @@ func startCluster(t *testing.T, size int, args []string) *cluster {
 	return c
 }
 
-// newClient is a clientv3 client of endpoints, closed when t ends.
-func newClient(t testing.TB, endpoints []string) *clientv3.Client {
+// enableAuth adds root and turns auth on.
+func (c *cluster) enableAuth(t *testing.T) {
+	t.Helper()
+	cli := c.newClient(t, c.Endpoints())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, step := range []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("enable auth: %v", err)
+		}
+	}
+	c.user, c.password = "root", "rootpw"
+}
+
+// newClient is a clientv3 client of endpoints (as root when auth is on),
+// closed when t ends.
+func (c *cluster) newClient(t testing.TB, endpoints []string) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:            endpoints,
 		DialTimeout:          2 * time.Second,
 		DialKeepAliveTime:    time.Second,
 		DialKeepAliveTimeout: time.Second,
+		Username:             c.user,
+		Password:             c.password,
 		Logger:               zap.NewNop(),
 	})
 	if err != nil {

@@ -28,6 +28,8 @@ type scenario struct {
 	// seen: with a low --snapshot-count, members then catch up from
 	// snapshots of a compacted store.
 	compact bool
+	// auth turns auth on: every client is root.
+	auth bool
 }
 
 // scenarioSeed makes scenarios run by one seed differ from one another.
@@ -95,7 +97,7 @@ func runScenario(t *testing.T, sc scenario, seed uint64, duration time.Duration)
 		t.Errorf("scenario %s failed with seed %d; history, logs and seed kept in %s", sc.name, seed, dir)
 	}()
 
-	r.c = startCluster(t, sc.members, sc.args)
+	r.c = startCluster(t, sc.members, sc.args, sc.auth)
 	r.rec = newRecorder()
 	r.traffic()
 	ops = r.rec.history()
@@ -118,7 +120,7 @@ func (r *run) traffic() {
 	var wg, wwg sync.WaitGroup
 
 	for i := range 2 {
-		w := &watcher{id: i, cli: newClient(t, c.Endpoints())}
+		w := &watcher{id: i, cli: c.newClient(t, c.Endpoints())}
 		r.watchers = append(r.watchers, w)
 		wwg.Add(1)
 		go func() {
@@ -127,7 +129,7 @@ func (r *run) traffic() {
 		}()
 	}
 	for i := range r.sc.clients {
-		w := &worker{id: i, cli: newClient(t, c.Endpoints()), rng: rand.New(rand.NewPCG(r.seed, uint64(i))), rec: r.rec}
+		w := &worker{id: i, cli: c.newClient(t, c.Endpoints()), rng: rand.New(rand.NewPCG(r.seed, uint64(i))), rec: r.rec}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -135,7 +137,7 @@ func (r *run) traffic() {
 		}()
 	}
 	if r.sc.compact {
-		cli := newClient(t, c.Endpoints())
+		cli := c.newClient(t, c.Endpoints())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -169,7 +171,7 @@ func (r *run) traffic() {
 	// overwritten by a later one), which the model checks.
 	fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cli := newClient(t, c.Endpoints())
+	cli := c.newClient(t, c.Endpoints())
 	// Operations whose outcome is unknown (cut off by the end of traffic or
 	// a fault) may still commit: their proposals can sit in a leader's log
 	// until the cluster heals. The model lets them take effect at any time,
