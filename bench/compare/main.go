@@ -50,7 +50,13 @@ type options struct {
 	// only, when set, keeps the workloads whose name it matches; the RSS
 	// and restart measures run when it matches gaugesName.
 	only *regexp.Regexp
+	// auth turns auth on in both clusters once seeded; the workloads run
+	// as root (the RSS and restart measures are left out).
+	auth bool
 }
+
+// The user the workloads run as with -auth.
+const authUser, authPassword = "root", "rootpw"
 
 func main() {
 	smoke := flag.Bool("smoke", false, "small run (about a minute): same as BENCH_SCALE=smoke")
@@ -61,6 +67,7 @@ func main() {
 	benchBin := flag.String("bench", "", "basalt-bench binary (default: built from this repository)")
 	workDir := flag.String("dir", "", "directory for binaries, data and logs (default: a new temporary directory)")
 	keep := flag.Bool("keep", false, "keep the data dirs and logs")
+	withAuth := flag.Bool("auth", false, "turn auth on in both clusters and run the workloads as root (no RSS and restart measures)")
 	only := flag.String("only", "", "run only the workloads whose name matches this regular expression, and the RSS and restart measures if it matches \""+gaugesName+"\"")
 	flag.Parse()
 
@@ -81,7 +88,7 @@ func main() {
 	}
 	o := options{
 		scale: sc, etcdBin: *etcdBin, basaltBin: *basaltBin, benchBin: *benchBin, workDir: *workDir,
-		keep: *keep, write: *write, snapshotCount: envOr("BENCH_SNAPSHOT_COUNT", "100000"),
+		keep: *keep, write: *write, snapshotCount: envOr("BENCH_SNAPSHOT_COUNT", "100000"), auth: *withAuth,
 	}
 	if *only != "" {
 		re, err := regexp.Compile(*only)
@@ -205,6 +212,11 @@ func compareSize(ctx context.Context, o options, dir string, size int, etcd, bas
 		if err := seed(ctx, c); err != nil {
 			return nil, nil, fmt.Errorf("%s: write %q: %w", srv.name, rangeKey, err)
 		}
+		if o.auth {
+			if err := enableAuth(ctx, c); err != nil {
+				return nil, nil, fmt.Errorf("%s: enable auth: %w", srv.name, err)
+			}
+		}
 		clusters[i] = c
 	}
 
@@ -231,7 +243,7 @@ func compareSize(ctx context.Context, o options, dir string, size int, etcd, bas
 		}
 	}
 
-	if o.only != nil && !o.only.MatchString(gaugesName) {
+	if o.auth || o.only != nil && !o.only.MatchString(gaugesName) {
 		return rows, nil, nil
 	}
 	rss := gauge{members: size, name: fmt.Sprintf("RSS after %s keys, largest member (MiB)", thousands(o.scale.rssKeys)), format: fmtMiB}
@@ -282,6 +294,9 @@ func seed(ctx context.Context, c *cluster) error {
 // runWorkload runs basalt-bench against c and reads the chosen summary.
 func runWorkload(ctx context.Context, o options, c *cluster, w workload) measurement {
 	args := []string{"--endpoints", strings.Join(c.endpoints(), ","), "--dial-timeout", "10s", "--precise"}
+	if o.auth {
+		args = append(args, "--user", authUser+":"+authPassword)
+	}
 	if w.leader {
 		args = append(args, "--target-leader")
 	}
@@ -330,4 +345,26 @@ func describe(m measurement) string {
 		s += fmt.Sprintf(", %d errors", m.errors)
 	}
 	return s
+}
+
+// enableAuth adds root and turns auth on.
+func enableAuth(ctx context.Context, c *cluster) error {
+	cli, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := cli.UserAdd(actx, authUser, authPassword); err != nil {
+		return err
+	}
+	if _, err := cli.RoleAdd(actx, "root"); err != nil {
+		return err
+	}
+	if _, err := cli.UserGrantRole(actx, authUser, "root"); err != nil {
+		return err
+	}
+	_, err = cli.AuthEnable(actx)
+	return err
 }
