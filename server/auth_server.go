@@ -216,3 +216,13 @@ func (m *Member) RequireAuthInfo(ctx context.Context) error {
 	}
 	return nil
 }
+
+// WithRoot is ctx for a request the member makes itself (an expired
+// lease's revocation, the health checks' reads): as root, at the current
+// auth revision, while auth is on.
+func (m *Member) WithRoot(ctx context.Context) context.Context {
+	if !m.st.auth.Enabled() {
+		return ctx
+	}
+	return auth.WithInfo(ctx, &auth.Info{Username: auth.RootUser, Revision: m.st.auth.Revision()})
+}

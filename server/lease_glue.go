@@ -75,7 +75,9 @@ func (m *Member) leaseLoop() {
 					defer func() { <-sem }()
 					ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
 					defer cancel()
-					if _, err := m.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: id}); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) {
+					// The member revokes as root, as etcd's does: the keys
+					// of an expired lease go whoever wrote them.
+					if _, err := m.LeaseRevoke(m.WithRoot(ctx), &pb.LeaseRevokeRequest{ID: id}); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) {
 						m.lg.Warn("failed to revoke expired lease", zap.String("lease-id", fmt.Sprintf("%016x", id)), zap.Error(err))
 					}
 				})

@@ -23,6 +23,8 @@ func (f *Member) AuthInfoFromCommonName(string) *auth.Info { return nil }
 
 func (f *Member) CheckAdmin(context.Context) error { return nil }
 
+func (f *Member) WithRoot(ctx context.Context) context.Context { return ctx }
+
 func (f *Member) RequireAuthInfo(context.Context) error { return nil }
 
 func (f *Member) CheckRange(context.Context, []byte, []byte) error { return nil }
