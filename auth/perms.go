@@ -67,6 +67,16 @@ func (c coverage) contains(start, end []byte) bool {
 	return !endLess(iv.end, end)
 }
 
+// containsKey reports whether the coverage holds key: contains(key,
+// key+"\x00") without building the end.
+func (c coverage) containsKey(key []byte) bool {
+	i, found := slices.BinarySearchFunc(c, key, func(iv interval, k []byte) int { return bytes.Compare(iv.start, k) })
+	if !found {
+		i--
+	}
+	return i >= 0 && (c[i].end == nil || bytes.Compare(key, c[i].end) < 0)
+}
+
 // permissions are one user's merged permissions.
 type permissions struct {
 	read, write coverage
@@ -124,7 +134,7 @@ func (p *permissions) allows(typ authpb.Permission_Type, key, end []byte) bool {
 	}
 	switch {
 	case len(end) == 0:
-		return c.contains(key, append(slices.Clip(key), 0))
+		return c.containsKey(key)
 	case isOpenEnded(end):
 		return c.contains(key, nil)
 	}
