@@ -17,18 +17,26 @@ import (
 const (
 	authenticateMethod = "/etcdserverpb.Auth/Authenticate"
 	watchMethod        = "/etcdserverpb.Watch/Watch"
+	// watchCreate names a watch's creation on its stream.
+	watchCreate = "watch create"
 	// The gRPC health service answers anyone, as etcd's.
 	healthPrefix = "/grpc.health.v1.Health/"
 )
 
-type authErrKey struct{}
+type watchAuthKey struct{}
 
-// authError is the error resolving a watch stream's token met: etcd
-// opens the stream and refuses each watch with it (clients then get a
-// new token and watch again).
-func authError(ctx context.Context) error {
-	err, _ := ctx.Value(authErrKey{}).(error)
-	return err
+// watchAuthContext resolves who a watch stream's new watch is from, as
+// etcd does at each watch's creation rather than once for the stream: a
+// token whose auth state moved on since the stream opened is looked at
+// again (a simple token is then at the new revision), and an invalid one
+// refuses the watch, not the stream (clients then get a new token and
+// watch again).
+func watchAuthContext(ctx context.Context, m Member) (context.Context, error) {
+	opts, ok := ctx.Value(watchAuthKey{}).(authOptions)
+	if !ok {
+		return ctx, nil
+	}
+	return authContext(ctx, m, opts, watchCreate)
 }
 
 // authOptions are a server's ways to learn who a request is from.
@@ -48,6 +56,9 @@ type authOptions struct {
 // fails the request. Authenticate ignores any token: it is how a client
 // with an expired one gets a new one; the health service ignores them.
 func authContext(ctx context.Context, m Member, opts authOptions, method string) (context.Context, error) {
+	if method == watchMethod {
+		return context.WithValue(ctx, watchAuthKey{}, opts), nil
+	}
 	if method == authenticateMethod || strings.HasPrefix(method, healthPrefix) || !m.AuthEnabled() {
 		return ctx, nil
 	}
@@ -64,8 +75,8 @@ func authContext(ctx context.Context, m Member, opts authOptions, method string)
 	}
 	if len(ts) > 0 {
 		info, err := m.AuthInfoFromToken(ctx, strings.TrimPrefix(ts[0], "Bearer "))
-		if err != nil && method == watchMethod {
-			return context.WithValue(ctx, authErrKey{}, err), nil
+		if err != nil && method == watchCreate {
+			return nil, err
 		}
 		if err != nil {
 			return nil, toGRPCError(err)

@@ -532,8 +532,8 @@ const watchResponseEventsField = 11
 
 // permitted checks that the stream's user may read what r watches.
 func (sws *watchStream) permitted(r *pb.WatchCreateRequest) error {
-	ctx := sws.grpc.Context()
-	if err := authError(ctx); err != nil {
+	ctx, err := watchAuthContext(sws.grpc.Context(), sws.s.m)
+	if err != nil {
 		return err
 	}
 	return sws.s.m.CheckRange(ctx, r.Key, r.RangeEnd)

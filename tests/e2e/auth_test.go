@@ -283,6 +283,27 @@ func TestAuth(t *testing.T) {
 	}
 	_, err = alice.Put(ctx, "a/z", "1")
 	wantAuthErr(t, "put after the permission was revoked", err, rpctypes.ErrPermissionDenied)
+	_, err = alice.Txn(ctx).If(clientv3.Compare(clientv3.Value("b"), "=", "readable")).Then(clientv3.OpGet("b")).Else(clientv3.OpPut("a/z", "1")).Commit()
+	wantAuthErr(t, "txn whose other branch writes where the permission was revoked", err, rpctypes.ErrPermissionDenied)
+	select {
+	case wr := <-alice.Watch(wctx, "a/", clientv3.WithPrefix()):
+		if !wr.Canceled || wr.Err() == nil || wr.Err().Error() != rpctypes.ErrGRPCPermissionDenied.Error() {
+			t.Errorf("watch after the permission was revoked: %+v, %v", wr, wr.Err())
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("watch after the permission was revoked: no answer")
+	}
+
+	// No password and no token in a log line.
+	token2, err := alice.Authenticate(ctx, "alice", "alicepw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"alicepw", "rootpw", token, token2.Token} {
+		if strings.Contains(c.Members[0].Logs(), secret) {
+			t.Errorf("the logs hold a secret %q", secret)
+		}
+	}
 
 	// The auth state survives a restart.
 	c.Members[0].Stop(t)
@@ -578,5 +599,37 @@ func TestAuthLeaderChange(t *testing.T) {
 		if _, err := cli.Get(ctx, "a/kill"); err != nil {
 			t.Errorf("get on %s: %v", m.Name, err)
 		}
+	}
+}
+
+// TestAuthSimpleTokenTTL: a simple token unused for --auth-token-ttl
+// seconds is refused; clientv3 gets a new one by itself.
+func TestAuthSimpleTokenTTL(t *testing.T) {
+	c := NewCluster(t, 1, &Options{Args: []string{"--auth-token-ttl", "2"}})
+	setUpAuth(t, c.Client(t))
+	ctx := authCtx(t)
+	alice := userClient(t, c.Endpoints(), "alice", "alicepw")
+	resp, err := alice.Authenticate(ctx, "alice", "alicepw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(c.Members[0].ClientURL()[len("http://"):], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	kv := pb.NewKVClient(conn)
+	tctx := metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, resp.Token)
+	if _, err := kv.Range(tctx, &pb.RangeRequest{Key: []byte("a/x")}); err != nil {
+		t.Fatalf("range with a fresh token: %v", err)
+	}
+	// What is tested is the passing of time itself: the token unused for
+	// longer than its TTL (every use would extend it, so it is not polled).
+	<-time.After(3 * time.Second)
+	if _, err := kv.Range(tctx, &pb.RangeRequest{Key: []byte("a/x")}); err == nil || err.Error() != rpctypes.ErrGRPCInvalidAuthToken.Error() {
+		t.Fatalf("range with a token unused past its TTL: %v", err)
+	}
+	if _, err := alice.Get(ctx, "a/x"); err != nil {
+		t.Fatalf("clientv3 after its token expired: %v", err)
 	}
 }
