@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/raft"
@@ -36,6 +37,8 @@ type applier struct {
 	// with; onRemoved is called when a conf change removes this member.
 	maxLearners int
 	onRemoved   func()
+	// warnApply is --warning-apply-duration.
+	warnApply time.Duration
 
 	st      *state
 	raft    *raftNode
@@ -193,8 +196,10 @@ func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
 	} else if err := a.authorize(&r); err != nil {
 		res, tw = &applyResult{err: err}, a.st.kv.Write()
 	} else {
+		start := time.Now()
 		tw = a.st.kv.Write()
 		res = a.applyRequest(tw, &r, e.Index)
+		a.warnIfSlow(start, "", &r, res.err)
 	}
 	if err := a.commitIndex(tw, e); err != nil {
 		return err
@@ -207,6 +212,51 @@ func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
 	}
 	a.waiters.trigger(id, res)
 	return nil
+}
+
+// warnIfSlow logs and counts a request that took longer than
+// --warning-apply-duration, as etcd does (the request described without
+// its values).
+func (a *applier) warnIfSlow(start time.Time, prefix string, r *pb.InternalRaftRequest, err error) {
+	warnIfSlow(a.lg, a.metrics, a.warnApply, start, prefix, r, err)
+}
+
+func warnIfSlow(lg *zap.Logger, mt *metrics, limit time.Duration, start time.Time, prefix string, r *pb.InternalRaftRequest, err error) {
+	took := time.Since(start)
+	if took <= limit {
+		return
+	}
+	lg.Warn("apply request took too long", zap.Duration("took", took), zap.Duration("expected-duration", limit),
+		zap.String("prefix", prefix), zap.String("request", describeRequest(r)), zap.Error(err))
+	mt.slowApplies.Inc()
+}
+
+// describeRequest names a request and its keys, never its values or
+// passwords.
+func describeRequest(r *pb.InternalRaftRequest) string {
+	switch {
+	case r.Range != nil:
+		return fmt.Sprintf("range:<key:%q range_end:%q limit:%d>", r.Range.Key, r.Range.RangeEnd, r.Range.Limit)
+	case r.Put != nil:
+		return fmt.Sprintf("put:<key:%q value_size:%d lease:%d>", r.Put.Key, len(r.Put.Value), r.Put.Lease)
+	case r.DeleteRange != nil:
+		return fmt.Sprintf("delete_range:<key:%q range_end:%q>", r.DeleteRange.Key, r.DeleteRange.RangeEnd)
+	case r.Txn != nil:
+		return fmt.Sprintf("txn:<compare:%d success:%d failure:%d>", len(r.Txn.Compare), len(r.Txn.Success), len(r.Txn.Failure))
+	}
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{
+		{r.LeaseGrant != nil, "lease_grant"}, {r.LeaseRevoke != nil, "lease_revoke"}, {r.LeaseCheckpoint != nil, "lease_checkpoint"},
+		{r.Alarm != nil, "alarm"}, {r.Compaction != nil, "compaction"}, {r.ClusterMemberAttrSet != nil, "cluster_member_attr_set"},
+		{r.Authenticate != nil, "authenticate"}, {r.AuthUserAdd != nil, "auth_user_add"}, {r.AuthUserChangePassword != nil, "auth_user_change_password"},
+	} {
+		if f.set {
+			return f.name
+		}
+	}
+	return "other"
 }
 
 // commitIndex records e as applied in tw and ends it.

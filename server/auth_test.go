@@ -19,7 +19,10 @@ func TestAuthRevisionAtApply(t *testing.T) {
 	m := c.members[0].m
 	ctx := ctxT(t)
 	steps := []error{
-		func() error { _, err := m.UserAdd(ctx, &pb.AuthUserAddRequest{Name: "root", Password: "pw"}); return err }(),
+		func() error {
+			_, err := m.UserAdd(ctx, &pb.AuthUserAddRequest{Name: "root", Password: "pw"})
+			return err
+		}(),
 		func() error {
 			_, err := m.UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: "root", Role: "root"})
 			return err
@@ -31,7 +34,10 @@ func TestAuthRevisionAtApply(t *testing.T) {
 				Perm: &authpb.Permission{Key: []byte("k"), PermType: authpb.READWRITE}})
 			return err
 		}(),
-		func() error { _, err := m.UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: "u", Role: "r"}); return err }(),
+		func() error {
+			_, err := m.UserGrantRole(ctx, &pb.AuthUserGrantRoleRequest{User: "u", Role: "r"})
+			return err
+		}(),
 		func() error { _, err := m.AuthEnable(ctx, &pb.AuthEnableRequest{}); return err }(),
 	}
 	for i, err := range steps {

@@ -119,6 +119,16 @@ type Config struct {
 	AuthTokenTTL time.Duration
 	BcryptCost   int
 
+	// WarningApplyDuration: an apply, or a read served outside the log,
+	// slower than this is logged and counted (--warning-apply-duration;
+	// 0: 100ms).
+	WarningApplyDuration time.Duration
+
+	// RaftReadTimeout and RaftWriteTimeout bound every read and write on
+	// a peer connection (--raft-read-timeout, --raft-write-timeout; 0:
+	// 5s).
+	RaftReadTimeout, RaftWriteTimeout time.Duration
+
 	// PeerLocalIP, if set, is the address the member's connections to its
 	// peers come from (etcd's SetMemberLocalAddr gate).
 	PeerLocalIP string
@@ -136,4 +146,14 @@ func (c *Config) Layout() datadir.Layout { return datadir.Layout{DataDir: c.Data
 // ElectionTimeout is the election timeout as a duration.
 func (c *Config) ElectionTimeout() time.Duration {
 	return time.Duration(c.ElectionTicks) * time.Duration(c.TickMs) * time.Millisecond
+}
+
+// DefaultWarningApplyDuration is etcd's --warning-apply-duration.
+const DefaultWarningApplyDuration = 100 * time.Millisecond
+
+func (c *Config) warningApplyDuration() time.Duration {
+	if c.WarningApplyDuration <= 0 {
+		return DefaultWarningApplyDuration
+	}
+	return c.WarningApplyDuration
 }

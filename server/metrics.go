@@ -21,6 +21,7 @@ type metrics struct {
 
 	learnerPromoteSucceed prometheus.Counter
 	learnerPromoteFailed  *prometheus.CounterVec
+	slowApplies           prometheus.Counter
 }
 
 // The collectors are process-wide, as etcd's are: several members in one
@@ -56,10 +57,12 @@ func newMetrics() *metrics {
 				Help: "The total number of successful learner promotions while this member is leader."}),
 			learnerPromoteFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "learner_promote_failures",
 				Help: "The total number of failed learner promotions (likely learner not ready) while this member is leader."}, []string{"Reason"}),
+			slowApplies: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "slow_apply_total",
+				Help: "The total number of slow apply requests (likely overloaded from slow disk)."}),
 		}
 		prometheus.MustRegister(shared.hasLeader, shared.isLeader, shared.leaderChanges, shared.proposalsPending,
 			shared.proposalsFailed, shared.applied, shared.walFsync, shared.backendCommit,
-			shared.learnerPromoteSucceed, shared.learnerPromoteFailed)
+			shared.learnerPromoteSucceed, shared.learnerPromoteFailed, shared.slowApplies)
 		gauge := func(sub, name, help string, f func(m *Member) float64) {
 			prometheus.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: sub, Name: name, Help: help},
 				func() float64 {

@@ -31,6 +31,10 @@ func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 	}
 	var resp *pb.RangeResponse
 	var rerr error
+	start := time.Now()
+	defer func() {
+		warnIfSlow(m.lg, m.metrics, m.cfg.warningApplyDuration(), start, "read-only range ", &pb.InternalRaftRequest{Range: r}, rerr)
+	}()
 	err := m.serveRead(ctx, &pb.InternalRaftRequest{Range: r}, func() {
 		txn := m.st.kv.Read()
 		defer txn.End()
@@ -74,6 +78,10 @@ func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 		}
 		var resp *pb.TxnResponse
 		var rerr error
+		start := time.Now()
+		defer func() {
+			warnIfSlow(m.lg, m.metrics, m.cfg.warningApplyDuration(), start, "read-only txn ", &pb.InternalRaftRequest{Txn: r}, rerr)
+		}()
 		err := m.serveRead(ctx, &pb.InternalRaftRequest{Txn: r}, func() {
 			txn := m.st.kv.Read()
 			defer txn.End()

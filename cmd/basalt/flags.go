@@ -185,8 +185,8 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.boolean(&cfg.SocketOpts.ReusePort, "socket-reuse-port", false, "Set SO_REUSEPORT on the listeners.")
 	c.boolean(&cfg.SocketOpts.ReuseAddress, "socket-reuse-address", false, "Set SO_REUSEADDR on the listeners.")
 	c.boolean(&cfg.EnableGRPCGateway, "enable-grpc-gateway", cfg.EnableGRPCGateway, "Serve the v3 JSON gateway (/v3/...) on the client URLs.")
-	c.duration(nextD(), "raft-read-timeout", 5*time.Second, "Read timeout of peer connections. (Not supported yet in basalt.)")
-	c.duration(nextD(), "raft-write-timeout", 5*time.Second, "Write timeout of peer connections. (Not supported yet in basalt.)")
+	c.duration(&cfg.RaftReadTimeout, "raft-read-timeout", cfg.RaftReadTimeout, "Read timeout set on each rafthttp connection.")
+	c.duration(&cfg.RaftWriteTimeout, "raft-write-timeout", cfg.RaftWriteTimeout, "Write timeout set on each rafthttp connection.")
 	c.value(featureGatesValue{&cfg.FeatureGates}, "feature-gates", embed.FeatureGatesHelp())
 
 	c.section("Clustering")
@@ -282,10 +282,10 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.intv(nextI(), "compaction-batch-limit", 0, "Revisions deleted per compaction batch. (Not supported yet in basalt.)")
 	c.duration(nextD(), "compaction-sleep-interval", 0, "Pause between compaction batches. (Not supported yet in basalt.)")
 	c.duration(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Interval of progress notifications to watchers that ask for them.")
-	c.duration(nextD(), "warning-apply-duration", 100*time.Millisecond, "Applies slower than this are logged. (Not supported yet in basalt.)")
+	c.duration(&cfg.WarningApplyDuration, "warning-apply-duration", cfg.WarningApplyDuration, "Time duration after which a warning is generated if applying request takes more time.")
 	c.uintv(&scratch.u[2], "bootstrap-defrag-threshold-megabytes", 0, "Defragment at boot when it frees this much. (Not supported yet in basalt.)")
 	c.intv(&cfg.MaxLearners, "max-learners", cfg.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
-	c.duration(nextD(), "downgrade-check-time", 5*time.Second, "Interval of downgrade checks. (Not supported yet in basalt.)")
+	c.duration(&cfg.DowngradeCheckTime, "downgrade-check-time", cfg.DowngradeCheckTime, "Duration of time between two downgrade status checks (accepted; basalt has no downgrades to check).")
 	c.uint64v(&cfg.SnapshotCatchUpEntries, "snapshot-catchup-entries", cfg.SnapshotCatchUpEntries, "Entries kept after a snapshot for slow followers to catch up from.")
 
 	c.section("Unsafe features")

@@ -185,6 +185,14 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("srv %q name %q initial cluster %q", o.cfg.DNSCluster, o.cfg.DNSClusterServiceName, o.cfg.InitialCluster)
 				}
 			}},
+		{name: "raft timeouts, slow-apply warning, downgrade checks", wantExit: -1,
+			args: []string{"--raft-read-timeout=2s", "--raft-write-timeout=3s", "--warning-apply-duration=50ms", "--downgrade-check-time=1m"},
+			check: func(t *testing.T, o parseOutcome) {
+				c := o.cfg
+				if c.RaftReadTimeout != 2*time.Second || c.RaftWriteTimeout != 3*time.Second || c.WarningApplyDuration != 50*time.Millisecond || c.DowngradeCheckTime != time.Minute {
+					t.Errorf("read %v write %v warn %v downgrade %v", c.RaftReadTimeout, c.RaftWriteTimeout, c.WarningApplyDuration, c.DowngradeCheckTime)
+				}
+			}},
 		{name: "not built via env", env: []string{"ETCD_UNSAFE_NO_FSYNC=true"}, wantExit: -1, wantErr: "basalt: --unsafe-no-fsync is not supported yet"},
 		{name: "force new cluster via env", env: []string{"ETCD_FORCE_NEW_CLUSTER=true"}, wantExit: -1,
 			check: func(t *testing.T, o parseOutcome) {

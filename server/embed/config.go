@@ -50,6 +50,10 @@ const (
 	DefaultWarningUnaryRequestDuration = 300 * time.Millisecond
 	DefaultMetrics                     = "basic"
 
+	DefaultRaftTimeout          = 5 * time.Second
+	DefaultWarningApplyDuration = 100 * time.Millisecond
+	DefaultDowngradeCheckTime   = 5 * time.Second
+
 	DefaultDiscoveryDialTimeout      = 2 * time.Second
 	DefaultDiscoveryRequestTimeout   = 5 * time.Second
 	DefaultDiscoveryKeepAliveTime    = 2 * time.Second
@@ -116,6 +120,15 @@ type Config struct {
 	InitialCluster      string `json:"initial-cluster"`
 	InitialClusterToken string `json:"initial-cluster-token"`
 	StrictReconfigCheck bool   `json:"strict-reconfig-check"`
+	// RaftReadTimeout and RaftWriteTimeout are --raft-read-timeout and
+	// --raft-write-timeout (flags only, as in etcd).
+	RaftReadTimeout  time.Duration `json:"-"`
+	RaftWriteTimeout time.Duration `json:"-"`
+	// WarningApplyDuration is --warning-apply-duration.
+	WarningApplyDuration time.Duration `json:"warning-apply-duration"`
+	// DowngradeCheckTime is --downgrade-check-time: accepted, unused
+	// while the downgrade API is not built.
+	DowngradeCheckTime time.Duration `json:"downgrade-check-time"`
 	// AuthToken is --auth-token, BcryptCost --bcrypt-cost, AuthTokenTTL
 	// --auth-token-ttl (seconds).
 	AuthToken    string `json:"auth-token"`
@@ -207,6 +220,10 @@ func NewConfig() *Config {
 		ClusterState:           ClusterStateFlagNew,
 		InitialClusterToken:    DefaultInitialClusterToken,
 		StrictReconfigCheck:    DefaultStrictReconfigCheck,
+		RaftReadTimeout:        DefaultRaftTimeout,
+		RaftWriteTimeout:       DefaultRaftTimeout,
+		WarningApplyDuration:   DefaultWarningApplyDuration,
+		DowngradeCheckTime:     DefaultDowngradeCheckTime,
 		AuthToken:              "simple",
 		BcryptCost:             uint(bcrypt.DefaultCost),
 		AuthTokenTTL:           300,

@@ -192,8 +192,8 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"initial-election-tick-advance", "false", ""},
 		{"initial-election-tick-advance", "true", ""}, // built
 		{"backend-bbolt-freelist-type", "map", "not supported yet"},
-		{"downgrade-check-time", "5s", ""},
-		{"downgrade-check-time", "2m0s", "not supported yet"},
+		{"compaction-sleep-interval", "0s", ""},
+		{"compaction-sleep-interval", "2m0s", "not supported yet"},
 		{"compact-hash-check-time", "2m0s", ""}, // built
 		{"force-new-cluster", "true", ""},       // built
 		{"unsafe-no-fsync", "true", "basalt: --unsafe-no-fsync is not supported yet"},
@@ -368,8 +368,14 @@ self-signed-cert-validity: 3
 					t.Errorf("srv %q name %q initial cluster %q", c.DNSCluster, c.DNSClusterServiceName, c.InitialCluster)
 				}
 			}},
-		{name: "duration at its default", body: "downgrade-check-time: 5000000000\n", check: func(*testing.T, *Config, FileResult) {}},
-		{name: "duration not at its default", body: "downgrade-check-time: 1000000000\n", wantErr: "--downgrade-check-time is not supported yet"},
+		{name: "duration at its default", body: "compaction-sleep-interval: 0\n", check: func(*testing.T, *Config, FileResult) {}},
+		{name: "duration not at its default", body: "compaction-sleep-interval: 1000000000\n", wantErr: "--compaction-sleep-interval is not supported yet"},
+		{name: "slow-apply warning and downgrade checks", body: "warning-apply-duration: 2000000000\ndowngrade-check-time: 60000000000\n",
+			check: func(t *testing.T, c *Config, _ FileResult) {
+				if c.WarningApplyDuration != 2*time.Second || c.DowngradeCheckTime != time.Minute {
+					t.Errorf("warning-apply-duration %v downgrade-check-time %v", c.WarningApplyDuration, c.DowngradeCheckTime)
+				}
+			}},
 		{name: "corruption checks", body: "compact-hash-check-time: 1000000000\ncorrupt-check-time: 2000000000\nfeature-gates: CompactHashCheck=true,InitialCorruptCheck=true\n",
 			check: func(t *testing.T, c *Config, _ FileResult) {
 				if c.CompactHashCheckTime != time.Second || c.CorruptCheckTime != 2*time.Second ||

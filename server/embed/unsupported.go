@@ -43,8 +43,6 @@ const (
 var notBuilt = []NotBuilt{
 	{Name: "listen-client-http-urls", Honoured: "", Why: "gRPC and HTTP share --listen-client-urls"},
 	{Name: "backend-bbolt-freelist-type", Always: true},
-	{Name: "raft-read-timeout", Honoured: "5s"},
-	{Name: "raft-write-timeout", Honoured: "5s"},
 	{Name: "enable-log-rotation", Honoured: "false"},
 	{Name: "log-rotation-config-json", Honoured: `{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}`},
 	{Name: "enable-distributed-tracing", Honoured: "false", Why: whyTracing},
@@ -54,8 +52,6 @@ var notBuilt = []NotBuilt{
 	{Name: "distributed-tracing-sampling-rate", Honoured: "0", Why: whyTracing},
 	{Name: "compaction-batch-limit", Honoured: "0"},
 	{Name: "compaction-sleep-interval", Honoured: "0s"},
-	{Name: "downgrade-check-time", Honoured: "5s"},
-	{Name: "warning-apply-duration", Honoured: "100ms"},
 	{Name: "memory-mlock", Honoured: "false"},
 	{Name: "bootstrap-defrag-threshold-megabytes", Honoured: "0"},
 	{Name: "unsafe-no-fsync", Honoured: "false"},

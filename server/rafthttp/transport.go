@@ -64,10 +64,14 @@ type Config struct {
 	// LocalIP, if set, is the address connections to peers come from
 	// (etcd's SetMemberLocalAddr gate).
 	LocalIP string
-	Raft    Raft
-	Source  SnapshotSource
-	Sink    SnapshotSink
-	Logger  *zap.Logger
+	// ReadTimeout and WriteTimeout are the deadlines of every read and
+	// write on a peer stream (--raft-read-timeout, --raft-write-timeout;
+	// 0: DefaultConnTimeout).
+	ReadTimeout, WriteTimeout time.Duration
+	Raft                      Raft
+	Source                    SnapshotSource
+	Sink                      SnapshotSink
+	Logger                    *zap.Logger
 }
 
 // timing holds the transport's intervals and timeouts; tests shorten some.
@@ -98,15 +102,28 @@ type timing struct {
 	logEvery time.Duration
 }
 
-func defaultTiming(dialTimeout time.Duration) timing {
+// DefaultConnTimeout is etcd's read and write deadline on a peer
+// connection (--raft-read-timeout, --raft-write-timeout).
+const DefaultConnTimeout = 5 * time.Second
+
+func defaultTiming(cfg Config) timing {
+	dialTimeout, readTimeout, writeTimeout := cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
 	if dialTimeout <= 0 {
 		dialTimeout = time.Second
 	}
+	if readTimeout <= 0 {
+		readTimeout = DefaultConnTimeout
+	}
+	if writeTimeout <= 0 {
+		writeTimeout = DefaultConnTimeout
+	}
 	return timing{
-		dialTimeout:             dialTimeout,
-		readTimeout:             5 * time.Second,
-		writeTimeout:            5 * time.Second,
-		keepalive:               5 * time.Second / 3,
+		dialTimeout:  dialTimeout,
+		readTimeout:  readTimeout,
+		writeTimeout: writeTimeout,
+		// An idle stream sends an empty frame well within the peer's
+		// read deadline.
+		keepalive:               readTimeout / 3,
 		backoffMin:              100 * time.Millisecond,
 		backoffMax:              3 * time.Second,
 		stableStream:            time.Second,
@@ -162,7 +179,7 @@ func New(cfg Config) *Transport {
 		lg:           lg,
 		idStr:        idString(cfg.ID),
 		clusterIDStr: idString(cfg.ClusterID),
-		timing:       defaultTiming(cfg.DialTimeout),
+		timing:       defaultTiming(cfg),
 		removedc:     make(chan struct{}),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())

@@ -175,3 +175,32 @@ func TestEveryAlphaGate(t *testing.T) {
 		}
 	}
 }
+
+// TestWarningApplyDurationAndRaftTimeouts starts members with etcd's
+// --warning-apply-duration, --raft-read-timeout, --raft-write-timeout and
+// --downgrade-check-time at other values than the defaults: applies and
+// reads slower than the (tiny) limit are logged and counted as etcd does,
+// and the cluster runs.
+func TestWarningApplyDurationAndRaftTimeouts(t *testing.T) {
+	c := NewCluster(t, 3, &Options{Metrics: true, Args: []string{"--warning-apply-duration=1ns",
+		"--raft-read-timeout=3s", "--raft-write-timeout=4s", "--downgrade-check-time=1m"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli := NewClient(t, []string{c.Members[0].ClientURL()}, nil)
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	m := c.Members[0]
+	for _, want := range []string{`"msg":"apply request took too long"`, `"prefix":"read-only range "`, `"request":"put:<key:\"k\" value_size:1 lease:0>"`} {
+		if !strings.Contains(m.Logs(), want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+	code, body := httpGet(t, m.MetricsURL()+"/metrics", nil)
+	if code != 200 || !strings.Contains(body, "etcd_server_slow_apply_total ") || strings.Contains(body, "etcd_server_slow_apply_total 0\n") {
+		t.Errorf("slow applies not counted: %d", code)
+	}
+}
