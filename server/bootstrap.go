@@ -58,6 +58,9 @@ func NewMember(cfg Config) (*Member, error) {
 		lg.Warn("failed to create token provider", zap.Error(err))
 		return nil, err
 	}
+	if cfg.UnsafeNoFsync {
+		lg.Warn("--unsafe-no-fsync is set: the WAL and the backend are not fsynced; a crash can lose acknowledged writes (for tests only)")
+	}
 	layout := cfg.Layout()
 	if err := os.MkdirAll(layout.SnapDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", layout.SnapDir(), err)
@@ -259,6 +262,7 @@ func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state,
 		BatchInterval: cfg.BackendBatchInterval,
 		BatchLimit:    cfg.BackendBatchLimit,
 		OnCommit:      mt.observeBackendCommit,
+		UnsafeNoFsync: cfg.UnsafeNoFsync,
 	})
 	if err != nil {
 		return nil, err
@@ -389,7 +393,7 @@ func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftS
 	if err != nil {
 		return nil, err
 	}
-	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(mt)...)
+	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(cfg, mt)...)
 	if err != nil {
 		return nil, fmt.Errorf("create WAL: %w", err)
 	}
@@ -417,7 +421,7 @@ func restartRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics, st *state
 	if snapshot != nil {
 		marker = walMarker(*snapshot)
 	}
-	w, err := wal.Open(fsys, cfg.Layout().WALPath(), marker, walOptions(mt)...)
+	w, err := wal.Open(fsys, cfg.Layout().WALPath(), marker, walOptions(cfg, mt)...)
 	if err != nil {
 		return nil, fmt.Errorf("open WAL: %w", err)
 	}
@@ -524,8 +528,11 @@ func checkDataDirIdentity(cfg Config, id, clusterID uint64) error {
 // walOptions are the WAL's options: fsyncs observed by the metrics, and
 // the test hook BASALT_TEST_WAL_SEGMENT_SIZE (bytes), with which tests
 // cut segments without writing 64 MiB.
-func walOptions(mt *metrics) []wal.Option {
+func walOptions(cfg Config, mt *metrics) []wal.Option {
 	opts := []wal.Option{wal.WithFsyncObserver(mt.observeWALFsync)}
+	if cfg.UnsafeNoFsync {
+		opts = append(opts, wal.WithUnsafeNoSync())
+	}
 	if n, err := strconv.ParseInt(os.Getenv("BASALT_TEST_WAL_SEGMENT_SIZE"), 10, 64); err == nil && n > 0 {
 		opts = append(opts, wal.WithSegmentSize(n))
 	}

@@ -124,6 +124,10 @@ type Config struct {
 	// 0: 100ms).
 	WarningApplyDuration time.Duration
 
+	// UnsafeNoFsync skips the WAL's and the backend's fsyncs
+	// (--unsafe-no-fsync, for tests).
+	UnsafeNoFsync bool
+
 	// RaftReadTimeout and RaftWriteTimeout bound every read and write on
 	// a peer connection (--raft-read-timeout, --raft-write-timeout; 0:
 	// 5s).

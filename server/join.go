@@ -66,7 +66,7 @@ func joinRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart,
 	if err != nil {
 		return nil, err
 	}
-	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(mt)...)
+	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(cfg, mt)...)
 	if err != nil {
 		return nil, fmt.Errorf("create WAL: %w", err)
 	}

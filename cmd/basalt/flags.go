@@ -290,7 +290,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 
 	c.section("Unsafe features")
 	c.boolean(&cfg.ForceNewCluster, "force-new-cluster", false, "Force to create a new one-member cluster: restart an existing data dir as the only member of its cluster, with its committed data.")
-	c.boolean(nextB(), "unsafe-no-fsync", false, "Skip fsync. (Not supported yet in basalt.)")
+	c.boolean(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "Disables fsync, unsafe, will cause data loss.")
 
 	c.section("Startup")
 	c.str(&c.configFile, "config-file", "", "YAML configuration file with etcd's keys; when given, other flags and environment variables are ignored.")

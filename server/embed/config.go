@@ -124,6 +124,8 @@ type Config struct {
 	// --raft-write-timeout (flags only, as in etcd).
 	RaftReadTimeout  time.Duration `json:"-"`
 	RaftWriteTimeout time.Duration `json:"-"`
+	// UnsafeNoFsync is --unsafe-no-fsync.
+	UnsafeNoFsync bool `json:"unsafe-no-fsync"`
 	// WarningApplyDuration is --warning-apply-duration.
 	WarningApplyDuration time.Duration `json:"warning-apply-duration"`
 	// DowngradeCheckTime is --downgrade-check-time: accepted, unused

@@ -196,7 +196,7 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"compaction-sleep-interval", "2m0s", "not supported yet"},
 		{"compact-hash-check-time", "2m0s", ""}, // built
 		{"force-new-cluster", "true", ""},       // built
-		{"unsafe-no-fsync", "true", "basalt: --unsafe-no-fsync is not supported yet"},
+		{"memory-mlock", "true", "basalt: --memory-mlock is not supported yet"},
 		{"name", "anything", ""},
 	}
 	for _, tt := range tests {

@@ -106,6 +106,7 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		RaftReadTimeout:         cfg.RaftReadTimeout,
 		RaftWriteTimeout:        cfg.RaftWriteTimeout,
 		WarningApplyDuration:    cfg.WarningApplyDuration,
+		UnsafeNoFsync:           cfg.UnsafeNoFsync,
 		AuthToken:               cfg.AuthToken,
 		AuthTokenTTL:            time.Duration(cfg.AuthTokenTTL) * time.Second,
 		BcryptCost:              int(cfg.BcryptCost),

@@ -54,7 +54,6 @@ var notBuilt = []NotBuilt{
 	{Name: "compaction-sleep-interval", Honoured: "0s"},
 	{Name: "memory-mlock", Honoured: "false"},
 	{Name: "bootstrap-defrag-threshold-megabytes", Honoured: "0"},
-	{Name: "unsafe-no-fsync", Honoured: "false"},
 }
 
 // NotBuiltSettings lists the settings basalt refuses at other values.

@@ -39,6 +39,9 @@ type Config struct {
 	MmapSize int
 	// OnCommit, if set, is told how long each commit took (for metrics).
 	OnCommit func(time.Duration)
+	// UnsafeNoFsync commits without fsync (etcd's --unsafe-no-fsync, for
+	// tests): a crash may lose or corrupt what was committed.
+	UnsafeNoFsync bool
 }
 
 // Backend is a bbolt database with batched writes and read views that see
@@ -103,6 +106,7 @@ func (b *Backend) openDB() error {
 		InitialMmapSize: b.cfg.MmapSize,
 		FreelistType:    bolt.FreelistMapType,
 		NoFreelistSync:  true,
+		NoSync:          b.cfg.UnsafeNoFsync,
 	})
 	if err != nil {
 		return fmt.Errorf("open backend %s: %w", b.cfg.Path, err)
@@ -473,6 +477,7 @@ func (b *Backend) reopenLocked() error {
 		InitialMmapSize: b.cfg.MmapSize,
 		FreelistType:    bolt.FreelistMapType,
 		NoFreelistSync:  true,
+		NoSync:          b.cfg.UnsafeNoFsync,
 	})
 	if err != nil {
 		return fmt.Errorf("reopen backend %s: %w", b.cfg.Path, err)

@@ -25,6 +25,7 @@ type options struct {
 	segmentSize int64
 	onFsync     func(time.Duration)
 	log         *slog.Logger
+	noSync      bool
 }
 
 // WithSegmentSize sets the size segments are preallocated to and cut at
@@ -38,6 +39,12 @@ func WithSegmentSize(n int64) Option {
 // saving goroutine and must be quick.
 func WithFsyncObserver(f func(time.Duration)) Option {
 	return func(o *options) { o.onFsync = f }
+}
+
+// WithUnsafeNoSync skips every fsync of a segment's data (etcd's
+// --unsafe-no-fsync, for tests): a crash may lose what was acknowledged.
+func WithUnsafeNoSync() Option {
+	return func(o *options) { o.noSync = true }
 }
 
 // WithLogger sets the logger for warnings (ignored files, repaired tails).
@@ -359,6 +366,9 @@ func (w *WAL) closeFilesLocked() error {
 
 // fsync syncs f and reports the duration to the observer.
 func (w *WAL) fsync(f vfs.File) error {
+	if w.opts.noSync {
+		return nil
+	}
 	start := time.Now()
 	err := f.Sync()
 	if w.opts.onFsync != nil {

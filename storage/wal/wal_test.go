@@ -753,3 +753,27 @@ func TestConcurrentSavesShareFsyncs(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsafeNoSync: with WithUnsafeNoSync (--unsafe-no-fsync) saves
+// succeed and read back, and no segment is ever fsynced.
+func TestUnsafeNoSync(t *testing.T) {
+	fs := newFS(t)
+	fsyncs := 0
+	w := mustCreate(t, fs, WithUnsafeNoSync(), WithFsyncObserver(func(time.Duration) { fsyncs++ }))
+	for i := uint64(1); i <= 20; i++ {
+		if err := w.Save(raftpb.HardState{Term: 1, Commit: i}, mkEnts(i, i, 1, 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fsyncs != 0 {
+		t.Fatalf("%d fsyncs with WithUnsafeNoSync", fsyncs)
+	}
+	w2, st, ents := mustReopen(t, fs, Marker{})
+	defer w2.Close()
+	if st.Commit != 20 || len(ents) != 20 {
+		t.Fatalf("read back commit %d and %d entries", st.Commit, len(ents))
+	}
+}

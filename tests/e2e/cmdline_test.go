@@ -53,7 +53,7 @@ func TestHelp(t *testing.T) {
 func TestRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "x.yml")
-	if err := os.WriteFile(other, []byte("unsafe-no-fsync: true\n"), 0o600); err != nil {
+	if err := os.WriteFile(other, []byte("memory-mlock: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	data := []string{"--data-dir", filepath.Join(dir, "never-created")}
@@ -84,7 +84,7 @@ func TestRefusedAtStart(t *testing.T) {
 		{"bad log level", []string{"--log-level", "chatty"}, nil, 1, `invalid --log-level "chatty"`},
 		{"positional argument", []string{"serve"}, nil, 1, `"serve" is not a valid flag`},
 		{"flag and env", []string{"--name", "a"}, []string{"ETCD_NAME=b"}, 1, "conflicting environment variable is shadowed by corresponding command-line flag"},
-		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --unsafe-no-fsync is not supported yet"},
+		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --memory-mlock is not supported yet"},
 		{"JWT without a key", []string{"--auth-token", "jwt,sign-method=RS256"}, nil, 1, "auth: missing key data"},
 		{"unknown token type", []string{"--auth-token", "magic"}, nil, 1, "auth: invalid auth options"},
 		{"missing config file", []string{"--config-file", filepath.Join(dir, "missing.yml")}, nil, 1, "no such file or directory"},
@@ -94,7 +94,7 @@ func TestRefusedAtStart(t *testing.T) {
 			`multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`},
 	}
 	for _, nb := range []struct{ flag, value string }{
-		{"unsafe-no-fsync", "true"}, {"enable-distributed-tracing", "true"},
+		{"memory-mlock", "true"}, {"enable-distributed-tracing", "true"},
 		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"},
 		{"experimental-initial-corrupt-check", "true"},
 	} {
@@ -202,5 +202,27 @@ func TestWarningApplyDurationAndRaftTimeouts(t *testing.T) {
 	code, body := httpGet(t, m.MetricsURL()+"/metrics", nil)
 	if code != 200 || !strings.Contains(body, "etcd_server_slow_apply_total ") || strings.Contains(body, "etcd_server_slow_apply_total 0\n") {
 		t.Errorf("slow applies not counted: %d", code)
+	}
+}
+
+// TestUnsafeNoFsync: with --unsafe-no-fsync writes are served without a
+// single WAL fsync, and the member says so at start.
+func TestUnsafeNoFsync(t *testing.T) {
+	c := NewCluster(t, 1, &Options{Metrics: true, Args: []string{"--unsafe-no-fsync"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli := c.Client(t)
+	for i := range 20 {
+		if _, err := cli.Put(ctx, fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := c.Members[0]
+	if !LogContains(m.Logs(), "--unsafe-no-fsync is set") {
+		t.Errorf("no warning about --unsafe-no-fsync:\n%s", m.Logs())
+	}
+	code, body := httpGet(t, m.MetricsURL()+"/metrics", nil)
+	if code != 200 || !strings.Contains(body, "etcd_disk_wal_fsync_duration_seconds_count 0\n") {
+		t.Errorf("the WAL was fsynced with --unsafe-no-fsync (metrics status %d)", code)
 	}
 }
