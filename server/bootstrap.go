@@ -263,6 +263,7 @@ func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state,
 		BatchLimit:    cfg.BackendBatchLimit,
 		OnCommit:      mt.observeBackendCommit,
 		UnsafeNoFsync: cfg.UnsafeNoFsync,
+		FreelistArray: cfg.BackendFreelistArray,
 	})
 	if err != nil {
 		return nil, err

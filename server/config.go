@@ -124,6 +124,8 @@ type Config struct {
 	// 0: 100ms).
 	WarningApplyDuration time.Duration
 
+	// BackendFreelistArray is --backend-bbolt-freelist-type=array.
+	BackendFreelistArray bool
 	// UnsafeNoFsync skips the WAL's and the backend's fsyncs
 	// (--unsafe-no-fsync, for tests).
 	UnsafeNoFsync bool

@@ -173,7 +173,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.uintv(&cfg.MaxWalFiles, "max-wals", cfg.MaxWalFiles, "WAL files to keep (0: all).")
 	c.boolean(nextB(), "memory-mlock", false, "Lock the member's memory in RAM. (Not supported yet in basalt.)")
 	c.int64v(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes, "Backend size that raises the NOSPACE alarm and stops writes (0: 2 GiB).")
-	c.str(next(&s), "backend-bbolt-freelist-type", "", "bbolt freelist type. (Not supported yet in basalt.)")
+	c.str(&cfg.BackendFreelistType, "backend-bbolt-freelist-type", "map", "BackendFreelistType specifies the type of freelist that boltdb backend uses (array and map are supported types).")
 	c.duration(&cfg.BackendBatchInterval, "backend-batch-interval", cfg.BackendBatchInterval, "Longest time before the backend commits its write transaction (0: backend default).")
 	c.intv(&cfg.BackendBatchLimit, "backend-batch-limit", cfg.BackendBatchLimit, "Most writes before the backend commits its write transaction (0: backend default).")
 	c.uintv(&cfg.MaxTxnOps, "max-txn-ops", cfg.MaxTxnOps, "Most operations in one transaction.")

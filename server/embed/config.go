@@ -124,6 +124,9 @@ type Config struct {
 	// --raft-write-timeout (flags only, as in etcd).
 	RaftReadTimeout  time.Duration `json:"-"`
 	RaftWriteTimeout time.Duration `json:"-"`
+	// BackendFreelistType is --backend-bbolt-freelist-type: "array", or
+	// anything else for map (etcd's reading).
+	BackendFreelistType string `json:"backend-bbolt-freelist-type"`
 	// UnsafeNoFsync is --unsafe-no-fsync.
 	UnsafeNoFsync bool `json:"unsafe-no-fsync"`
 	// WarningApplyDuration is --warning-apply-duration.

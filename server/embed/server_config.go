@@ -107,6 +107,7 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		RaftWriteTimeout:        cfg.RaftWriteTimeout,
 		WarningApplyDuration:    cfg.WarningApplyDuration,
 		UnsafeNoFsync:           cfg.UnsafeNoFsync,
+		BackendFreelistArray:    cfg.BackendFreelistType == "array",
 		AuthToken:               cfg.AuthToken,
 		AuthTokenTTL:            time.Duration(cfg.AuthTokenTTL) * time.Second,
 		BcryptCost:              int(cfg.BcryptCost),

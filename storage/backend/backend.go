@@ -39,6 +39,9 @@ type Config struct {
 	MmapSize int
 	// OnCommit, if set, is told how long each commit took (for metrics).
 	OnCommit func(time.Duration)
+	// FreelistArray uses bbolt's array freelist instead of its map
+	// (--backend-bbolt-freelist-type=array).
+	FreelistArray bool
 	// UnsafeNoFsync commits without fsync (etcd's --unsafe-no-fsync, for
 	// tests): a crash may lose or corrupt what was committed.
 	UnsafeNoFsync bool
@@ -100,11 +103,18 @@ func Open(cfg Config) (*Backend, error) {
 	return b, nil
 }
 
+func (b *Backend) freelistType() bolt.FreelistType {
+	if b.cfg.FreelistArray {
+		return bolt.FreelistArrayType
+	}
+	return bolt.FreelistMapType
+}
+
 func (b *Backend) openDB() error {
 	db, err := bolt.Open(b.cfg.Path, 0o600, &bolt.Options{
 		Timeout:         10 * time.Second, // another process holds the file
 		InitialMmapSize: b.cfg.MmapSize,
-		FreelistType:    bolt.FreelistMapType,
+		FreelistType:    b.freelistType(),
 		NoFreelistSync:  true,
 		NoSync:          b.cfg.UnsafeNoFsync,
 	})
@@ -475,7 +485,7 @@ func (b *Backend) reopenLocked() error {
 	db, err := bolt.Open(b.cfg.Path, 0o600, &bolt.Options{
 		Timeout:         10 * time.Second,
 		InitialMmapSize: b.cfg.MmapSize,
-		FreelistType:    bolt.FreelistMapType,
+		FreelistType:    b.freelistType(),
 		NoFreelistSync:  true,
 		NoSync:          b.cfg.UnsafeNoFsync,
 	})

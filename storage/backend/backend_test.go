@@ -3,6 +3,7 @@ package backend
 import (
 	"bytes"
 	"fmt"
+	bolt "go.etcd.io/bbolt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -307,4 +308,31 @@ func TestRandomAgainstMap(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestOptionsReachBbolt: the freelist type and NoSync given are bbolt's,
+// also after a defragmentation reopens the file.
+func TestOptionsReachBbolt(t *testing.T) {
+	for _, tt := range []struct {
+		cfg      Config
+		freelist bolt.FreelistType
+		noSync   bool
+	}{
+		{Config{}, bolt.FreelistMapType, false},
+		{Config{FreelistArray: true, UnsafeNoFsync: true}, bolt.FreelistArrayType, true},
+	} {
+		b := openTest(t, tt.cfg)
+		check := func(when string) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.db.FreelistType != tt.freelist || b.db.NoSync != tt.noSync {
+				t.Errorf("%s, config %+v: bbolt freelist %q, NoSync %v", when, tt.cfg, b.db.FreelistType, b.db.NoSync)
+			}
+		}
+		check("opened")
+		if _, err := b.Defrag(); err != nil {
+			t.Fatal(err)
+		}
+		check("defragmented")
+	}
 }

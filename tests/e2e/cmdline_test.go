@@ -177,13 +177,14 @@ func TestEveryAlphaGate(t *testing.T) {
 }
 
 // TestWarningApplyDurationAndRaftTimeouts starts members with etcd's
-// --warning-apply-duration, --raft-read-timeout, --raft-write-timeout and
-// --downgrade-check-time at other values than the defaults: applies and
+// --warning-apply-duration, --raft-read-timeout, --raft-write-timeout,
+// --downgrade-check-time and --backend-bbolt-freelist-type at other values
+// than the defaults: applies and
 // reads slower than the (tiny) limit are logged and counted as etcd does,
 // and the cluster runs.
 func TestWarningApplyDurationAndRaftTimeouts(t *testing.T) {
 	c := NewCluster(t, 3, &Options{Metrics: true, Args: []string{"--warning-apply-duration=1ns",
-		"--raft-read-timeout=3s", "--raft-write-timeout=4s", "--downgrade-check-time=1m"}})
+		"--raft-read-timeout=3s", "--raft-write-timeout=4s", "--downgrade-check-time=1m", "--backend-bbolt-freelist-type=array"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cli := NewClient(t, []string{c.Members[0].ClientURL()}, nil)
