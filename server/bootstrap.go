@@ -275,7 +275,32 @@ func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state,
 		st.close(lg)
 		return nil, err
 	}
+	if cfg.BootstrapDefragThresholdMB > 0 {
+		if err := maybeDefragBackend(cfg, lg, st.be); err != nil {
+			st.close(lg)
+			return nil, err
+		}
+	}
 	return st, nil
+}
+
+// maybeDefragBackend defragments the backend at start when at least
+// --bootstrap-defrag-threshold-megabytes of it is free, as etcd does.
+func maybeDefragBackend(cfg Config, lg *zap.Logger, be *backend.Backend) error {
+	size, inUse := be.Size(), be.SizeInUse()
+	threshold := int64(cfg.BootstrapDefragThresholdMB) * 1024 * 1024
+	if size-inUse < threshold {
+		lg.Info("Skipping defragmentation", zap.Int64("current-db-size-bytes", size), zap.Int64("current-db-size-in-use-bytes", inUse),
+			zap.Int64("bootstrap-defrag-threshold-bytes", threshold))
+		return nil
+	}
+	res, err := be.Defrag()
+	if err != nil {
+		return fmt.Errorf("defragment at start: %w", err)
+	}
+	lg.Info("finished defragmenting directory", zap.String("path", cfg.Layout().BackendPath()),
+		zap.Int64("current-db-size-bytes", res.SizeAfter), zap.Int64("previous-db-size-bytes", res.SizeBefore))
+	return nil
 }
 
 func (st *state) open() error {

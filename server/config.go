@@ -124,6 +124,10 @@ type Config struct {
 	// 0: 100ms).
 	WarningApplyDuration time.Duration
 
+	// BootstrapDefragThresholdMB: at start, the backend is defragmented
+	// if at least this many megabytes of it are free
+	// (--bootstrap-defrag-threshold-megabytes; 0: never).
+	BootstrapDefragThresholdMB uint
 	// BackendFreelistArray is --backend-bbolt-freelist-type=array.
 	BackendFreelistArray bool
 	// UnsafeNoFsync skips the WAL's and the backend's fsyncs

@@ -283,7 +283,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.duration(nextD(), "compaction-sleep-interval", 0, "Pause between compaction batches. (Not supported yet in basalt.)")
 	c.duration(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Interval of progress notifications to watchers that ask for them.")
 	c.duration(&cfg.WarningApplyDuration, "warning-apply-duration", cfg.WarningApplyDuration, "Time duration after which a warning is generated if applying request takes more time.")
-	c.uintv(&scratch.u[2], "bootstrap-defrag-threshold-megabytes", 0, "Defragment at boot when it frees this much. (Not supported yet in basalt.)")
+	c.uintv(&cfg.BootstrapDefragThresholdMegabytes, "bootstrap-defrag-threshold-megabytes", 0, "Enable the defrag during etcd server bootstrap on condition that it will free at least the provided threshold of disk space. Needs to be set to non-zero value to take effect.")
 	c.intv(&cfg.MaxLearners, "max-learners", cfg.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
 	c.duration(&cfg.DowngradeCheckTime, "downgrade-check-time", cfg.DowngradeCheckTime, "Duration of time between two downgrade status checks (accepted; basalt has no downgrades to check).")
 	c.uint64v(&cfg.SnapshotCatchUpEntries, "snapshot-catchup-entries", cfg.SnapshotCatchUpEntries, "Entries kept after a snapshot for slow followers to catch up from.")

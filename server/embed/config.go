@@ -124,6 +124,9 @@ type Config struct {
 	// --raft-write-timeout (flags only, as in etcd).
 	RaftReadTimeout  time.Duration `json:"-"`
 	RaftWriteTimeout time.Duration `json:"-"`
+	// BootstrapDefragThresholdMegabytes is
+	// --bootstrap-defrag-threshold-megabytes.
+	BootstrapDefragThresholdMegabytes uint `json:"bootstrap-defrag-threshold-megabytes"`
 	// BackendFreelistType is --backend-bbolt-freelist-type: "array", or
 	// anything else for map (etcd's reading).
 	BackendFreelistType string `json:"backend-bbolt-freelist-type"`

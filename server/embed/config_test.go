@@ -191,7 +191,7 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"discovery-srv", "example.com", ""}, // built
 		{"initial-election-tick-advance", "false", ""},
 		{"initial-election-tick-advance", "true", ""}, // built
-		{"backend-bbolt-freelist-type", "array", ""}, // built
+		{"backend-bbolt-freelist-type", "array", ""},  // built
 		{"compaction-sleep-interval", "0s", ""},
 		{"compaction-sleep-interval", "2m0s", "not supported yet"},
 		{"compact-hash-check-time", "2m0s", ""}, // built

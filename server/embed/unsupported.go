@@ -52,7 +52,6 @@ var notBuilt = []NotBuilt{
 	{Name: "compaction-batch-limit", Honoured: "0"},
 	{Name: "compaction-sleep-interval", Honoured: "0s"},
 	{Name: "memory-mlock", Honoured: "false"},
-	{Name: "bootstrap-defrag-threshold-megabytes", Honoured: "0"},
 }
 
 // NotBuiltSettings lists the settings basalt refuses at other values.

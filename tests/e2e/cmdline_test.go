@@ -6,9 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/basaltkv/basalt/pkg/testutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const runTimeout = 30 * time.Second
@@ -225,5 +229,57 @@ func TestUnsafeNoFsync(t *testing.T) {
 	code, body := httpGet(t, m.MetricsURL()+"/metrics", nil)
 	if code != 200 || !strings.Contains(body, "etcd_disk_wal_fsync_duration_seconds_count 0\n") {
 		t.Errorf("the WAL was fsynced with --unsafe-no-fsync (metrics status %d)", code)
+	}
+}
+
+// TestBootstrapDefrag restarts a member whose database has megabytes free
+// with --bootstrap-defrag-threshold-megabytes: above the free space it
+// skips the defragmentation, at or below it defragments before serving.
+func TestBootstrapDefrag(t *testing.T) {
+	c := NewCluster(t, 1, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cli := c.Client(t)
+	big := strings.Repeat("x", 64<<10)
+	for i := range 64 { // 4 MiB
+		if _, err := cli.Put(ctx, fmt.Sprintf("big/%02d", i), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del, err := cli.Delete(ctx, "big/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, del.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	m := c.Members[0]
+	// The freed pages count once the backend commits the compaction.
+	var before *clientv3.StatusResponse
+	testutil.WaitUntil(t, 30*time.Second, "2 MiB free after deleting 4 MiB", func() bool {
+		before, err = cli.Status(ctx, m.ClientURL())
+		return err == nil && before.DbSize-before.DbSizeInUse >= 2<<20
+	})
+	restartWith := func(extra ...string) *clientv3.Client {
+		t.Helper()
+		m.Stop(t)
+		m.args = append(slices.Clone(m.args), extra...)
+		m.Start(t)
+		return NewClient(t, []string{m.ClientURL()}, nil)
+	}
+	restartWith("--bootstrap-defrag-threshold-megabytes=1000")
+	if !LogContains(m.Logs(), "Skipping defragmentation") {
+		t.Error("no 'Skipping defragmentation' with a threshold above the free space")
+	}
+	after := restartWith("--bootstrap-defrag-threshold-megabytes=1")
+	if !LogContains(m.Logs(), "finished defragmenting directory") {
+		t.Error("no defragmentation at start with a threshold below the free space")
+	}
+	st, err := after.Status(ctx, m.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DbSize >= before.DbSize {
+		t.Errorf("database %d bytes after the defragmentation at start, %d before", st.DbSize, before.DbSize)
 	}
 }
