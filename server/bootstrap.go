@@ -271,7 +271,7 @@ func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state,
 	st := &state{be: be, alarms: newAlarmStore(lg), auth: as}
 	minTTL := lease.MinLeaseTTLFor(cfg.ElectionTicks, time.Duration(cfg.TickMs)*time.Millisecond)
 	st.lessor = lease.New(lease.Config{MinLeaseTTL: minTTL, Logger: zapLeaseLogger{lg}})
-	if err := st.open(); err != nil {
+	if err := st.open(mvcc.Config{CompactionBatchLimit: cfg.CompactionBatchLimit, CompactionSleepInterval: cfg.CompactionSleepInterval}); err != nil {
 		st.close(lg)
 		return nil, err
 	}
@@ -303,7 +303,7 @@ func maybeDefragBackend(cfg Config, lg *zap.Logger, be *backend.Backend) error {
 	return nil
 }
 
-func (st *state) open() error {
+func (st *state) open(kvCfg mvcc.Config) error {
 	if err := schema.Create(st.be); err != nil {
 		return err
 	}
@@ -319,7 +319,7 @@ func (st *state) open() error {
 	if err != nil {
 		return err
 	}
-	st.kv, err = mvcc.NewStore(st.be, leaseAttacher{st.lessor}, mvcc.Config{})
+	st.kv, err = mvcc.NewStore(st.be, leaseAttacher{st.lessor}, kvCfg)
 	return err
 }
 

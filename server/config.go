@@ -124,6 +124,12 @@ type Config struct {
 	// 0: 100ms).
 	WarningApplyDuration time.Duration
 
+	// CompactionBatchLimit is the number of revisions a compaction
+	// deletes from the backend per batch, CompactionSleepInterval the
+	// pause between batches (--compaction-batch-limit,
+	// --compaction-sleep-interval; 0: 1,000 and 10ms, etcd's).
+	CompactionBatchLimit    int
+	CompactionSleepInterval time.Duration
 	// BootstrapDefragThresholdMB: at start, the backend is defragmented
 	// if at least this many megabytes of it are free
 	// (--bootstrap-defrag-threshold-megabytes; 0: never).

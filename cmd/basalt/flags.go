@@ -146,16 +146,13 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	var scratch struct {
 		s             [32]string
 		b             [16]bool
-		d             [16]time.Duration
 		i             [8]int
-		u             [4]uint
 		fallback      string
 		v2deprecation string
 	}
-	s, b, d, i := scratch.s[:], scratch.b[:], scratch.d[:], scratch.i[:]
+	s, b, i := scratch.s[:], scratch.b[:], scratch.i[:]
 	next := func(xs *[]string) *string { p := &(*xs)[0]; *xs = (*xs)[1:]; return p }
 	nextB := func() *bool { p := &b[0]; b = b[1:]; return p }
-	nextD := func() *time.Duration { p := &d[0]; d = d[1:]; return p }
 	nextI := func() *int { p := &i[0]; i = i[1:]; return p }
 
 	c.section("Member")
@@ -279,8 +276,8 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.section("Features")
 	c.duration(&cfg.CorruptCheckTime, "corrupt-check-time", cfg.CorruptCheckTime, "Duration of time between cluster corruption check passes.")
 	c.duration(&cfg.CompactHashCheckTime, "compact-hash-check-time", cfg.CompactHashCheckTime, "Duration of time between leader checks followers compaction hashes (with --feature-gates=CompactHashCheck=true).")
-	c.intv(nextI(), "compaction-batch-limit", 0, "Revisions deleted per compaction batch. (Not supported yet in basalt.)")
-	c.duration(nextD(), "compaction-sleep-interval", 0, "Pause between compaction batches. (Not supported yet in basalt.)")
+	c.intv(&cfg.CompactionBatchLimit, "compaction-batch-limit", 0, "Sets the maximum revisions deleted in each compaction batch (0: 1,000).")
+	c.duration(&cfg.CompactionSleepInterval, "compaction-sleep-interval", 0, "Sets the sleep interval between each compaction batch (0: 10ms).")
 	c.duration(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Interval of progress notifications to watchers that ask for them.")
 	c.duration(&cfg.WarningApplyDuration, "warning-apply-duration", cfg.WarningApplyDuration, "Time duration after which a warning is generated if applying request takes more time.")
 	c.uintv(&cfg.BootstrapDefragThresholdMegabytes, "bootstrap-defrag-threshold-megabytes", 0, "Enable the defrag during etcd server bootstrap on condition that it will free at least the provided threshold of disk space. Needs to be set to non-zero value to take effect.")

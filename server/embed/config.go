@@ -124,6 +124,10 @@ type Config struct {
 	// --raft-write-timeout (flags only, as in etcd).
 	RaftReadTimeout  time.Duration `json:"-"`
 	RaftWriteTimeout time.Duration `json:"-"`
+	// CompactionBatchLimit and CompactionSleepInterval are
+	// --compaction-batch-limit and --compaction-sleep-interval.
+	CompactionBatchLimit    int           `json:"compaction-batch-limit"`
+	CompactionSleepInterval time.Duration `json:"compaction-sleep-interval"`
 	// BootstrapDefragThresholdMegabytes is
 	// --bootstrap-defrag-threshold-megabytes.
 	BootstrapDefragThresholdMegabytes uint `json:"bootstrap-defrag-threshold-megabytes"`

@@ -192,8 +192,9 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"initial-election-tick-advance", "false", ""},
 		{"initial-election-tick-advance", "true", ""}, // built
 		{"backend-bbolt-freelist-type", "array", ""},  // built
-		{"compaction-sleep-interval", "0s", ""},
-		{"compaction-sleep-interval", "2m0s", "not supported yet"},
+		{"compaction-sleep-interval", "2m0s", ""}, // built
+		{"distributed-tracing-sampling-rate", "0", ""},
+		{"distributed-tracing-sampling-rate", "100", "not supported yet"},
 		{"compact-hash-check-time", "2m0s", ""}, // built
 		{"force-new-cluster", "true", ""},       // built
 		{"memory-mlock", "true", "basalt: --memory-mlock is not supported yet"},
@@ -368,8 +369,14 @@ self-signed-cert-validity: 3
 					t.Errorf("srv %q name %q initial cluster %q", c.DNSCluster, c.DNSClusterServiceName, c.InitialCluster)
 				}
 			}},
-		{name: "duration at its default", body: "compaction-sleep-interval: 0\n", check: func(*testing.T, *Config, FileResult) {}},
-		{name: "duration not at its default", body: "compaction-sleep-interval: 1000000000\n", wantErr: "--compaction-sleep-interval is not supported yet"},
+		{name: "number at its default", body: "distributed-tracing-sampling-rate: 0\n", check: func(*testing.T, *Config, FileResult) {}},
+		{name: "number not at its default", body: "distributed-tracing-sampling-rate: 100\n", wantErr: "--distributed-tracing-sampling-rate is not supported yet"},
+		{name: "compaction batches", body: "compaction-batch-limit: 10\ncompaction-sleep-interval: 1000000\n",
+			check: func(t *testing.T, c *Config, _ FileResult) {
+				if c.CompactionBatchLimit != 10 || c.CompactionSleepInterval != time.Millisecond {
+					t.Errorf("batch limit %d sleep %v", c.CompactionBatchLimit, c.CompactionSleepInterval)
+				}
+			}},
 		{name: "slow-apply warning and downgrade checks", body: "warning-apply-duration: 2000000000\ndowngrade-check-time: 60000000000\n",
 			check: func(t *testing.T, c *Config, _ FileResult) {
 				if c.WarningApplyDuration != 2*time.Second || c.DowngradeCheckTime != time.Minute {

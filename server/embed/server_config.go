@@ -109,6 +109,8 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		UnsafeNoFsync:              cfg.UnsafeNoFsync,
 		BackendFreelistArray:       cfg.BackendFreelistType == "array",
 		BootstrapDefragThresholdMB: cfg.BootstrapDefragThresholdMegabytes,
+		CompactionBatchLimit:       cfg.CompactionBatchLimit,
+		CompactionSleepInterval:    cfg.CompactionSleepInterval,
 		AuthToken:                  cfg.AuthToken,
 		AuthTokenTTL:               time.Duration(cfg.AuthTokenTTL) * time.Second,
 		BcryptCost:                 int(cfg.BcryptCost),

@@ -49,8 +49,6 @@ var notBuilt = []NotBuilt{
 	{Name: "distributed-tracing-service-name", Honoured: "etcd", Why: whyTracing},
 	{Name: "distributed-tracing-instance-id", Honoured: "", Why: whyTracing},
 	{Name: "distributed-tracing-sampling-rate", Honoured: "0", Why: whyTracing},
-	{Name: "compaction-batch-limit", Honoured: "0"},
-	{Name: "compaction-sleep-interval", Honoured: "0s"},
 	{Name: "memory-mlock", Honoured: "false"},
 }
 

@@ -236,7 +236,9 @@ func TestUnsafeNoFsync(t *testing.T) {
 // with --bootstrap-defrag-threshold-megabytes: above the free space it
 // skips the defragmentation, at or below it defragments before serving.
 func TestBootstrapDefrag(t *testing.T) {
-	c := NewCluster(t, 1, nil)
+	// The compaction that frees the space runs in batches of ten
+	// revisions (--compaction-batch-limit, --compaction-sleep-interval).
+	c := NewCluster(t, 1, &Options{Args: []string{"--compaction-batch-limit=10", "--compaction-sleep-interval=1ms"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cli := c.Client(t)
