@@ -264,6 +264,7 @@ func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state,
 		OnCommit:      mt.observeBackendCommit,
 		UnsafeNoFsync: cfg.UnsafeNoFsync,
 		FreelistArray: cfg.BackendFreelistArray,
+		Mlock:         cfg.MemoryMlock,
 	})
 	if err != nil {
 		return nil, err

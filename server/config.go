@@ -134,6 +134,8 @@ type Config struct {
 	// if at least this many megabytes of it are free
 	// (--bootstrap-defrag-threshold-megabytes; 0: never).
 	BootstrapDefragThresholdMB uint
+	// MemoryMlock locks the backend's pages in memory (--memory-mlock).
+	MemoryMlock bool
 	// BackendFreelistArray is --backend-bbolt-freelist-type=array.
 	BackendFreelistArray bool
 	// UnsafeNoFsync skips the WAL's and the backend's fsyncs

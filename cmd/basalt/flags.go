@@ -168,7 +168,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.str(next(&s), "listen-client-http-urls", "", "URLs to listen on for HTTP-only client traffic. (Not supported yet in basalt.)")
 	c.uintv(&cfg.MaxSnapFiles, "max-snapshots", cfg.MaxSnapFiles, "Snapshot files to keep (0: all). Deprecated in etcd 3.6.")
 	c.uintv(&cfg.MaxWalFiles, "max-wals", cfg.MaxWalFiles, "WAL files to keep (0: all).")
-	c.boolean(nextB(), "memory-mlock", false, "Lock the member's memory in RAM. (Not supported yet in basalt.)")
+	c.boolean(&cfg.MemoryMlock, "memory-mlock", false, "Enable to enforce etcd pages (in particular bbolt) to stay in RAM.")
 	c.int64v(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes, "Backend size that raises the NOSPACE alarm and stops writes (0: 2 GiB).")
 	c.str(&cfg.BackendFreelistType, "backend-bbolt-freelist-type", "map", "BackendFreelistType specifies the type of freelist that boltdb backend uses (array and map are supported types).")
 	c.duration(&cfg.BackendBatchInterval, "backend-batch-interval", cfg.BackendBatchInterval, "Longest time before the backend commits its write transaction (0: backend default).")

@@ -131,6 +131,8 @@ type Config struct {
 	// BootstrapDefragThresholdMegabytes is
 	// --bootstrap-defrag-threshold-megabytes.
 	BootstrapDefragThresholdMegabytes uint `json:"bootstrap-defrag-threshold-megabytes"`
+	// MemoryMlock is --memory-mlock.
+	MemoryMlock bool `json:"memory-mlock"`
 	// BackendFreelistType is --backend-bbolt-freelist-type: "array", or
 	// anything else for map (etcd's reading).
 	BackendFreelistType string `json:"backend-bbolt-freelist-type"`

@@ -192,12 +192,12 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"initial-election-tick-advance", "false", ""},
 		{"initial-election-tick-advance", "true", ""}, // built
 		{"backend-bbolt-freelist-type", "array", ""},  // built
-		{"compaction-sleep-interval", "2m0s", ""}, // built
+		{"compaction-sleep-interval", "2m0s", ""},     // built
 		{"distributed-tracing-sampling-rate", "0", ""},
 		{"distributed-tracing-sampling-rate", "100", "not supported yet"},
 		{"compact-hash-check-time", "2m0s", ""}, // built
 		{"force-new-cluster", "true", ""},       // built
-		{"memory-mlock", "true", "basalt: --memory-mlock is not supported yet"},
+		{"enable-log-rotation", "true", "basalt: --enable-log-rotation is not supported yet"},
 		{"name", "anything", ""},
 	}
 	for _, tt := range tests {

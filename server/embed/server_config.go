@@ -110,6 +110,7 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		BackendFreelistArray:       cfg.BackendFreelistType == "array",
 		BootstrapDefragThresholdMB: cfg.BootstrapDefragThresholdMegabytes,
 		CompactionBatchLimit:       cfg.CompactionBatchLimit,
+		MemoryMlock:                cfg.MemoryMlock,
 		CompactionSleepInterval:    cfg.CompactionSleepInterval,
 		AuthToken:                  cfg.AuthToken,
 		AuthTokenTTL:               time.Duration(cfg.AuthTokenTTL) * time.Second,

@@ -49,7 +49,6 @@ var notBuilt = []NotBuilt{
 	{Name: "distributed-tracing-service-name", Honoured: "etcd", Why: whyTracing},
 	{Name: "distributed-tracing-instance-id", Honoured: "", Why: whyTracing},
 	{Name: "distributed-tracing-sampling-rate", Honoured: "0", Why: whyTracing},
-	{Name: "memory-mlock", Honoured: "false"},
 }
 
 // NotBuiltSettings lists the settings basalt refuses at other values.

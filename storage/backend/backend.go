@@ -42,6 +42,9 @@ type Config struct {
 	// FreelistArray uses bbolt's array freelist instead of its map
 	// (--backend-bbolt-freelist-type=array).
 	FreelistArray bool
+	// Mlock locks the database's mapped pages in memory (etcd's
+	// --memory-mlock).
+	Mlock bool
 	// UnsafeNoFsync commits without fsync (etcd's --unsafe-no-fsync, for
 	// tests): a crash may lose or corrupt what was committed.
 	UnsafeNoFsync bool
@@ -117,6 +120,7 @@ func (b *Backend) openDB() error {
 		FreelistType:    b.freelistType(),
 		NoFreelistSync:  true,
 		NoSync:          b.cfg.UnsafeNoFsync,
+		Mlock:           b.cfg.Mlock,
 	})
 	if err != nil {
 		return fmt.Errorf("open backend %s: %w", b.cfg.Path, err)
@@ -488,6 +492,7 @@ func (b *Backend) reopenLocked() error {
 		FreelistType:    b.freelistType(),
 		NoFreelistSync:  true,
 		NoSync:          b.cfg.UnsafeNoFsync,
+		Mlock:           b.cfg.Mlock,
 	})
 	if err != nil {
 		return fmt.Errorf("reopen backend %s: %w", b.cfg.Path, err)

@@ -57,7 +57,7 @@ func TestHelp(t *testing.T) {
 func TestRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "x.yml")
-	if err := os.WriteFile(other, []byte("memory-mlock: true\n"), 0o600); err != nil {
+	if err := os.WriteFile(other, []byte("enable-log-rotation: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	data := []string{"--data-dir", filepath.Join(dir, "never-created")}
@@ -88,7 +88,7 @@ func TestRefusedAtStart(t *testing.T) {
 		{"bad log level", []string{"--log-level", "chatty"}, nil, 1, `invalid --log-level "chatty"`},
 		{"positional argument", []string{"serve"}, nil, 1, `"serve" is not a valid flag`},
 		{"flag and env", []string{"--name", "a"}, []string{"ETCD_NAME=b"}, 1, "conflicting environment variable is shadowed by corresponding command-line flag"},
-		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --memory-mlock is not supported yet"},
+		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --enable-log-rotation is not supported yet"},
 		{"JWT without a key", []string{"--auth-token", "jwt,sign-method=RS256"}, nil, 1, "auth: missing key data"},
 		{"unknown token type", []string{"--auth-token", "magic"}, nil, 1, "auth: invalid auth options"},
 		{"missing config file", []string{"--config-file", filepath.Join(dir, "missing.yml")}, nil, 1, "no such file or directory"},
@@ -98,7 +98,7 @@ func TestRefusedAtStart(t *testing.T) {
 			`multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`},
 	}
 	for _, nb := range []struct{ flag, value string }{
-		{"memory-mlock", "true"}, {"enable-distributed-tracing", "true"},
+		{"enable-distributed-tracing", "true"},
 		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"},
 		{"experimental-initial-corrupt-check", "true"},
 	} {
@@ -284,4 +284,41 @@ func TestBootstrapDefrag(t *testing.T) {
 	if st.DbSize >= before.DbSize {
 		t.Errorf("database %d bytes after the defragmentation at start, %d before", st.DbSize, before.DbSize)
 	}
+}
+
+// TestMemoryMlock: with --memory-mlock the backend's pages are locked in
+// memory (the process's VmLck), as etcd locks bbolt's.
+func TestMemoryMlock(t *testing.T) {
+	dir := t.TempDir()
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	p, err := StartProcess(Binary(), []string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
+		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer, "--memory-mlock"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	if err := p.WaitOutput(ReadyLine, time.Minute); err != nil {
+		if strings.Contains(p.Output(), "cannot allocate memory") || strings.Contains(p.Output(), "operation not permitted") {
+			t.Skipf("this machine does not let a process lock memory (RLIMIT_MEMLOCK, CAP_IPC_LOCK):\n%s", p.Output())
+		}
+		t.Fatalf("not ready: %v\n%s", err, p.Output())
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmLck:" {
+			if f[1] == "0" {
+				t.Fatalf("nothing locked with --memory-mlock: %s", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no VmLck in /proc/%d/status", p.PID())
 }
