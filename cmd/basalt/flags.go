@@ -262,8 +262,8 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.value(flags.NewStrings(&cfg.LogOutputs, true), "log-outputs", "Comma-separated log targets: 'default' (stderr), 'stderr', 'stdout' or file paths.")
 	c.str(&cfg.LogLevel, "log-level", cfg.LogLevel, "Log level: debug, info, warn, error, panic or fatal.")
 	c.str(&cfg.LogFormat, "log-format", cfg.LogFormat, "Log format: json or console.")
-	c.boolean(nextB(), "enable-log-rotation", false, "Rotate a log file. (Not supported yet in basalt.)")
-	c.str(next(&s), "log-rotation-config-json", `{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}`, "Log rotation settings. (Not supported yet in basalt.)")
+	c.boolean(&cfg.EnableLogRotation, "enable-log-rotation", false, "Enable log rotation of a single log-outputs file target.")
+	c.str(&cfg.LogRotationConfigJSON, "log-rotation-config-json", cfg.LogRotationConfigJSON, "Configures log rotation if enabled with a JSON logger config. Default: MaxSize=100(MB), MaxAge=0(days,no limit), MaxBackups=0(no limit), LocalTime=false(UTC), Compress=false(gzip).")
 	c.duration(&cfg.WarningUnaryRequestDuration, "warning-unary-request-duration", cfg.WarningUnaryRequestDuration, "Unary requests slower than this are logged.")
 
 	c.section("Distributed tracing")

@@ -193,7 +193,7 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("read %v write %v warn %v downgrade %v", c.RaftReadTimeout, c.RaftWriteTimeout, c.WarningApplyDuration, c.DowngradeCheckTime)
 				}
 			}},
-		{name: "not built via env", env: []string{"ETCD_ENABLE_LOG_ROTATION=true"}, wantExit: -1, wantErr: "basalt: --enable-log-rotation is not supported yet"},
+		{name: "not built via env", env: []string{"ETCD_ENABLE_DISTRIBUTED_TRACING=true"}, wantExit: -1, wantErr: "basalt: --enable-distributed-tracing is not supported yet"},
 		{name: "force new cluster via env", env: []string{"ETCD_FORCE_NEW_CLUSTER=true"}, wantExit: -1,
 			check: func(t *testing.T, o parseOutcome) {
 				if !o.cfg.ForceNewCluster {

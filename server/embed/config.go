@@ -200,6 +200,11 @@ type Config struct {
 	LogLevel   string   `json:"log-level"`
 	LogFormat  string   `json:"log-format"`
 	LogOutputs []string `json:"log-outputs"`
+	// EnableLogRotation rotates the one log file among LogOutputs with
+	// lumberjack, as LogRotationConfigJSON says (--enable-log-rotation,
+	// --log-rotation-config-json).
+	EnableLogRotation     bool   `json:"enable-log-rotation"`
+	LogRotationConfigJSON string `json:"log-rotation-config-json"`
 
 	// ExplicitlySet names the settings given by flag, environment
 	// variable or config-file key.
@@ -268,6 +273,7 @@ func NewConfig() *Config {
 		LogLevel:                    DefaultLogLevel,
 		LogFormat:                   DefaultLogFormat,
 		LogOutputs:                  []string{DefaultLogOutput},
+		LogRotationConfigJSON:       DefaultLogRotationConfig,
 		ExplicitlySet:               map[string]bool{},
 	}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)

@@ -197,7 +197,7 @@ func TestCheckNotBuiltFlag(t *testing.T) {
 		{"distributed-tracing-sampling-rate", "100", "not supported yet"},
 		{"compact-hash-check-time", "2m0s", ""}, // built
 		{"force-new-cluster", "true", ""},       // built
-		{"enable-log-rotation", "true", "basalt: --enable-log-rotation is not supported yet"},
+		{"enable-distributed-tracing", "true", "basalt: --enable-distributed-tracing is not supported yet"},
 		{"name", "anything", ""},
 	}
 	for _, tt := range tests {
@@ -429,5 +429,35 @@ func TestServerConfig(t *testing.T) {
 	if sc.Name != "m1" || sc.DataDir != "/d" || sc.ElectionTicks != 12 || sc.TickMs != 50 || len(sc.InitialCluster) != 2 ||
 		sc.AutoCompactionRetention != "0" || !sc.NewCluster || sc.PeerTLS != nil || sc.SnapshotCatchUpEntries != 5000 {
 		t.Errorf("ServerConfig = %+v", sc)
+	}
+}
+
+func TestLogRotationConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		outputs []string
+		json    string
+		wantErr string
+	}{
+		{"one file", []string{"/tmp/x.log"}, `{"maxsize": 1, "maxbackups": 2, "compress": true}`, ""},
+		{"a file and stderr", []string{"stderr", "/tmp/x.log"}, "", ""},
+		{"no file", []string{"stderr"}, "", ErrLogRotationInvalidLogOutput.Error()},
+		{"two files", []string{"/tmp/a.log", "/tmp/b.log"}, "", ErrLogRotationInvalidLogOutput.Error()},
+		{"bad JSON", []string{"/tmp/x.log"}, `{"maxsize": `, "improperly formatted log rotation config"},
+		{"wrong type", []string{"/tmp/x.log"}, `{"maxsize": "big"}`, "invalid log rotation config"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := NewConfig()
+			cfg.LogOutputs = tt.outputs
+			cfg.EnableLogRotation = true
+			if tt.json != "" {
+				cfg.LogRotationConfigJSON = tt.json
+			}
+			_, _, err := cfg.loggerConfig()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }

@@ -53,6 +53,13 @@ func (cfg *Config) loggerConfig() (zap.Config, zapcore.Level, error) {
 	if len(outputs) > 1 && slices.Contains(outputs, DefaultLogOutput) {
 		return zc, 0, fmt.Errorf("multi logoutput for %q is not supported yet", DefaultLogOutput)
 	}
+	var rot rotation
+	if cfg.EnableLogRotation {
+		var err error
+		if rot, err = rotationConfig(outputs, cfg.LogRotationConfigJSON); err != nil {
+			return zc, 0, err
+		}
+	}
 	var paths []string
 	for _, o := range outputs {
 		switch o {
@@ -65,6 +72,9 @@ func (cfg *Config) loggerConfig() (zap.Config, zapcore.Level, error) {
 		case "":
 			return zc, 0, errors.New("--log-outputs has an empty output")
 		default:
+			if cfg.EnableLogRotation {
+				o = rotatedPath(o, rot)
+			}
 			paths = append(paths, o)
 		}
 	}

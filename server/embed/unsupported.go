@@ -42,8 +42,6 @@ const (
 // implement yet.
 var notBuilt = []NotBuilt{
 	{Name: "listen-client-http-urls", Honoured: "", Why: "gRPC and HTTP share --listen-client-urls"},
-	{Name: "enable-log-rotation", Honoured: "false"},
-	{Name: "log-rotation-config-json", Honoured: `{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}`},
 	{Name: "enable-distributed-tracing", Honoured: "false", Why: whyTracing},
 	{Name: "distributed-tracing-address", Honoured: "localhost:4317", Why: whyTracing},
 	{Name: "distributed-tracing-service-name", Honoured: "etcd", Why: whyTracing},

@@ -57,7 +57,7 @@ func TestHelp(t *testing.T) {
 func TestRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "x.yml")
-	if err := os.WriteFile(other, []byte("enable-log-rotation: true\n"), 0o600); err != nil {
+	if err := os.WriteFile(other, []byte("enable-distributed-tracing: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	data := []string{"--data-dir", filepath.Join(dir, "never-created")}
@@ -88,7 +88,7 @@ func TestRefusedAtStart(t *testing.T) {
 		{"bad log level", []string{"--log-level", "chatty"}, nil, 1, `invalid --log-level "chatty"`},
 		{"positional argument", []string{"serve"}, nil, 1, `"serve" is not a valid flag`},
 		{"flag and env", []string{"--name", "a"}, []string{"ETCD_NAME=b"}, 1, "conflicting environment variable is shadowed by corresponding command-line flag"},
-		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --enable-log-rotation is not supported yet"},
+		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --enable-distributed-tracing is not supported yet"},
 		{"JWT without a key", []string{"--auth-token", "jwt,sign-method=RS256"}, nil, 1, "auth: missing key data"},
 		{"unknown token type", []string{"--auth-token", "magic"}, nil, 1, "auth: invalid auth options"},
 		{"missing config file", []string{"--config-file", filepath.Join(dir, "missing.yml")}, nil, 1, "no such file or directory"},
@@ -99,7 +99,7 @@ func TestRefusedAtStart(t *testing.T) {
 	}
 	for _, nb := range []struct{ flag, value string }{
 		{"enable-distributed-tracing", "true"},
-		{"enable-log-rotation", "true"}, {"listen-client-http-urls", "http://127.0.0.1:1"},
+		{"listen-client-http-urls", "http://127.0.0.1:1"},
 		{"experimental-initial-corrupt-check", "true"},
 	} {
 		tc := struct {
@@ -321,4 +321,53 @@ func TestMemoryMlock(t *testing.T) {
 		}
 	}
 	t.Fatalf("no VmLck in /proc/%d/status", p.PID())
+}
+
+// TestLogRotation logs to a file with --enable-log-rotation and a 1 MB
+// limit: once the member has logged more than that, the file has been
+// rotated (a timestamped backup beside it) and logging goes on.
+func TestLogRotation(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "basalt.log")
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	p, err := StartProcess(Binary(), []string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
+		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer,
+		"--log-outputs", logFile, "--log-level", "debug", "--enable-log-rotation",
+		"--log-rotation-config-json", `{"maxsize": 1, "maxbackups": 3}`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	cli := NewClient(t, []string{client}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Every request logs a debug line; a megabyte of them rotates the file.
+	value := strings.Repeat("v", 100)
+	backups := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, "basalt-*.log"))
+		return m
+	}
+	testutil.WaitUntil(t, 2*time.Minute, "the log file to be rotated", func() bool {
+		for i := range 200 {
+			if _, err := cli.Put(ctx, fmt.Sprintf("k%d", i), value); err != nil {
+				return false
+			}
+		}
+		return len(backups()) > 0
+	})
+	st, err := os.Stat(logFile)
+	if err != nil {
+		t.Fatalf("the log file after rotation: %v", err)
+	}
+	if st.Size() > 1<<20 {
+		t.Errorf("the log file is %d bytes, over the 1 MB limit", st.Size())
+	}
+	if p.Exited() {
+		t.Fatalf("the member stopped:\n%s", p.Output())
+	}
 }
