@@ -165,7 +165,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.boolean(&cfg.InitialElectionTickAdvance, "initial-election-tick-advance", cfg.InitialElectionTickAdvance, "Fast-forward election ticks at boot, once peers are connected, for a faster first election.")
 	c.value(flags.NewURLs(&cfg.ListenPeerUrls), "listen-peer-urls", "URLs to listen on for traffic from other members.")
 	c.value(flags.NewURLs(&cfg.ListenClientUrls), "listen-client-urls", "URLs to listen on for client gRPC and HTTP traffic.")
-	c.str(next(&s), "listen-client-http-urls", "", "URLs to listen on for HTTP-only client traffic. (Not supported yet in basalt.)")
+	c.value(flags.NewURLs(&cfg.ListenClientHttpUrls), "listen-client-http-urls", "List of URLs to listen on for http only client traffic. Enabling this flag removes http services from --listen-client-urls.")
 	c.uintv(&cfg.MaxSnapFiles, "max-snapshots", cfg.MaxSnapFiles, "Snapshot files to keep (0: all). Deprecated in etcd 3.6.")
 	c.uintv(&cfg.MaxWalFiles, "max-wals", cfg.MaxWalFiles, "WAL files to keep (0: all).")
 	c.boolean(&cfg.MemoryMlock, "memory-mlock", false, "Enable to enforce etcd pages (in particular bbolt) to stay in RAM.")

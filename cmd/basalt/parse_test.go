@@ -214,7 +214,12 @@ func TestParseConfig(t *testing.T) {
 					t.Errorf("feature gates %q", o.cfg.FeatureGates)
 				}
 			}},
-		{name: "listen client http urls", args: []string{"--listen-client-http-urls=http://127.0.0.1:5"}, wantExit: -1, wantErr: "basalt: --listen-client-http-urls is not supported yet"},
+		{name: "listen client http urls", args: []string{"--listen-client-http-urls=http://127.0.0.1:5"}, wantExit: -1,
+			check: func(t *testing.T, o parseOutcome) {
+				if len(o.cfg.ListenClientHttpUrls) != 1 || o.cfg.ListenClientHttpUrls[0].Host != "127.0.0.1:5" {
+					t.Errorf("listen client http urls %v", o.cfg.ListenClientHttpUrls)
+				}
+			}},
 		{
 			name: "deprecated and legacy flags warn", args: []string{"--max-snapshots=3", "--v2-deprecation=write-only", "--v"}, wantExit: -1,
 			check: func(t *testing.T, o parseOutcome) {

@@ -275,7 +275,14 @@ func (n *node) serveClientsWhenReady(handler http.Handler, clientTLS *tls.Config
 			if l.Secure {
 				tlsCfg = clientTLS
 			}
-			s := httpapi.NewServer(l.Listener, n.rpc.GRPCServer(), handler, tlsCfg)
+			grpcSrv, h := n.rpc.GRPCServer(), handler
+			switch l.Serves {
+			case embed.ServeGRPC:
+				h = nil
+			case embed.ServeHTTP:
+				grpcSrv = nil
+			}
+			s := httpapi.NewServer(l.Listener, grpcSrv, h, tlsCfg)
 			s.Logger = n.lg
 			n.clientSrvs = append(n.clientSrvs, s)
 			n.goServe(s.Serve)

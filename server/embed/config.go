@@ -100,11 +100,14 @@ type Config struct {
 	MaxRequestBytes      uint          `json:"max-request-bytes"`
 	MaxConcurrentStreams uint32        `json:"max-concurrent-streams"`
 
-	ListenPeerUrls      []url.URL `json:"-"`
-	ListenClientUrls    []url.URL `json:"-"`
-	AdvertisePeerUrls   []url.URL `json:"-"`
-	AdvertiseClientUrls []url.URL `json:"-"`
-	ListenMetricsUrls   []url.URL `json:"-"`
+	ListenPeerUrls   []url.URL `json:"-"`
+	ListenClientUrls []url.URL `json:"-"`
+	// ListenClientHttpUrls serve the client HTTP endpoints alone; with
+	// them, ListenClientUrls serve gRPC alone (--listen-client-http-urls).
+	ListenClientHttpUrls []url.URL `json:"-"` //nolint:revive // etcd's name
+	AdvertisePeerUrls    []url.URL `json:"-"`
+	AdvertiseClientUrls  []url.URL `json:"-"`
+	ListenMetricsUrls    []url.URL `json:"-"`
 
 	ClientTLSInfo tlsutil.Info `json:"-"`
 	ClientAutoTLS bool         `json:"-"`

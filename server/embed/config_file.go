@@ -25,11 +25,12 @@ type configYAML struct {
 }
 
 type configJSON struct {
-	ListenPeerURLs      string `json:"listen-peer-urls"`
-	ListenClientURLs    string `json:"listen-client-urls"`
-	AdvertisePeerURLs   string `json:"initial-advertise-peer-urls"`
-	AdvertiseClientURLs string `json:"advertise-client-urls"`
-	ListenMetricsURLs   string `json:"listen-metrics-urls"`
+	ListenPeerURLs       string `json:"listen-peer-urls"`
+	ListenClientURLs     string `json:"listen-client-urls"`
+	ListenClientHTTPURLs string `json:"listen-client-http-urls"`
+	AdvertisePeerURLs    string `json:"initial-advertise-peer-urls"`
+	AdvertiseClientURLs  string `json:"advertise-client-urls"`
+	ListenMetricsURLs    string `json:"listen-metrics-urls"`
 
 	CORSJSON          string `json:"cors"`
 	HostWhitelistJSON string `json:"host-whitelist"`
@@ -122,6 +123,7 @@ func ConfigFromFile(path string) (*Config, FileResult, error) {
 	}{
 		{"listen-peer-urls", cy.ListenPeerURLs, (&cfg.ListenPeerUrls)},
 		{"listen-client-urls", cy.ListenClientURLs, (&cfg.ListenClientUrls)},
+		{"listen-client-http-urls", cy.ListenClientHTTPURLs, (&cfg.ListenClientHttpUrls)},
 		{"initial-advertise-peer-urls", cy.AdvertisePeerURLs, (&cfg.AdvertisePeerUrls)},
 		{"advertise-client-urls", cy.AdvertiseClientURLs, (&cfg.AdvertiseClientUrls)},
 		{"listen-metrics-urls", cy.ListenMetricsURLs, (&cfg.ListenMetricsUrls)},

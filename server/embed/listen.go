@@ -19,7 +19,19 @@ type Listener struct {
 	URL url.URL
 	// Secure is true for https and unixs URLs.
 	Secure bool
+	// Serves says what a client listener serves: both gRPC and HTTP, or,
+	// with --listen-client-http-urls, one of them.
+	Serves Serving
 }
+
+// Serving is what a client listener serves.
+type Serving int
+
+const (
+	ServeGRPCAndHTTP Serving = iota
+	ServeGRPC
+	ServeHTTP
+)
 
 // closeAll closes listeners opened before a failure.
 func closeAll(ls []Listener) {
@@ -100,7 +112,23 @@ func (cfg *Config) ListenClients(lg *zap.Logger) (out []Listener, err error) {
 		}
 	}()
 	byAddr := map[string]bool{}
+	grpcServes := ServeGRPCAndHTTP
+	if len(cfg.ListenClientHttpUrls) > 0 {
+		grpcServes = ServeGRPC
+	}
+	type clientURL struct {
+		u      url.URL
+		serves Serving
+	}
+	var urls []clientURL
 	for _, u := range cfg.ListenClientUrls {
+		urls = append(urls, clientURL{u, grpcServes})
+	}
+	for _, u := range cfg.ListenClientHttpUrls {
+		urls = append(urls, clientURL{u, ServeHTTP})
+	}
+	for _, cu := range urls {
+		u := cu.u
 		secure := u.Scheme == "https" || u.Scheme == "unixs"
 		if !secure {
 			if !cfg.ClientTLSInfo.Empty() {
@@ -123,7 +151,7 @@ func (cfg *Config) ListenClients(lg *zap.Logger) (out []Listener, err error) {
 			lg.Error("creating client listener failed", zap.Error(err))
 			return out, err
 		}
-		out = append(out, Listener{Listener: l, URL: u, Secure: secure})
+		out = append(out, Listener{Listener: l, URL: u, Secure: secure, Serves: cu.serves})
 	}
 	return out, nil
 }

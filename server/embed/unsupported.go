@@ -41,7 +41,6 @@ const (
 // notBuilt lists etcd 3.7's server settings that basalt does not
 // implement yet.
 var notBuilt = []NotBuilt{
-	{Name: "listen-client-http-urls", Honoured: "", Why: "gRPC and HTTP share --listen-client-urls"},
 	{Name: "enable-distributed-tracing", Honoured: "false", Why: whyTracing},
 	{Name: "distributed-tracing-address", Honoured: "localhost:4317", Why: whyTracing},
 	{Name: "distributed-tracing-service-name", Honoured: "etcd", Why: whyTracing},

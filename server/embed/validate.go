@@ -26,7 +26,7 @@ func (cfg *Config) Validate() error {
 	if err := cfg.validateLogging(); err != nil {
 		return err
 	}
-	for _, us := range [][]url.URL{cfg.ListenPeerUrls, cfg.ListenClientUrls, cfg.ListenMetricsUrls} {
+	for _, us := range [][]url.URL{cfg.ListenPeerUrls, cfg.ListenClientUrls, cfg.ListenClientHttpUrls, cfg.ListenMetricsUrls} {
 		if err := checkBindURLs(us); err != nil {
 			return err
 		}
@@ -126,7 +126,7 @@ func (cfg *Config) validateTLS() error {
 // them when it creates the listeners).
 func (cfg *Config) validateSchemes() error {
 	clientCerts := !cfg.ClientTLSInfo.Empty() || cfg.ClientAutoTLS
-	for _, u := range cfg.ListenClientUrls {
+	for _, u := range append(slices.Clone(cfg.ListenClientUrls), cfg.ListenClientHttpUrls...) {
 		if (u.Scheme == "https" || u.Scheme == "unixs") && !clientCerts {
 			return fmt.Errorf("TLS key/cert (--cert-file, --key-file) must be provided for client url %s with HTTPS scheme", u.String())
 		}

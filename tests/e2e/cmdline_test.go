@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -99,7 +100,6 @@ func TestRefusedAtStart(t *testing.T) {
 	}
 	for _, nb := range []struct{ flag, value string }{
 		{"enable-distributed-tracing", "true"},
-		{"listen-client-http-urls", "http://127.0.0.1:1"},
 		{"experimental-initial-corrupt-check", "true"},
 	} {
 		tc := struct {
@@ -369,5 +369,49 @@ func TestLogRotation(t *testing.T) {
 	}
 	if p.Exited() {
 		t.Fatalf("the member stopped:\n%s", p.Output())
+	}
+}
+
+// TestListenClientHTTPURLs: with --listen-client-http-urls the client
+// URLs serve gRPC alone and the HTTP URLs the HTTP endpoints alone
+// (health, the JSON gateway), as etcd does.
+func TestListenClientHTTPURLs(t *testing.T) {
+	dir := t.TempDir()
+	ports, err := FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, httpURL, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	p, err := StartProcess(Binary(), []string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
+		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-client-http-urls", httpURL,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	if err := p.WaitOutput(ReadyLine, time.Minute); err != nil {
+		t.Fatalf("not ready: %v\n%s", err, p.Output())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := NewClient(t, []string{client}, nil).Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("gRPC on the client URL: %v", err)
+	}
+	if code, body := httpGet(t, httpURL+"/health", nil); code != 200 || !strings.Contains(body, `"health":"true"`) {
+		t.Errorf("/health on the HTTP URL: %d %s", code, body)
+	}
+	if code, body := gatewayStatus(t, httpURL+"/v3/kv/range", "", `{"key":"aw=="}`); code != 200 || !strings.Contains(body, `"count":"1"`) {
+		t.Errorf("gateway range on the HTTP URL: %d %s", code, body)
+	}
+	if resp, err := http.Get(client + "/health"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Errorf("/health answered on the gRPC-only client URL")
+		}
+	}
+	gctx, gcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer gcancel()
+	if _, err := NewClient(t, []string{httpURL}, nil).Get(gctx, "k"); err == nil {
+		t.Error("gRPC answered on the HTTP-only URL")
 	}
 }
