@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/stats"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
@@ -64,6 +65,9 @@ type Config struct {
 	// TLS secures the gRPC server when it serves a listener itself; nil
 	// is plain. (Behind httpapi.Serve, TLS is terminated there.)
 	TLS *tls.Config
+	// StatsHandler, if set, sees the public server's requests
+	// (distributed tracing).
+	StatsHandler stats.Handler
 	// ClientCertAuth (--client-cert-auth): while auth is on, a request
 	// without a token is from the user its verified client certificate's
 	// common name names.
@@ -176,6 +180,9 @@ func NewServer(m Member, cfg Config) (*Server, error) {
 	)
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	if cfg.StatsHandler != nil {
+		opts = append(opts, grpc.StatsHandler(cfg.StatsHandler))
 	}
 	if cfg.KeepaliveMinTime > 0 {
 		opts = append(opts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime}))

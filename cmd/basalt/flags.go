@@ -137,23 +137,15 @@ func (v uint32Value) String() string {
 }
 
 // newCmdline defines etcd's server flags over cfg, which holds the
-// defaults. Flags for features basalt has not built write into values
-// checked after parsing (see embed.CheckNotBuiltFlag).
+// defaults.
 func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c := &cmdline{fs: flag.NewFlagSet("basalt", flag.ContinueOnError), cfg: cfg}
 	c.fs.SetOutput(output)
 	c.fs.Usage = func() { fmt.Fprint(c.fs.Output(), usageText) }
 	var scratch struct {
-		s             [32]string
-		b             [16]bool
-		i             [8]int
 		fallback      string
 		v2deprecation string
 	}
-	s, b, i := scratch.s[:], scratch.b[:], scratch.i[:]
-	next := func(xs *[]string) *string { p := &(*xs)[0]; *xs = (*xs)[1:]; return p }
-	nextB := func() *bool { p := &b[0]; b = b[1:]; return p }
-	nextI := func() *int { p := &i[0]; i = i[1:]; return p }
 
 	c.section("Member")
 	c.str(&cfg.Name, "name", cfg.Name, "Human-readable name of this member.")
@@ -267,11 +259,11 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.duration(&cfg.WarningUnaryRequestDuration, "warning-unary-request-duration", cfg.WarningUnaryRequestDuration, "Unary requests slower than this are logged.")
 
 	c.section("Distributed tracing")
-	c.boolean(nextB(), "enable-distributed-tracing", false, "OpenTelemetry tracing. (Not supported yet in basalt.)")
-	c.str(next(&s), "distributed-tracing-address", "localhost:4317", "Tracing collector address. (Not supported yet in basalt.)")
-	c.str(next(&s), "distributed-tracing-service-name", "etcd", "Tracing service name. (Not supported yet in basalt.)")
-	c.str(next(&s), "distributed-tracing-instance-id", "", "Tracing instance ID. (Not supported yet in basalt.)")
-	c.intv(nextI(), "distributed-tracing-sampling-rate", 0, "Samples per million spans. (Not supported yet in basalt.)")
+	c.boolean(&cfg.EnableDistributedTracing, "enable-distributed-tracing", false, "Enable distributed tracing using OpenTelemetry Tracing.")
+	c.str(&cfg.DistributedTracingAddress, "distributed-tracing-address", cfg.DistributedTracingAddress, "Address for distributed tracing used for OpenTelemetry Tracing (if enabled with enable-distributed-tracing flag).")
+	c.str(&cfg.DistributedTracingServiceName, "distributed-tracing-service-name", cfg.DistributedTracingServiceName, "Configures service name for distributed tracing to be used to define service name for OpenTelemetry Tracing (if enabled with enable-distributed-tracing flag). 'etcd' is the default service name. Use the same service name for all instances of etcd.")
+	c.str(&cfg.DistributedTracingServiceInstanceID, "distributed-tracing-instance-id", "", "Configures service instance ID for distributed tracing to be used to define service instance ID key for OpenTelemetry Tracing (if enabled with enable-distributed-tracing flag). There is no default value set. This ID must be unique per etcd instance.")
+	c.intv(&cfg.DistributedTracingSamplingRatePerMillion, "distributed-tracing-sampling-rate", 0, "Number of samples to collect per million spans for OpenTelemetry Tracing (if enabled with enable-distributed-tracing flag).")
 
 	c.section("Features")
 	c.duration(&cfg.CorruptCheckTime, "corrupt-check-time", cfg.CorruptCheckTime, "Duration of time between cluster corruption check passes.")

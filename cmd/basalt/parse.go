@@ -89,23 +89,13 @@ func (c *cmdline) applyEnv(environ []string, lg *zap.Logger) error {
 	return nil
 }
 
-// finish applies what etcd derives from which flags were given, and
-// refuses settings basalt has not built.
+// finish applies what etcd derives from which flags were given.
 func (c *cmdline) finish(lg *zap.Logger) error {
 	cfg := c.cfg
 	if v := c.fs.Lookup("discovery-fallback").Value.String(); v == "proxy" {
 		return fmt.Errorf("v2 proxy is deprecated, and --discovery-fallback can't be configured as %q", v)
 	}
-	var err error
-	c.fs.Visit(func(f *flag.Flag) {
-		cfg.ExplicitlySet[f.Name] = true
-		if err == nil {
-			err = embed.CheckNotBuiltFlag(f.Name, f.Value.String())
-		}
-	})
-	if err != nil {
-		return err
-	}
+	c.fs.Visit(func(f *flag.Flag) { cfg.ExplicitlySet[f.Name] = true })
 	for _, name := range c.ignoredSet {
 		lg.Warn("flag is no longer supported - ignoring", zap.String("flag-name", name))
 	}

@@ -29,6 +29,8 @@ type node struct {
 	lg     *zap.Logger
 	member *server.Member
 	rpc    *v3rpc.Server
+	// tracing exports spans (--enable-distributed-tracing), or is nil.
+	tracing *embed.Tracing
 
 	peerLns   []embed.Listener
 	clientLns []embed.Listener
@@ -131,7 +133,15 @@ func start(cfg *embed.Config, lg *zap.Logger) (_ *node, err error) {
 	if n.member, err = server.NewMember(scfg); err != nil {
 		return nil, err
 	}
-	if n.rpc, err = v3rpc.NewServer(n.member, v3rpcConfig(cfg, lg)); err != nil {
+	rcfg := v3rpcConfig(cfg, lg)
+	if cfg.EnableDistributedTracing {
+		if n.tracing, err = cfg.NewTracing(context.Background(), lg); err != nil {
+			n.member.Stop()
+			return nil, fmt.Errorf("distributed tracing: %w", err)
+		}
+		rcfg.StatsHandler = n.tracing.StatsHandler()
+	}
+	if n.rpc, err = v3rpc.NewServer(n.member, rcfg); err != nil {
 		n.member.Stop()
 		return nil, err
 	}
@@ -342,6 +352,12 @@ func (n *node) close() {
 		cancel()
 		n.closeListeners()
 		n.wg.Wait()
+		if n.tracing != nil {
+			// Spans not exported yet go now, within a few seconds.
+			tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n.tracing.Close(tctx)
+			tcancel()
+		}
 		n.lg.Info("closed etcd server", fields...)
 	})
 }

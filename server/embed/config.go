@@ -139,6 +139,13 @@ type Config struct {
 	// BackendFreelistType is --backend-bbolt-freelist-type: "array", or
 	// anything else for map (etcd's reading).
 	BackendFreelistType string `json:"backend-bbolt-freelist-type"`
+	// Distributed tracing (--enable-distributed-tracing and the
+	// --distributed-tracing-* flags): see Tracing.
+	EnableDistributedTracing                 bool   `json:"enable-distributed-tracing"`
+	DistributedTracingAddress                string `json:"distributed-tracing-address"`
+	DistributedTracingServiceName            string `json:"distributed-tracing-service-name"`
+	DistributedTracingServiceInstanceID      string `json:"distributed-tracing-instance-id"`
+	DistributedTracingSamplingRatePerMillion int    `json:"distributed-tracing-sampling-rate"`
 	// UnsafeNoFsync is --unsafe-no-fsync.
 	UnsafeNoFsync bool `json:"unsafe-no-fsync"`
 	// WarningApplyDuration is --warning-apply-duration.
@@ -223,32 +230,34 @@ type SocketOpts struct {
 // NewConfig returns etcd's defaults.
 func NewConfig() *Config {
 	cfg := &Config{
-		Name:                   DefaultName,
-		SnapshotCount:          DefaultSnapshotCount,
-		SnapshotCatchUpEntries: DefaultSnapshotCatchUpEntries,
-		MaxSnapFiles:           DefaultMaxSnapshots,
-		MaxWalFiles:            DefaultMaxWALs,
-		TickMs:                 DefaultTickMs,
-		ElectionMs:             DefaultElectionMs,
-		MaxTxnOps:              DefaultMaxTxnOps,
-		MaxRequestBytes:        DefaultMaxRequestBytes,
-		MaxConcurrentStreams:   DefaultMaxConcurrentStreams,
-		ListenPeerUrls:         mustURLs(DefaultListenPeerURLs),
-		ListenClientUrls:       mustURLs(DefaultListenClientURLs),
-		AdvertisePeerUrls:      mustURLs(DefaultInitialAdvertisePeerURLs),
-		AdvertiseClientUrls:    mustURLs(DefaultAdvertiseClientURLs),
-		SelfSignedCertValidity: DefaultSelfSignedCertValidity,
-		TlsMinVersion:          DefaultTLSMinVersion,
-		ClusterState:           ClusterStateFlagNew,
-		InitialClusterToken:    DefaultInitialClusterToken,
-		StrictReconfigCheck:    DefaultStrictReconfigCheck,
-		RaftReadTimeout:        DefaultRaftTimeout,
-		RaftWriteTimeout:       DefaultRaftTimeout,
-		WarningApplyDuration:   DefaultWarningApplyDuration,
-		DowngradeCheckTime:     DefaultDowngradeCheckTime,
-		AuthToken:              "simple",
-		BcryptCost:             uint(bcrypt.DefaultCost),
-		AuthTokenTTL:           300,
+		Name:                          DefaultName,
+		SnapshotCount:                 DefaultSnapshotCount,
+		SnapshotCatchUpEntries:        DefaultSnapshotCatchUpEntries,
+		MaxSnapFiles:                  DefaultMaxSnapshots,
+		MaxWalFiles:                   DefaultMaxWALs,
+		TickMs:                        DefaultTickMs,
+		ElectionMs:                    DefaultElectionMs,
+		MaxTxnOps:                     DefaultMaxTxnOps,
+		MaxRequestBytes:               DefaultMaxRequestBytes,
+		MaxConcurrentStreams:          DefaultMaxConcurrentStreams,
+		ListenPeerUrls:                mustURLs(DefaultListenPeerURLs),
+		ListenClientUrls:              mustURLs(DefaultListenClientURLs),
+		AdvertisePeerUrls:             mustURLs(DefaultInitialAdvertisePeerURLs),
+		AdvertiseClientUrls:           mustURLs(DefaultAdvertiseClientURLs),
+		SelfSignedCertValidity:        DefaultSelfSignedCertValidity,
+		TlsMinVersion:                 DefaultTLSMinVersion,
+		ClusterState:                  ClusterStateFlagNew,
+		InitialClusterToken:           DefaultInitialClusterToken,
+		StrictReconfigCheck:           DefaultStrictReconfigCheck,
+		RaftReadTimeout:               DefaultRaftTimeout,
+		RaftWriteTimeout:              DefaultRaftTimeout,
+		WarningApplyDuration:          DefaultWarningApplyDuration,
+		DowngradeCheckTime:            DefaultDowngradeCheckTime,
+		AuthToken:                     "simple",
+		DistributedTracingAddress:     DefaultDistributedTracingAddress,
+		DistributedTracingServiceName: DefaultDistributedTracingServiceName,
+		BcryptCost:                    uint(bcrypt.DefaultCost),
+		AuthTokenTTL:                  300,
 		DiscoveryCfg: discovery.Config{ConfigSpec: clientv3.ConfigSpec{
 			DialTimeout:      DefaultDiscoveryDialTimeout,
 			RequestTimeout:   DefaultDiscoveryRequestTimeout,

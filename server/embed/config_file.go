@@ -87,13 +87,8 @@ func ConfigFromFile(path string) (*Config, FileResult, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		cfg.ExplicitlySet[k] = true
-		if err := checkNotBuiltKey(k, raw[k]); err != nil {
-			return nil, res, err
-		}
 		if !known[k] {
-			if _, notBuilt := LookupNotBuilt(k); !notBuilt {
-				res.UnknownKeys = append(res.UnknownKeys, k)
-			}
+			res.UnknownKeys = append(res.UnknownKeys, k)
 		}
 	}
 	if sec, ok := raw["peer-transport-security"]; ok {
@@ -201,10 +196,6 @@ func knownFileKeys() map[string]bool {
 		}
 	}
 	walk(reflect.TypeOf(configYAML{}))
-	// etcd's keys that basalt accepts only at etcd's value are known too.
-	for _, n := range notBuilt {
-		known[n.Name] = true
-	}
 	known["v2-deprecation"] = true
 	return known
 }

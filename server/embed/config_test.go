@@ -181,39 +181,6 @@ func TestParseCompactionRetention(t *testing.T) {
 	}
 }
 
-func TestCheckNotBuiltFlag(t *testing.T) {
-	tests := []struct {
-		name, value string
-		wantErr     string
-	}{
-		{"auth-token", "simple", ""},
-		{"auth-token", "jwt,pub-key=x", ""},  // built
-		{"discovery-srv", "example.com", ""}, // built
-		{"initial-election-tick-advance", "false", ""},
-		{"initial-election-tick-advance", "true", ""}, // built
-		{"backend-bbolt-freelist-type", "array", ""},  // built
-		{"compaction-sleep-interval", "2m0s", ""},     // built
-		{"distributed-tracing-sampling-rate", "0", ""},
-		{"distributed-tracing-sampling-rate", "100", "not supported yet"},
-		{"compact-hash-check-time", "2m0s", ""}, // built
-		{"force-new-cluster", "true", ""},       // built
-		{"enable-distributed-tracing", "true", "basalt: --enable-distributed-tracing is not supported yet"},
-		{"name", "anything", ""},
-	}
-	for _, tt := range tests {
-		err := CheckNotBuiltFlag(tt.name, tt.value)
-		if tt.wantErr == "" {
-			if err != nil {
-				t.Errorf("CheckNotBuiltFlag(%q, %q) = %v, want nil", tt.name, tt.value, err)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-			t.Errorf("CheckNotBuiltFlag(%q, %q) = %v, want %q", tt.name, tt.value, err, tt.wantErr)
-		}
-	}
-}
-
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "etcd.conf.yml")
@@ -369,8 +336,13 @@ self-signed-cert-validity: 3
 					t.Errorf("srv %q name %q initial cluster %q", c.DNSCluster, c.DNSClusterServiceName, c.InitialCluster)
 				}
 			}},
-		{name: "number at its default", body: "distributed-tracing-sampling-rate: 0\n", check: func(*testing.T, *Config, FileResult) {}},
-		{name: "number not at its default", body: "distributed-tracing-sampling-rate: 100\n", wantErr: "--distributed-tracing-sampling-rate is not supported yet"},
+		{name: "tracing", body: "enable-distributed-tracing: true\ndistributed-tracing-address: 127.0.0.1:1\ndistributed-tracing-sampling-rate: 100\n",
+			check: func(t *testing.T, c *Config, _ FileResult) {
+				if !c.EnableDistributedTracing || c.DistributedTracingAddress != "127.0.0.1:1" || c.DistributedTracingSamplingRatePerMillion != 100 ||
+					c.DistributedTracingServiceName != "etcd" {
+					t.Errorf("tracing %+v", c)
+				}
+			}},
 		{name: "compaction batches", body: "compaction-batch-limit: 10\ncompaction-sleep-interval: 1000000\n",
 			check: func(t *testing.T, c *Config, _ FileResult) {
 				if c.CompactionBatchLimit != 10 || c.CompactionSleepInterval != time.Millisecond {

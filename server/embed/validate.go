@@ -49,6 +49,11 @@ func (cfg *Config) Validate() error {
 	if err := cfg.validateDiscovery(); err != nil {
 		return err
 	}
+	if cfg.EnableDistributedTracing {
+		if err := validateTracing(cfg.DistributedTracingSamplingRatePerMillion); err != nil {
+			return err
+		}
+	}
 	if cfg.TickMs == 0 {
 		return fmt.Errorf("--heartbeat-interval must be >0 (set to %dms)", cfg.TickMs)
 	}

@@ -58,7 +58,7 @@ func TestHelp(t *testing.T) {
 func TestRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	other := filepath.Join(dir, "x.yml")
-	if err := os.WriteFile(other, []byte("enable-distributed-tracing: true\n"), 0o600); err != nil {
+	if err := os.WriteFile(other, []byte("log-outputs: [systemd/journal]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	data := []string{"--data-dir", filepath.Join(dir, "never-created")}
@@ -89,7 +89,8 @@ func TestRefusedAtStart(t *testing.T) {
 		{"bad log level", []string{"--log-level", "chatty"}, nil, 1, `invalid --log-level "chatty"`},
 		{"positional argument", []string{"serve"}, nil, 1, `"serve" is not a valid flag`},
 		{"flag and env", []string{"--name", "a"}, []string{"ETCD_NAME=b"}, 1, "conflicting environment variable is shadowed by corresponding command-line flag"},
-		{"config file with a feature not built", []string{"--config-file", other}, nil, 1, "basalt: --enable-distributed-tracing is not supported yet"},
+		{"config file with a setting not built", []string{"--config-file", other}, nil, 1, "basalt: --log-outputs=systemd/journal is not supported yet"},
+		{"tracing sampling rate", []string{"--enable-distributed-tracing", "--distributed-tracing-sampling-rate=-1"}, nil, 1, "tracing sampling rate must be positive"},
 		{"JWT without a key", []string{"--auth-token", "jwt,sign-method=RS256"}, nil, 1, "auth: missing key data"},
 		{"unknown token type", []string{"--auth-token", "magic"}, nil, 1, "auth: invalid auth options"},
 		{"missing config file", []string{"--config-file", filepath.Join(dir, "missing.yml")}, nil, 1, "no such file or directory"},
@@ -98,24 +99,15 @@ func TestRefusedAtStart(t *testing.T) {
 		{"DNS discovery and an initial cluster", []string{"--discovery-srv=example.com", "--initial-cluster=default=http://localhost:2380"}, nil, 1,
 			`multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`},
 	}
-	for _, nb := range []struct{ flag, value string }{
-		{"enable-distributed-tracing", "true"},
-		{"experimental-initial-corrupt-check", "true"},
-	} {
-		tc := struct {
-			name     string
-			args     []string
-			env      []string
-			wantCode int
-			wantMsg  string
-		}{name: "not built: " + nb.flag, args: []string{"--" + nb.flag + "=" + nb.value}, wantCode: 1,
-			wantMsg: fmt.Sprintf("basalt: --%s is not supported yet", nb.flag)}
-		if strings.HasPrefix(nb.flag, "experimental-") {
-			// etcd 3.7 removed the experimental flags.
-			tc.wantCode, tc.wantMsg = 2, "flag provided but not defined: -"+nb.flag
-		}
-		tests = append(tests, tc)
-	}
+	// etcd 3.7 removed the experimental flags.
+	tests = append(tests, struct {
+		name     string
+		args     []string
+		env      []string
+		wantCode int
+		wantMsg  string
+	}{name: "removed experimental flag", args: []string{"--experimental-initial-corrupt-check=true"}, wantCode: 2,
+		wantMsg: "flag provided but not defined: -experimental-initial-corrupt-check"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, err := RunProcess(Binary(), append(append([]string{}, data...), tt.args...), tt.env, runTimeout)
