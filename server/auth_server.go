@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"time"
 
 	"github.com/basaltkv/basalt/auth"
+	"github.com/basaltkv/basalt/storage/mvcc"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
@@ -65,19 +67,24 @@ func infoOrEmpty(ctx context.Context) *auth.Info {
 	return &auth.Info{}
 }
 
-// serveRead serves a read outside the log (etcd's doSerialize): checked
-// against the auth state before, and refused if that state changed while
-// it was read.
-func (m *Member) serveRead(ctx context.Context, r *pb.InternalRaftRequest, read func()) error {
+// readLocal serves a read outside the log (etcd's doSerialize): checked
+// against the auth state before, refused if that state changed while it
+// read, and logged if slower than --warning-apply-duration.
+func readLocal[T any](ctx context.Context, m *Member, r *pb.InternalRaftRequest, prefix string, read func(*mvcc.ReadTxn) (T, error)) (T, error) {
+	var zero T
 	info := infoOrEmpty(ctx)
 	if err := (permChecker{as: m.st.auth, lessor: m.st.lessor}).check(info, r); err != nil {
-		return err
+		return zero, err
 	}
-	read()
+	start := time.Now()
+	txn := m.st.kv.Read()
+	resp, err := read(txn)
+	txn.End()
+	warnIfSlow(m.lg, m.metrics, m.cfg.warningApplyDuration(), start, prefix, r, err)
 	if info.Revision != 0 && info.Revision != m.st.auth.Revision() {
-		return auth.ErrAuthOldRevision
+		return zero, auth.ErrAuthOldRevision
 	}
-	return nil
+	return resp, err
 }
 
 // proposeAuth proposes an auth request and returns its response.

@@ -29,21 +29,9 @@ func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRespon
 			return nil, err
 		}
 	}
-	var resp *pb.RangeResponse
-	var rerr error
-	start := time.Now()
-	defer func() {
-		warnIfSlow(m.lg, m.metrics, m.cfg.warningApplyDuration(), start, "read-only range ", &pb.InternalRaftRequest{Range: r}, rerr)
-	}()
-	err := m.serveRead(ctx, &pb.InternalRaftRequest{Range: r}, func() {
-		txn := m.st.kv.Read()
-		defer txn.End()
-		resp, rerr = kvapply.Range(txn, r)
+	return readLocal(ctx, m, &pb.InternalRaftRequest{Range: r}, "read-only range ", func(txn *mvcc.ReadTxn) (*pb.RangeResponse, error) {
+		return kvapply.Range(txn, r)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, rerr
 }
 
 // Put writes a key through raft.
@@ -76,21 +64,9 @@ func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 				return nil, err
 			}
 		}
-		var resp *pb.TxnResponse
-		var rerr error
-		start := time.Now()
-		defer func() {
-			warnIfSlow(m.lg, m.metrics, m.cfg.warningApplyDuration(), start, "read-only txn ", &pb.InternalRaftRequest{Txn: r}, rerr)
-		}()
-		err := m.serveRead(ctx, &pb.InternalRaftRequest{Txn: r}, func() {
-			txn := m.st.kv.Read()
-			defer txn.End()
-			resp, rerr = kvapply.Txn(txn, nil, leaseExists{m.st.lessor}, r)
+		return readLocal(ctx, m, &pb.InternalRaftRequest{Txn: r}, "read-only txn ", func(txn *mvcc.ReadTxn) (*pb.TxnResponse, error) {
+			return kvapply.Txn(txn, nil, leaseExists{m.st.lessor}, r)
 		})
-		if err != nil {
-			return nil, err
-		}
-		return resp, rerr
 	}
 	if err := m.checkQuota(ctx, proto.Size(r)); err != nil {
 		return nil, err

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/pkg/tlsutil"
+	"github.com/basaltkv/basalt/server"
 	"github.com/basaltkv/basalt/server/discovery"
+	"github.com/basaltkv/basalt/server/rafthttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -50,8 +52,8 @@ const (
 	DefaultWarningUnaryRequestDuration = 300 * time.Millisecond
 	DefaultMetrics                     = "basic"
 
-	DefaultRaftTimeout          = 5 * time.Second
-	DefaultWarningApplyDuration = 100 * time.Millisecond
+	DefaultRaftTimeout          = rafthttp.DefaultConnTimeout
+	DefaultWarningApplyDuration = server.DefaultWarningApplyDuration
 	DefaultDowngradeCheckTime   = 5 * time.Second
 
 	DefaultDiscoveryDialTimeout      = 2 * time.Second

@@ -281,19 +281,7 @@ func TestBootstrapDefrag(t *testing.T) {
 // TestMemoryMlock: with --memory-mlock the backend's pages are locked in
 // memory (the process's VmLck), as etcd locks bbolt's.
 func TestMemoryMlock(t *testing.T) {
-	dir := t.TempDir()
-	ports, err := FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	p, err := StartProcess(Binary(), []string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
-		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-		"--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer, "--memory-mlock"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
+	p, _ := StartLoneMember(t, t.TempDir(), "--memory-mlock")
 	if err := p.WaitOutput(ReadyLine, time.Minute); err != nil {
 		if strings.Contains(p.Output(), "cannot allocate memory") || strings.Contains(p.Output(), "operation not permitted") {
 			t.Skipf("this machine does not let a process lock memory (RLIMIT_MEMLOCK, CAP_IPC_LOCK):\n%s", p.Output())
@@ -321,20 +309,8 @@ func TestMemoryMlock(t *testing.T) {
 func TestLogRotation(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "basalt.log")
-	ports, err := FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	p, err := StartProcess(Binary(), []string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
-		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-		"--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer,
-		"--log-outputs", logFile, "--log-level", "debug", "--enable-log-rotation",
-		"--log-rotation-config-json", `{"maxsize": 1, "maxbackups": 3}`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
+	p, client := StartLoneMember(t, dir, "--log-outputs", logFile, "--log-level", "debug", "--enable-log-rotation",
+		"--log-rotation-config-json", `{"maxsize": 1, "maxbackups": 3}`)
 	cli := NewClient(t, []string{client}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -368,19 +344,12 @@ func TestLogRotation(t *testing.T) {
 // URLs serve gRPC alone and the HTTP URLs the HTTP endpoints alone
 // (health, the JSON gateway), as etcd does.
 func TestListenClientHTTPURLs(t *testing.T) {
-	dir := t.TempDir()
-	ports, err := FreePorts(3)
+	ports, err := FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, httpURL, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("http://127.0.0.1:%d", ports[2])
-	p, err := StartProcess(Binary(), []string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
-		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-client-http-urls", httpURL,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
+	httpURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	p, client := StartLoneMember(t, t.TempDir(), "--listen-client-http-urls", httpURL)
 	if err := p.WaitOutput(ReadyLine, time.Minute); err != nil {
 		t.Fatalf("not ready: %v\n%s", err, p.Output())
 	}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -213,4 +215,25 @@ func LogContains(out, s string) bool {
 		}
 	}
 	return false
+}
+
+// StartLoneMember starts one basalt process as a one-member cluster named
+// m, its data under dir, on ports the OS picks, with extra flags added;
+// it is killed when t ends. It does not wait for the member to be ready
+// (its log may go to a file): see Process.WaitOutput.
+func StartLoneMember(t testing.TB, dir string, extra ...string) (p *Process, clientURL string) {
+	t.Helper()
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	p, err = StartProcess(Binary(), append([]string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
+		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer}, extra...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	return p, client
 }

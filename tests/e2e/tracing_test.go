@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -67,22 +65,10 @@ func TestDistributedTracing(t *testing.T) {
 	go gs.Serve(lis)
 	defer gs.Stop()
 
-	dir := t.TempDir()
-	ports, err := FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	p, err := StartProcess(Binary(), []string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
-		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-		"--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer,
+	p, client := StartLoneMember(t, t.TempDir(),
 		"--enable-distributed-tracing", "--distributed-tracing-address", lis.Addr().String(),
 		"--distributed-tracing-service-name", "basalt-test", "--distributed-tracing-instance-id", "m",
-		"--distributed-tracing-sampling-rate", "1000000"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Kill()
+		"--distributed-tracing-sampling-rate", "1000000")
 	if err := p.WaitOutput(ReadyLine, time.Minute); err != nil {
 		t.Fatalf("not ready: %v\n%s", err, p.Output())
 	}
