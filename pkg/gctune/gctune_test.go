@@ -91,17 +91,32 @@ func TestTunerKeepsCollecting(t *testing.T) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	before := ms.NumGC
-	for i := range 40_000 { // 400 MiB of garbage, 10 KiB at a time
-		b := make([]byte, 10<<10)
-		b[0] = byte(i)
-		sink = b
-	}
+	makeGarbage(400 << 20)
 	runtime.ReadMemStats(&ms)
 	if ms.NumGC-before < 3 {
 		t.Errorf("%d collections while 400 MiB of garbage was made with a 32 MiB headroom", ms.NumGC-before)
 	}
-	if ms.NextGC > 64<<20 {
-		t.Errorf("next collection at %d MiB of heap with a 32 MiB headroom", ms.NextGC>>20)
+	// The tuner retunes from a finalizer, which a busy machine may run a
+	// few collections late: the goal must come back near the headroom
+	// while garbage keeps coming, within a deadline.
+	err := testutil.Poll(10*time.Second, func() error {
+		if runtime.ReadMemStats(&ms); ms.NextGC > 64<<20 {
+			makeGarbage(64 << 20)
+			return fmt.Errorf("next collection at %d MiB of heap with a 32 MiB headroom", ms.NextGC>>20)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// makeGarbage allocates n bytes of garbage, 10 KiB at a time.
+func makeGarbage(n int) {
+	for i := range n / (10 << 10) {
+		b := make([]byte, 10<<10)
+		b[0] = byte(i)
+		sink = b
 	}
 }
 
