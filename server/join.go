@@ -86,7 +86,7 @@ func rejoinMembers(lg *zap.Logger, cfg Config, cid uint64) []*membership.Member 
 	var urls []string
 	for name, us := range cfg.InitialCluster {
 		if name != cfg.Name {
-			urls = append(urls, membership.URLStrings(us)...)
+			urls = append(urls, netutil.URLStrings(us)...)
 		}
 	}
 	slices.Sort(urls)

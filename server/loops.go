@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/basaltkv/basalt/server/membership"
+	"github.com/basaltkv/basalt/pkg/netutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.uber.org/zap"
@@ -19,7 +19,7 @@ func (m *Member) publishAttributes() {
 		Member_ID: m.id,
 		MemberAttributes: &membershippb.Attributes{
 			Name:       m.cfg.Name,
-			ClientUrls: membership.URLStrings(m.cfg.ClientURLs),
+			ClientUrls: netutil.URLStrings(m.cfg.ClientURLs),
 		},
 	}
 	for {

@@ -21,9 +21,9 @@ const retryInterval = time.Second
 // differ, the error says how.
 func URLsEqual(ctx context.Context, a, b []url.URL) (bool, error) {
 	if len(a) != len(b) {
-		return false, fmt.Errorf("len(%q) != len(%q)", urlStrings(a), urlStrings(b))
+		return false, fmt.Errorf("len(%q) != len(%q)", URLStrings(a), URLStrings(b))
 	}
-	as, bs := urlStrings(a), urlStrings(b)
+	as, bs := URLStrings(a), URLStrings(b)
 	if slices.Equal(as, bs) {
 		return true, nil
 	}
@@ -67,7 +67,8 @@ func URLStringsEqual(ctx context.Context, a, b []string) (bool, error) {
 	return URLsEqual(ctx, ua, ub)
 }
 
-func urlStrings(us []url.URL) []string {
+// URLStrings renders URLs, sorted.
+func URLStrings(us []url.URL) []string {
 	out := make([]string, len(us))
 	for i, u := range us {
 		out[i] = u.String()

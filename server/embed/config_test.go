@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/basaltkv/basalt/pkg/netutil"
 )
 
 func urls(t *testing.T, ss ...string) []url.URL {
@@ -245,7 +247,7 @@ self-signed-cert-validity: 3
 					c.TickMs != 50 || c.ElectionMs != 500 || c.QuotaBackendBytes != 4294967296 {
 					t.Errorf("scalars: %+v", c)
 				}
-				if got := urlStrings(c.ListenClientUrls); strings.Join(got, ",") != "http://10.0.0.1:2379,http://127.0.0.1:2379" {
+				if got := netutil.URLStrings(c.ListenClientUrls); strings.Join(got, ",") != "http://10.0.0.1:2379,http://127.0.0.1:2379" {
 					t.Errorf("listen-client-urls = %v", got)
 				}
 				if len(c.ListenMetricsUrls) != 1 || c.ListenMetricsUrls[0].Host != "127.0.0.1:2381" {

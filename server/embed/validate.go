@@ -223,9 +223,9 @@ func (cfg *Config) VerifyBootstrap() error {
 	if same {
 		return nil
 	}
-	adv := urlStrings(cfg.AdvertisePeerUrls)
+	adv := netutil.URLStrings(cfg.AdvertisePeerUrls)
 	var missing []string
-	for _, u := range urlStrings(mine) {
+	for _, u := range netutil.URLStrings(mine) {
 		if !slices.Contains(adv, u) {
 			missing = append(missing, cfg.Name+"="+u)
 		}
@@ -233,7 +233,7 @@ func (cfg *Config) VerifyBootstrap() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("--initial-cluster has %s but missing from --initial-advertise-peer-urls=%s (%w)", strings.Join(missing, ","), strings.Join(adv, ","), err)
 	}
-	mineStr := urlStrings(mine)
+	mineStr := netutil.URLStrings(mine)
 	for _, u := range adv {
 		if !slices.Contains(mineStr, u) {
 			missing = append(missing, u)
@@ -243,15 +243,6 @@ func (cfg *Config) VerifyBootstrap() error {
 		return fmt.Errorf("--initial-advertise-peer-urls has %s but missing from --initial-cluster=%s", strings.Join(missing, ","), clusterString(map[string][]url.URL{cfg.Name: cfg.AdvertisePeerUrls}))
 	}
 	return fmt.Errorf("failed to resolve %s to match --initial-cluster=%s (%w)", strings.Join(adv, ","), clusterString(map[string][]url.URL{cfg.Name: cfg.AdvertisePeerUrls}), err)
-}
-
-func urlStrings(us []url.URL) []string {
-	out := make([]string, len(us))
-	for i, u := range us {
-		out[i] = u.String()
-	}
-	slices.Sort(out)
-	return out
 }
 
 func sortedNames(m map[string][]url.URL) []string {

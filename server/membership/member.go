@@ -86,16 +86,6 @@ func ClusterIDFor(memberIDs []uint64) uint64 {
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
-// URLStrings renders URLs, sorted.
-func URLStrings(us []url.URL) []string {
-	out := make([]string, len(us))
-	for i, u := range us {
-		out[i] = u.String()
-	}
-	slices.Sort(out)
-	return out
-}
-
 // resolveTimeout bounds the resolution of peer URLs' hosts (etcd's).
 const resolveTimeout = 30 * time.Second
 
@@ -110,7 +100,7 @@ func InitialMembers(cluster map[string][]url.URL, token, self string, advertised
 	var me *Member
 	seen := map[uint64]string{}
 	for name, urls := range cluster {
-		peerURLs := URLStrings(urls)
+		peerURLs := netutil.URLStrings(urls)
 		mem := &Member{ID: MemberIDFor(peerURLs, token, nil), Name: name, PeerURLs: peerURLs}
 		if other, dup := seen[mem.ID]; dup {
 			return nil, nil, fmt.Errorf("--initial-cluster has members %q and %q with the same peer URLs", other, name)
@@ -129,7 +119,7 @@ func InitialMembers(cluster map[string][]url.URL, token, self string, advertised
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
 	if same, err := netutil.URLsEqual(ctx, advertised, cluster[self]); !same {
-		return nil, nil, fmt.Errorf("--initial-cluster has %s=%v but missing from --initial-advertise-peer-urls=%v (%w)", self, me.PeerURLs, URLStrings(advertised), err)
+		return nil, nil, fmt.Errorf("--initial-cluster has %s=%v but missing from --initial-advertise-peer-urls=%v (%w)", self, me.PeerURLs, netutil.URLStrings(advertised), err)
 	}
 	slices.SortFunc(members, byID)
 	return members, me, nil
