@@ -191,9 +191,11 @@ func TestWarningApplyDurationAndRaftTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := c.Members[0]
+	// The member logs before it answers, but its output reaches the test
+	// through a pipe: wait for each line.
 	for _, want := range []string{`"msg":"apply request took too long"`, `"prefix":"read-only range "`, `"request":"put:<key:\"k\" value_size:1 lease:0>"`} {
-		if !strings.Contains(m.Logs(), want) {
-			t.Errorf("logs lack %s", want)
+		if err := m.Process().WaitOutput(want, 10*time.Second); err != nil {
+			t.Errorf("logs lack %s: %v", want, err)
 		}
 	}
 	code, body := httpGet(t, m.MetricsURL()+"/metrics", nil)
