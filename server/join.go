@@ -146,10 +146,11 @@ func describeMembers(cid uint64, members []*membership.Member) string {
 	return fmt.Sprintf("{ClusterID:%s Members:[%s]}", idString(cid), strings.Join(parts, " "))
 }
 
-// peerClient is an HTTP client for the peer URLs of other members.
+// peerClient is an HTTP client for the peer URLs of other members (TCP
+// or unix sockets).
 func peerClient(cfg Config, timeout time.Duration) *http.Client {
 	return &http.Client{
-		Transport: &http.Transport{TLSClientConfig: cfg.PeerTLS, DialContext: netutil.Dialer(30*time.Second, cfg.PeerLocalIP).DialContext},
+		Transport: netutil.WithUnixSockets(&http.Transport{TLSClientConfig: cfg.PeerTLS, DialContext: netutil.Dial(30*time.Second, cfg.PeerLocalIP)}),
 		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse

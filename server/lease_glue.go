@@ -116,7 +116,7 @@ func newLeaseForwarder(cfg Config, cluster *membership.Cluster, r *raftNode, tim
 	// Every client's keep-alive reaching a follower is forwarded: keep as
 	// many connections as there are concurrent forwards, or each one past
 	// the idle limit costs a new TCP (and TLS) handshake.
-	tr := &http.Transport{TLSClientConfig: cfg.PeerTLS, DialContext: netutil.Dialer(30*time.Second, cfg.PeerLocalIP).DialContext, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second}
+	tr := netutil.WithUnixSockets(&http.Transport{TLSClientConfig: cfg.PeerTLS, DialContext: netutil.Dial(30*time.Second, cfg.PeerLocalIP), MaxIdleConnsPerHost: 1024, IdleConnTimeout: 30 * time.Second})
 	return &leaseForwarder{http: &http.Client{Transport: tr}, cluster: cluster, raft: r, timeout: timeout, calls: make(chan *renewCall)}
 }
 

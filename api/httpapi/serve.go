@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/tlsutil"
 	"github.com/soheilhy/cmux"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -25,7 +26,10 @@ import (
 //     handler;
 //   - TLS: every connection is an HTTPS connection (HTTP/2 negotiated by
 //     ALPN, or HTTP/1.1), and requests with a gRPC content type over
-//     HTTP/2 are handed to the gRPC server, the others to the handler.
+//     HTTP/2 are handed to the gRPC server, the others to the handler;
+//   - both (AlsoPlain, the same address listed as http:// and https://):
+//     plain HTTP/1.x and HTTP/2 connections are served as plain ones, and
+//     every other connection is taken to be a TLS handshake.
 type Server struct {
 	l      net.Listener
 	grpc   *grpc.Server
@@ -33,6 +37,12 @@ type Server struct {
 	tlsCfg *tls.Config
 	// Logger, if set before Serve, receives etcd's serving messages.
 	Logger *zap.Logger
+	// AlsoPlain, set before Serve on a TLS server, serves plain
+	// connections too.
+	AlsoPlain bool
+	// OnTLSHandshakeFailure, if set before Serve, is told of every TLS
+	// connection refused in its handshake.
+	OnTLSHandshakeFailure func(*tls.Conn, error)
 
 	mu     sync.Mutex
 	closed bool
@@ -41,11 +51,12 @@ type Server struct {
 // NewServer prepares to serve grpcSrv and handler on l; tlsCfg nil serves
 // plain connections. Either of grpcSrv and handler may be nil.
 func NewServer(l net.Listener, grpcSrv *grpc.Server, handler http.Handler, tlsCfg *tls.Config) *Server {
-	s := &Server{l: l, grpc: grpcSrv, tlsCfg: tlsCfg, Logger: zap.NewNop()}
+	s := &Server{l: l, grpc: grpcSrv, Logger: zap.NewNop()}
 	if handler == nil {
 		handler = http.NotFoundHandler()
 	}
 	if tlsCfg != nil && grpcSrv != nil {
+		// Plain HTTP/1.x requests (AlsoPlain) pass through to handler.
 		handler = grpcHandler(grpcSrv, handler)
 	}
 	s.http = &http.Server{
@@ -56,6 +67,17 @@ func NewServer(l net.Listener, grpcSrv *grpc.Server, handler http.Handler, tlsCf
 		// Unlimited streams per connection, as etcd's default
 		// --max-concurrent-streams.
 		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: math.MaxInt32},
+	}
+	if tlsCfg != nil {
+		cfg := tlsCfg.Clone()
+		// HTTP/2 must be offered for gRPC; HTTP/1.1 for everything else.
+		for _, p := range []string{"h2", "http/1.1"} {
+			if !slices.Contains(cfg.NextProtos, p) {
+				cfg.NextProtos = append(cfg.NextProtos, p)
+			}
+		}
+		s.tlsCfg = cfg
+		s.http.TLSConfig = cfg
 	}
 	return s
 }
@@ -70,10 +92,13 @@ func Serve(l net.Listener, grpcSrv *grpc.Server, handler http.Handler, tlsCfg *t
 func (s *Server) Serve() error {
 	s.Logger.Info("ready to serve client requests")
 	var err error
-	if s.tlsCfg != nil {
-		err = s.serveTLS()
-	} else {
-		err = s.servePlain()
+	switch {
+	case s.tlsCfg == nil:
+		err = s.serveMux(false)
+	case s.AlsoPlain:
+		err = s.serveMux(true)
+	default:
+		err = s.serveTLS(s.l)
 	}
 	s.mu.Lock()
 	closed := s.closed
@@ -84,23 +109,28 @@ func (s *Server) Serve() error {
 	return err
 }
 
-func (s *Server) servePlain() error {
+// serveMux serves plain connections, told apart by their first bytes,
+// and, withTLS, everything else as TLS.
+func (s *Server) serveMux(withTLS bool) error {
 	s.Logger.Info("serving client traffic insecurely; this is strongly discouraged!", zap.String("address", s.l.Addr().String()))
 	m := cmux.New(s.l)
-	httpl := m.Match(cmux.HTTP1())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = s.http.Serve(httpl)
-	}()
-	if s.grpc != nil {
-		grpcl := m.Match(cmux.HTTP2())
+	serve := func(f func() error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = s.grpc.Serve(grpcl)
+			_ = f()
 		}()
+	}
+	httpl := m.Match(cmux.HTTP1())
+	serve(func() error { return s.http.Serve(httpl) })
+	if s.grpc != nil {
+		grpcl := m.Match(cmux.HTTP2())
+		serve(func() error { return s.grpc.Serve(grpcl) })
+	}
+	if withTLS {
+		tlsl := m.Match(cmux.Any())
+		serve(func() error { return s.serveTLS(tlsl) })
 	}
 	err := m.Serve()
 	// The matched listeners end with the root one.
@@ -108,17 +138,11 @@ func (s *Server) servePlain() error {
 	return err
 }
 
-func (s *Server) serveTLS() error {
+// serveTLS serves l's connections as TLS ones, completing handshakes in
+// their own goroutines and reporting refused ones.
+func (s *Server) serveTLS(l net.Listener) error {
 	s.Logger.Info("serving client traffic securely", zap.String("address", s.l.Addr().String()))
-	cfg := s.tlsCfg.Clone()
-	// HTTP/2 must be offered for gRPC; HTTP/1.1 for everything else.
-	for _, p := range []string{"h2", "http/1.1"} {
-		if !slices.Contains(cfg.NextProtos, p) {
-			cfg.NextProtos = append(cfg.NextProtos, p)
-		}
-	}
-	s.http.TLSConfig = cfg
-	return s.http.Serve(tls.NewListener(s.l, cfg))
+	return s.http.Serve(tlsutil.Listen(l, s.tlsCfg, tlsutil.ListenOptions{OnHandshakeFailure: s.OnTLSHandshakeFailure}))
 }
 
 // Close stops accepting connections and closes the HTTP connections.

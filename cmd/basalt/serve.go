@@ -294,6 +294,8 @@ func (n *node) serveClientsWhenReady(handler http.Handler, clientTLS *tls.Config
 			}
 			s := httpapi.NewServer(l.Listener, grpcSrv, h, tlsCfg)
 			s.Logger = n.lg
+			s.AlsoPlain = l.AlsoPlain
+			s.OnTLSHandshakeFailure = embed.TLSRejectionLogger(n.lg, "rejected connection on client endpoint")
 			n.clientSrvs = append(n.clientSrvs, s)
 			n.goServe(s.Serve)
 		}

@@ -99,7 +99,11 @@ func TestValidate(t *testing.T) {
 		{"journal output", func(c *Config) { c.LogOutputs = []string{"systemd/journal"} }, "not supported yet"},
 		{"bad metrics level", func(c *Config) { c.Metrics = "all" }, `unknown --metrics "all"`},
 		{"bad CORS origin", func(c *Config) { c.CORS = []string{"example.com"} }, `invalid --cors origin "example.com"`},
-		{"unix peer URL", func(c *Config) { c.ListenPeerUrls = urls(t, "unix://peer.sock") }, "unix socket peer URLs are not supported yet"},
+		{"unix peer URL", func(c *Config) { c.ListenPeerUrls = urls(t, "unix://localhost:2380") }, ""},
+		{"unix peer URL with a path", func(c *Config) { c.ListenPeerUrls = urls(t, "unix:///run/peer.sock") },
+			`unix socket peer URL unix:///run/peer.sock must name its socket as the host ("unix://name:port"), without a path`},
+		{"unixs peer URL without peer certs", func(c *Config) { c.ListenPeerUrls = urls(t, "unixs://localhost:2380") },
+			"cannot listen on TLS for localhost:2380: KeyFile and CertFile are not presented"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,10 @@ type Listener struct {
 	URL url.URL
 	// Secure is true for https and unixs URLs.
 	Secure bool
+	// AlsoPlain is true for a secure client listener whose address is
+	// listed with a plain scheme too (http and https, or unix and unixs):
+	// it serves both, as etcd does.
+	AlsoPlain bool
 	// Serves says what a client listener serves: both gRPC and HTTP, or,
 	// with --listen-client-http-urls, one of them.
 	Serves Serving
@@ -57,7 +61,7 @@ func (cfg *Config) listen(u url.URL) (net.Listener, error) {
 	return lc.Listen(context.Background(), "tcp", u.Host)
 }
 
-// ListenPeers opens --listen-peer-urls. https listeners complete TLS
+// ListenPeers opens --listen-peer-urls. https and unixs listeners complete TLS
 // handshakes themselves (with the peer SAN check unless
 // --peer-skip-client-san-verification) and log refused connections.
 // Call ResolveTLS first.
@@ -89,7 +93,7 @@ func (cfg *Config) ListenPeers(lg *zap.Logger) (out []Listener, err error) {
 			lg.Error("creating peer listener failed", zap.Error(err))
 			return out, err
 		}
-		secure := u.Scheme == "https"
+		secure := u.Scheme == "https" || u.Scheme == "unixs"
 		if secure {
 			l = tlsutil.Listen(l, tlsCfg, tlsutil.ListenOptions{
 				CheckSAN:           !cfg.PeerTLSInfo.SkipClientSANVerify,
@@ -101,9 +105,9 @@ func (cfg *Config) ListenPeers(lg *zap.Logger) (out []Listener, err error) {
 	return out, nil
 }
 
-// ListenClients opens --listen-client-urls, one socket per address. The
-// sockets are plain: the client API serves TLS on the secure ones (see
-// WrapClientTLS). Call ResolveTLS first.
+// ListenClients opens --listen-client-urls and --listen-client-http-urls,
+// one socket per address. The sockets are plain: the client API serves
+// TLS on the secure ones (httpapi.Server). Call ResolveTLS first.
 func (cfg *Config) ListenClients(lg *zap.Logger) (out []Listener, err error) {
 	defer func() {
 		if err != nil {
@@ -111,7 +115,7 @@ func (cfg *Config) ListenClients(lg *zap.Logger) (out []Listener, err error) {
 			out = nil
 		}
 	}()
-	byAddr := map[string]bool{}
+	byAddr := map[string]int{} // address -> index in out
 	grpcServes := ServeGRPCAndHTTP
 	if len(cfg.ListenClientHttpUrls) > 0 {
 		grpcServes = ServeGRPC
@@ -139,29 +143,25 @@ func (cfg *Config) ListenClients(lg *zap.Logger) (out []Listener, err error) {
 			}
 		}
 		addr := u.Host + u.Path
-		if s, dup := byAddr[addr]; dup {
-			if s != secure {
-				return out, fmt.Errorf("basalt: serving both secure and insecure client traffic on %s is not supported yet", addr)
+		if i, dup := byAddr[addr]; dup {
+			// The same address under both schemes serves both.
+			if out[i].Secure != secure {
+				out[i].AlsoPlain = true
+				if secure {
+					out[i].Secure, out[i].URL = true, u
+				}
 			}
 			continue
 		}
-		byAddr[addr] = secure
 		l, err := cfg.listen(u)
 		if err != nil {
 			lg.Error("creating client listener failed", zap.Error(err))
 			return out, err
 		}
+		byAddr[addr] = len(out)
 		out = append(out, Listener{Listener: l, URL: u, Secure: secure, Serves: cu.serves})
 	}
 	return out, nil
-}
-
-// WrapClientTLS makes a secure client listener complete TLS handshakes
-// with tlsCfg (from ClientServerTLS), logging refused connections.
-func WrapClientTLS(l net.Listener, tlsCfg *tls.Config, lg *zap.Logger) net.Listener {
-	return tlsutil.Listen(l, tlsCfg, tlsutil.ListenOptions{
-		OnHandshakeFailure: TLSRejectionLogger(lg, "rejected connection on client endpoint"),
-	})
 }
 
 // ListenMetrics opens --listen-metrics-urls; https ones use the client

@@ -138,10 +138,12 @@ func (cfg *Config) validateSchemes() error {
 	}
 	peerCerts := !cfg.PeerTLSInfo.Empty() || cfg.PeerAutoTLS
 	for _, u := range cfg.ListenPeerUrls {
-		if u.Scheme == "unix" || u.Scheme == "unixs" {
-			return fmt.Errorf("basalt: unix socket peer URLs are not supported yet (%s)", u.String())
+		if (u.Scheme == "unix" || u.Scheme == "unixs") && u.Path != "" {
+			// Peers reach the socket named by the host (etcd's transport
+			// dials unix://<host>): a path would never be reached.
+			return fmt.Errorf(`unix socket peer URL %s must name its socket as the host ("unix://name:port"), without a path`, u.String())
 		}
-		if u.Scheme == "https" && !peerCerts {
+		if (u.Scheme == "https" || u.Scheme == "unixs") && !peerCerts {
 			return fmt.Errorf("cannot listen on TLS for %s: KeyFile and CertFile are not presented", u.Host)
 		}
 	}

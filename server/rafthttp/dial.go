@@ -21,14 +21,14 @@ const (
 )
 
 // newRoundTripper returns an HTTP/1.1-only client transport for peer
-// traffic. readTimeout and writeTimeout, when positive, are set as a
+// traffic, over TCP or unix sockets. readTimeout and writeTimeout, when positive, are set as a
 // deadline before every read and write on a connection. Peer traffic never
 // goes through a proxy.
-func newRoundTripper(tlsCfg *tls.Config, localIP string, dialTimeout, readTimeout, writeTimeout time.Duration, reuse bool, responseTimeout time.Duration) *http.Transport {
-	dialer := netutil.Dialer(dialTimeout, localIP)
+func newRoundTripper(tlsCfg *tls.Config, localIP string, dialTimeout, readTimeout, writeTimeout time.Duration, reuse bool, responseTimeout time.Duration) *netutil.UnixTransport {
+	dial := netutil.Dial(dialTimeout, localIP)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
+			c, err := dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
@@ -53,7 +53,7 @@ func newRoundTripper(tlsCfg *tls.Config, localIP string, dialTimeout, readTimeou
 	}
 	tr.Protocols = new(http.Protocols)
 	tr.Protocols.SetHTTP1(true)
-	return tr
+	return netutil.WithUnixSockets(tr)
 }
 
 // deadlineConn sets a deadline before every read and write, so that a
@@ -90,8 +90,8 @@ func (t *Transport) parseURLs(id uint64, urls []string) []url.URL {
 		if err == nil && u.Host == "" {
 			err = fmt.Errorf("no host")
 		}
-		if err == nil && u.Scheme != "http" && u.Scheme != "https" {
-			err = fmt.Errorf("scheme %q is neither http nor https", u.Scheme)
+		if err == nil && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix" && u.Scheme != "unixs" {
+			err = fmt.Errorf("scheme %q is not http, https, unix or unixs", u.Scheme)
 		}
 		if err != nil {
 			t.lg.Warn("ignored invalid peer URL", zap.String("remote-peer-id", idString(id)),

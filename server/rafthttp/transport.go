@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/netutil"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"go.uber.org/zap"
@@ -148,8 +149,8 @@ type Transport struct {
 
 	// streamRT carries message streams: no connection reuse, deadlines on
 	// every read and write. snapRT carries snapshots and probes.
-	streamRT *http.Transport
-	snapRT   *http.Transport
+	streamRT *netutil.UnixTransport
+	snapRT   *netutil.UnixTransport
 
 	ctx    context.Context
 	cancel context.CancelFunc

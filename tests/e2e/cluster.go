@@ -54,6 +54,11 @@ type Options struct {
 	// --initial-cluster-token. It is called for each member once all of a
 	// start's members have their URLs; token is unique to the start.
 	Bootstrap func(members []*Member, m *Member, token string) []string
+	// UnixPeers makes members talk to each other over unix sockets
+	// (unix://localhost:<port>, or unixs:// with PeerTLS), etcd's form: the
+	// socket file is named by the URL's host, in the member's working
+	// directory, which is then the cluster's directory.
+	UnixPeers bool
 }
 
 // Cluster is a set of basalt processes bootstrapped together.
@@ -150,7 +155,7 @@ func (c *Cluster) bootstrap(size, attempt int) error {
 			Name:          fmt.Sprintf("m%d", i),
 			cluster:       c,
 			clientURL:     fmt.Sprintf("%s://127.0.0.1:%d", c.opts.ClientTLS.scheme(), ports[3*i]),
-			listenPeerURL: fmt.Sprintf("%s://127.0.0.1:%d", c.opts.PeerTLS.scheme(), ports[3*i+1]),
+			listenPeerURL: c.peerURL(ports[3*i+1]),
 			metricsURL:    fmt.Sprintf("http://127.0.0.1:%d", ports[3*i+2]),
 		}
 		m.peerURL = m.listenPeerURL
@@ -181,6 +186,14 @@ func (c *Cluster) bootstrap(size, attempt int) error {
 		}
 	}
 	return nil
+}
+
+// peerURL is the peer URL of a member on port.
+func (c *Cluster) peerURL(port int) string {
+	if c.opts.UnixPeers {
+		return fmt.Sprintf("%s://localhost:%d", strings.Replace(c.opts.PeerTLS.scheme(), "http", "unix", 1), port)
+	}
+	return fmt.Sprintf("%s://127.0.0.1:%d", c.opts.PeerTLS.scheme(), port)
 }
 
 // memberArgs are m's flags, with --initial-cluster initial and
@@ -341,7 +354,11 @@ func (m *Member) start() error {
 		}
 		m.history = append(m.history, m.proc.Output())
 	}
-	p, err := StartProcess(Binary(), m.args, append(slices.Clone(m.cluster.opts.Env), m.Env...))
+	dir := ""
+	if m.cluster.opts.UnixPeers {
+		dir = m.cluster.dir
+	}
+	p, err := StartProcessIn(dir, Binary(), m.args, append(slices.Clone(m.cluster.opts.Env), m.Env...))
 	if err != nil {
 		return err
 	}
@@ -401,7 +418,7 @@ const portWait = 20 * time.Second
 func (m *Member) waitPortsFree(deadline time.Time) {
 	for _, raw := range []string{m.clientURL, m.listenPeerURL, m.metricsURL} {
 		u, err := url.Parse(raw)
-		if err != nil {
+		if err != nil || u.Scheme == "unix" || u.Scheme == "unixs" {
 			continue
 		}
 		_ = testutil.Poll(time.Until(deadline), func() error {

@@ -22,7 +22,7 @@ func (c *Cluster) PrepareMember(t testing.TB, name string) *Member {
 		Name:          name,
 		cluster:       c,
 		clientURL:     fmt.Sprintf("%s://127.0.0.1:%d", c.opts.ClientTLS.scheme(), ports[0]),
-		listenPeerURL: fmt.Sprintf("%s://127.0.0.1:%d", c.opts.PeerTLS.scheme(), ports[1]),
+		listenPeerURL: c.peerURL(ports[1]),
 		metricsURL:    fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
 		DataDir:       filepath.Join(c.dir, fmt.Sprintf("%s-joined-%d.etcd", name, clusterSeq.Add(1))),
 	}

@@ -53,7 +53,14 @@ type Process struct {
 // StartProcess runs bin with args. The environment is the test's, less
 // any ETCD_* variable, plus env.
 func StartProcess(bin string, args, env []string) (*Process, error) {
+	return StartProcessIn("", bin, args, env)
+}
+
+// StartProcessIn is StartProcess in working directory dir ("": the
+// test's).
+func StartProcessIn(dir, bin string, args, env []string) (*Process, error) {
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ETCD_") && !strings.HasPrefix(kv, "ETCDCTL_") {
 			cmd.Env = append(cmd.Env, kv)
