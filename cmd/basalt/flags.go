@@ -251,7 +251,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 
 	c.section("Logging")
 	c.str(&cfg.Logger, "logger", cfg.Logger, "Logger: only 'zap'.")
-	c.value(flags.NewStrings(&cfg.LogOutputs, true), "log-outputs", "Comma-separated log targets: 'default' (stderr), 'stderr', 'stdout' or file paths.")
+	c.value(flags.NewStrings(&cfg.LogOutputs, true), "log-outputs", "Comma-separated log targets: 'default' (stderr), 'stderr', 'stdout', file paths, or 'systemd/journal' alone.")
 	c.str(&cfg.LogLevel, "log-level", cfg.LogLevel, "Log level: debug, info, warn, error, panic or fatal.")
 	c.str(&cfg.LogFormat, "log-format", cfg.LogFormat, "Log format: json or console.")
 	c.boolean(&cfg.EnableLogRotation, "enable-log-rotation", false, "Enable log rotation of a single log-outputs file target.")

@@ -96,7 +96,8 @@ func TestValidate(t *testing.T) {
 		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, "unknown log format: xml, supported values json, console"},
 		{"default among several outputs", func(c *Config) { c.LogOutputs = []string{"default", "stdout"} },
 			`multi logoutput for "default" is not supported yet`},
-		{"journal output", func(c *Config) { c.LogOutputs = []string{"systemd/journal"} }, "not supported yet"},
+		{"journal and another output", func(c *Config) { c.LogOutputs = []string{"stderr", "systemd/journal"} },
+			`running with systemd/journal but other '--log-outputs' values (["stderr" "systemd/journal"]) are configured with 'default'; override 'default' value with something else`},
 		{"bad metrics level", func(c *Config) { c.Metrics = "all" }, `unknown --metrics "all"`},
 		{"bad CORS origin", func(c *Config) { c.CORS = []string{"example.com"} }, `invalid --cors origin "example.com"`},
 		{"unix peer URL", func(c *Config) { c.ListenPeerUrls = urls(t, "unix://localhost:2380") }, ""},
@@ -432,7 +433,7 @@ func TestLogRotationConfig(t *testing.T) {
 			if tt.json != "" {
 				cfg.LogRotationConfigJSON = tt.json
 			}
-			_, _, err := cfg.loggerConfig()
+			_, err := cfg.loggerConfig()
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("error %v, want %q", err, tt.wantErr)
 			}

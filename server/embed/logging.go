@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
+
+	"github.com/basaltkv/basalt/pkg/journal"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -31,33 +34,56 @@ var logEncoderConfig = zapcore.EncoderConfig{
 }
 
 func (cfg *Config) validateLogging() error {
-	_, _, err := cfg.loggerConfig()
+	_, err := cfg.loggerConfig()
 	return err
+}
+
+// loggerSetup is how the member logs: zap's configuration, and whether
+// its one output is the systemd journal (whose socket is then
+// reachable).
+type loggerSetup struct {
+	zap     zap.Config
+	journal bool
 }
 
 // loggerConfig turns --logger, --log-level, --log-format and
 // --log-outputs into a zap configuration.
-func (cfg *Config) loggerConfig() (zap.Config, zapcore.Level, error) {
-	var zc zap.Config
+func (cfg *Config) loggerConfig() (loggerSetup, error) {
+	zc, journalOut, err := cfg.zapConfig()
+	if err != nil || !journalOut {
+		return loggerSetup{zap: zc}, err
+	}
+	if len(cfg.LogOutputs) > 1 {
+		return loggerSetup{}, fmt.Errorf("running with systemd/journal but other '--log-outputs' values (%q) are configured with 'default'; override 'default' value with something else", cfg.LogOutputs)
+	}
+	if err := journal.Check(journal.Socket()); err != nil {
+		return loggerSetup{}, fmt.Errorf("can't find journal (%w)", err)
+	}
+	return loggerSetup{zap: zc, journal: true}, nil
+}
+
+// zapConfig is loggerConfig's zap configuration; journalOut is true
+// when the systemd journal is among the outputs (it has no zap path).
+func (cfg *Config) zapConfig() (zc zap.Config, journalOut bool, err error) {
 	switch cfg.Logger {
 	case "zap":
 	case "capnslog":
-		return zc, 0, errors.New("--logger=capnslog is removed in v3.5")
+		return zc, false, errors.New("--logger=capnslog is removed in v3.5")
 	default:
-		return zc, 0, fmt.Errorf("unknown logger option %q", cfg.Logger)
+		return zc, false, fmt.Errorf("unknown logger option %q", cfg.Logger)
 	}
 	outputs := cfg.LogOutputs
 	if len(outputs) == 0 {
 		outputs = []string{DefaultLogOutput}
 	}
 	if len(outputs) > 1 && slices.Contains(outputs, DefaultLogOutput) {
-		return zc, 0, fmt.Errorf("multi logoutput for %q is not supported yet", DefaultLogOutput)
+		return zc, false, fmt.Errorf("multi logoutput for %q is not supported yet", DefaultLogOutput)
 	}
 	var rot rotation
 	if cfg.EnableLogRotation {
 		var err error
 		if rot, err = rotationConfig(outputs, cfg.LogRotationConfigJSON); err != nil {
-			return zc, 0, err
+			return zc, false, err
 		}
 	}
 	var paths []string
@@ -68,9 +94,9 @@ func (cfg *Config) loggerConfig() (zap.Config, zapcore.Level, error) {
 		case StdOutLogOutput:
 			paths = append(paths, StdOutLogOutput)
 		case JournalLogOutput:
-			return zc, 0, errors.New("basalt: --log-outputs=systemd/journal is not supported yet")
+			journalOut = true
 		case "":
-			return zc, 0, errors.New("--log-outputs has an empty output")
+			return zc, false, errors.New("--log-outputs has an empty output")
 		default:
 			if cfg.EnableLogRotation {
 				o = rotatedPath(o, rot)
@@ -82,7 +108,7 @@ func (cfg *Config) loggerConfig() (zap.Config, zapcore.Level, error) {
 	paths = slices.Compact(paths)
 	var level zapcore.Level
 	if err := level.Set(cfg.LogLevel); err != nil {
-		return zc, 0, fmt.Errorf("invalid --log-level %q (only supports debug, info, warn, error, panic, or fatal)", cfg.LogLevel)
+		return zc, false, fmt.Errorf("invalid --log-level %q (only supports debug, info, warn, error, panic, or fatal)", cfg.LogLevel)
 	}
 	encoding := cfg.LogFormat
 	switch encoding {
@@ -90,7 +116,7 @@ func (cfg *Config) loggerConfig() (zap.Config, zapcore.Level, error) {
 		encoding = DefaultLogFormat
 	case "json", "console":
 	default:
-		return zc, 0, fmt.Errorf("unknown log format: %s, supported values json, console", cfg.LogFormat)
+		return zc, false, fmt.Errorf("unknown log format: %s, supported values json, console", cfg.LogFormat)
 	}
 	zc = zap.Config{
 		Level:            zap.NewAtomicLevelAt(level),
@@ -100,16 +126,25 @@ func (cfg *Config) loggerConfig() (zap.Config, zapcore.Level, error) {
 		OutputPaths:      paths,
 		ErrorOutputPaths: paths,
 	}
-	return zc, level, nil
+	return zc, journalOut, nil
 }
 
-// NewLogger builds the member's logger as etcd configures its own.
+// NewLogger builds the member's logger as etcd configures its own: to
+// the systemd journal (unsampled, as etcd's), or to zap's outputs.
 func (cfg *Config) NewLogger() (*zap.Logger, error) {
-	zc, _, err := cfg.loggerConfig()
+	ls, err := cfg.loggerConfig()
 	if err != nil {
 		return nil, err
 	}
-	lg, err := zc.Build()
+	if ls.journal {
+		enc := zapcore.NewJSONEncoder(ls.zap.EncoderConfig)
+		if ls.zap.Encoding == "console" {
+			enc = zapcore.NewConsoleEncoder(ls.zap.EncoderConfig)
+		}
+		w := journal.NewWriter(journal.Socket(), os.Stderr)
+		return zap.New(journal.Core(enc, ls.zap.Level, w), zap.AddCaller(), zap.ErrorOutput(zapcore.Lock(os.Stderr))), nil
+	}
+	lg, err := ls.zap.Build()
 	if err != nil {
 		return nil, fmt.Errorf("build logger: %w", err)
 	}

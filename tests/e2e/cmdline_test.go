@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/journal"
 	"github.com/basaltkv/basalt/pkg/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -89,7 +91,10 @@ func TestRefusedAtStart(t *testing.T) {
 		{"bad log level", []string{"--log-level", "chatty"}, nil, 1, `invalid --log-level "chatty"`},
 		{"positional argument", []string{"serve"}, nil, 1, `"serve" is not a valid flag`},
 		{"flag and env", []string{"--name", "a"}, []string{"ETCD_NAME=b"}, 1, "conflicting environment variable is shadowed by corresponding command-line flag"},
-		{"config file with a setting not built", []string{"--config-file", other}, nil, 1, "basalt: --log-outputs=systemd/journal is not supported yet"},
+		{"journal missing", []string{"--config-file", other}, []string{journal.TestSocketEnv + "=" + filepath.Join(dir, "no-journal")}, 1,
+			"can't find journal (dial unixgram " + filepath.Join(dir, "no-journal") + ": connect: no such file or directory)"},
+		{"journal and another output", []string{"--log-outputs", "systemd/journal,stderr"}, nil, 1,
+			`running with systemd/journal but other '--log-outputs' values (["stderr" "systemd/journal"]) are configured with 'default'; override 'default' value with something else`},
 		{"tracing sampling rate", []string{"--enable-distributed-tracing", "--distributed-tracing-sampling-rate=-1"}, nil, 1, "tracing sampling rate must be positive"},
 		{"JWT without a key", []string{"--auth-token", "jwt,sign-method=RS256"}, nil, 1, "auth: missing key data"},
 		{"unknown token type", []string{"--auth-token", "magic"}, nil, 1, "auth: invalid auth options"},
@@ -339,6 +344,60 @@ func TestLogRotation(t *testing.T) {
 	}
 	if p.Exited() {
 		t.Fatalf("the member stopped:\n%s", p.Output())
+	}
+}
+
+// TestJournalOutput: with --log-outputs=systemd/journal every log entry
+// goes to the journal's socket (a stand-in here) over journald's native
+// protocol, with etcd's fields and priorities, and nothing to stderr.
+func TestJournalOutput(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "journal.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	p, err := StartProcess(Binary(), []string{"--name", "m", "--data-dir", filepath.Join(dir, "m.etcd"),
+		"--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
+		"--initial-advertise-peer-urls", peer, "--initial-cluster", "m=" + peer, "--log-outputs", "systemd/journal"},
+		[]string{journal.TestSocketEnv + "=" + sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	buf := make([]byte, 1<<20)
+	var ready map[string]string
+	priorities := map[string]bool{}
+	testutil.WaitUntil(t, 60*time.Second, "the ready line in the journal", func() bool {
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			return false
+		}
+		entry, err := journal.Decode(buf[:n])
+		if err != nil {
+			t.Fatalf("a malformed journal entry: %v", err)
+		}
+		priorities[entry["PRIORITY"]] = true
+		if strings.Contains(entry["MESSAGE"], `"msg":"`+ReadyLine+`"`) {
+			ready = entry
+		}
+		return ready != nil
+	})
+	if ready["PRIORITY"] != "6" || ready["SYSLOG_IDENTIFIER"] != "basalt" || ready["PACKAGE"] == "" {
+		t.Errorf("the ready line's entry: %q", ready)
+	}
+	if !priorities["4"] {
+		t.Errorf("no warning (priority 4) among the entries: %v", priorities)
+	}
+	if out := p.Output(); strings.Contains(out, ReadyLine) {
+		t.Errorf("the log also went to stderr:\n%s", out)
 	}
 }
 
