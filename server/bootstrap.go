@@ -189,6 +189,7 @@ func assemble(cfg Config, lg *zap.Logger, mt *metrics, st *state, rs *raftStart,
 	m.reads = newReadIndexer(lg, m.raft, m.applier.appliedWait, m.reqIDs, m.requestTimeout())
 	m.leases = newLeaseForwarder(cfg, st.cluster, m.raft, m.requestTimeout())
 	m.registerMetrics()
+	publishVars()
 	return m
 }
 

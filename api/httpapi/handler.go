@@ -105,6 +105,7 @@ func NewHandler(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	mux.Handle("/version", h.version(cfg.Versions))
 	mux.Handle("/metrics", promhttp.Handler())
+	mux.HandleFunc("/debug/vars", serveVars)
 	return &accessController{lg: cfg.Logger, mux: mux, cors: cfg.CORS, hosts: cfg.HostWhitelist}, nil
 }
 
