@@ -12,11 +12,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
 	"github.com/basaltkv/basalt/pkg/failpoint"
 	"github.com/basaltkv/basalt/pkg/gctune"
+	"github.com/basaltkv/basalt/server/datadir"
 	"github.com/basaltkv/basalt/server/discovery"
 	"github.com/basaltkv/basalt/server/embed"
 	"go.uber.org/zap"
@@ -45,6 +47,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	// default: JSON, info, to stderr.
 	lg := embed.DefaultLogger()
 	defer func() { _ = lg.Sync() }()
+	if !supportedArch(runtime.GOARCH, environ, lg) {
+		return 1
+	}
 
 	cfg, err := parseConfig(args[1:], environ, stdout, stderr, lg)
 	var exit parseExit
@@ -110,24 +115,48 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigc)
+	code := 0
 	select {
 	case sig := <-sigc:
 		lg.Info("received signal; shutting down", zap.String("signal", sig.String()))
 		n.close()
 		if n.member.Failed() {
-			return 1
+			code = 1
 		}
-		return 0
 	case <-n.member.Done():
 		n.close()
 		if n.member.Failed() {
 			lg.Error("member stopped on an error")
-			return 1
+			code = 1
 		}
-		return 0
 	case err := <-n.errc:
 		lg.Error("listener failed", zap.Error(err))
 		n.close()
-		return 1
+		code = 1
 	}
+	// ETCD_VERIFY: the persisted state of the stopped member is checked,
+	// as etcd does when it closes.
+	if datadir.VerifyStorageEnabled() {
+		if err := datadir.Verify(lg, datadir.Layout{DataDir: cfg.Dir, WALDir: cfg.WalDir}); err != nil {
+			lg.Error("Verification failed", zap.String("data-dir", cfg.Dir), zap.Error(err))
+			return 1
+		}
+	}
+	return code
+}
+
+// supportedArch says whether basalt may run on arch: etcd's supported
+// architectures, or another one named by ETCD_UNSUPPORTED_ARCH, as etcd
+// allows.
+func supportedArch(arch string, environ []string, lg *zap.Logger) bool {
+	switch arch {
+	case "amd64", "arm64", "ppc64le", "s390x":
+		return true
+	}
+	if lookupEnv(environ, unsupportedArchEnv) == arch {
+		lg.Info("running etcd on unsupported architecture since ETCD_UNSUPPORTED_ARCH is set", zap.String("arch", arch))
+		return true
+	}
+	lg.Error("Refusing to run etcd on unsupported architecture since ETCD_UNSUPPORTED_ARCH is not set", zap.String("arch", arch))
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/basaltkv/basalt/pkg/flags"
+	"github.com/basaltkv/basalt/server/datadir"
 	"github.com/basaltkv/basalt/server/embed"
 	"go.uber.org/zap"
 )
@@ -20,6 +21,10 @@ type parseExit struct{ code int }
 func (e parseExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 const envPrefix = "ETCD"
+
+// unsupportedArchEnv lets basalt run on an architecture etcd does not
+// support, when it names that architecture (etcd's variable).
+const unsupportedArchEnv = "ETCD_UNSUPPORTED_ARCH"
 
 // parseConfig builds the configuration from the command line, the ETCD_*
 // environment variables and the config file, as etcd does. It writes
@@ -72,7 +77,10 @@ func (c *cmdline) applyEnv(environ []string, lg *zap.Logger) error {
 	if v := lookupEnv(environ, versionKey); v != "" {
 		lg.Warn("cannot set special environment variable", zap.String("key", versionKey), zap.String("value", v))
 	}
-	rep, err := flags.SetFromEnv(c.fs, envPrefix, environ, versionKey, flags.ToEnv(envPrefix, "config-file"))
+	// ETCD_VERIFY and ETCD_UNSUPPORTED_ARCH are read where they act, not
+	// as flags.
+	rep, err := flags.SetFromEnv(c.fs, envPrefix, environ, versionKey, flags.ToEnv(envPrefix, "config-file"),
+		datadir.VerifyEnv, unsupportedArchEnv)
 	for _, kv := range rep.Used {
 		k, v, _ := strings.Cut(kv, "=")
 		lg.Info("recognized and used environment variable", zap.String("variable-name", k), zap.String("variable-value", v))

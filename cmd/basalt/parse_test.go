@@ -110,7 +110,8 @@ func TestParseConfig(t *testing.T) {
 			name: "environment variables", wantExit: -1,
 			args: []string{"--name=fromflag"},
 			env: []string{"ETCD_DATA_DIR=/env", "ETCD_SNAPSHOT_COUNT=7", "ETCD_LISTEN_CLIENT_URLS=http://127.0.0.1:9", "ETCD_ADVERTISE_CLIENT_URLS=http://127.0.0.1:9",
-				"ETCD_CLIENT_CERT_AUTH=true", "ETCD_UNKNOWN_THING=1", "ETCD_VERSION=3.5", "HOME=/root"},
+				"ETCD_CLIENT_CERT_AUTH=true", "ETCD_UNKNOWN_THING=1", "ETCD_VERSION=3.5", "HOME=/root",
+				"ETCD_VERIFY=all", "ETCD_UNSUPPORTED_ARCH=riscv64"},
 			check: func(t *testing.T, o parseOutcome) {
 				c := o.cfg
 				if c.Name != "fromflag" || c.Dir != "/env" || c.SnapshotCount != 7 || flags.URLsString(c.ListenClientUrls) != "http://127.0.0.1:9" || !c.ClientTLSInfo.ClientCertAuth {
@@ -342,5 +343,31 @@ func TestV3RPCConfig(t *testing.T) {
 	if rc.MaxRequestBytes != 1572864 || rc.MaxTxnOps != 128 || rc.KeepaliveMinTime != 5*time.Second ||
 		rc.ElectionTimeout != 600*time.Millisecond || !rc.ExtensiveMetrics {
 		t.Errorf("v3rpcConfig = %+v", rc)
+	}
+}
+
+func TestSupportedArch(t *testing.T) {
+	tests := []struct {
+		arch    string
+		env     []string
+		want    bool
+		wantLog string
+	}{
+		{"amd64", nil, true, ""},
+		{"s390x", nil, true, ""},
+		{"riscv64", nil, false, "Refusing to run etcd on unsupported architecture since ETCD_UNSUPPORTED_ARCH is not set"},
+		{"riscv64", []string{"ETCD_UNSUPPORTED_ARCH=riscv64"}, true, "running etcd on unsupported architecture since ETCD_UNSUPPORTED_ARCH is set"},
+		{"riscv64", []string{"ETCD_UNSUPPORTED_ARCH=mips"}, false, "Refusing to run etcd on unsupported architecture since ETCD_UNSUPPORTED_ARCH is not set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.arch+strings.Join(tt.env, ","), func(t *testing.T) {
+			core, logs := observer.New(zap.DebugLevel)
+			if got := supportedArch(tt.arch, tt.env, zap.New(core)); got != tt.want {
+				t.Errorf("supportedArch = %v, want %v", got, tt.want)
+			}
+			if tt.wantLog == "" && logs.Len() != 0 || tt.wantLog != "" && logs.FilterMessage(tt.wantLog).Len() != 1 {
+				t.Errorf("logs %v, want %q", logs.All(), tt.wantLog)
+			}
+		})
 	}
 }

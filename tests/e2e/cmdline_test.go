@@ -437,3 +437,24 @@ func TestListenClientHTTPURLs(t *testing.T) {
 		t.Error("gRPC answered on the HTTP-only URL")
 	}
 }
+
+// TestEtcdVerify: with ETCD_VERIFY=all a member checks its persisted state
+// when it stops, with etcd's log lines, and the variable is understood,
+// not warned about.
+func TestEtcdVerify(t *testing.T) {
+	c := NewCluster(t, 1, &Options{Env: []string{"ETCD_VERIFY=all"}})
+	putGet(t, c.Client(t), "k", "v")
+	m := c.Members[0]
+	if code := m.Stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	out := m.Logs()
+	for _, want := range []string{"verification of persisted state", "verification: consistentIndex OK", "verification of persisted state successful"} {
+		if !LogContains(out, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if LogContains(out, "unrecognized environment variable") {
+		t.Errorf("ETCD_VERIFY is warned about:\n%s", out)
+	}
+}
