@@ -3,6 +3,7 @@ package embed
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"reflect"
@@ -76,6 +77,11 @@ func ConfigFromFile(path string) (*Config, FileResult, error) {
 	var raw map[string]any
 	if err := yaml.Unmarshal(b, &raw); err != nil {
 		return nil, res, fmt.Errorf("parse config file %s: %w", path, err)
+	}
+	if v := raw["grpc-additional-server-options"]; v != nil {
+		if l, isList := v.([]any); !isList || len(l) > 0 {
+			return nil, res, fmt.Errorf("parse config file %s: grpc-additional-server-options are a program's gRPC server options; a file cannot set them", path)
+		}
 	}
 	cfg := &cy.Config
 	cfg.ExplicitlySet = map[string]bool{}
@@ -178,26 +184,32 @@ func copySecurity(info *tlsutil.Info, sc securityConfig) {
 	info.SkipClientSANVerify = sc.SkipClientSANVerify
 }
 
-// knownFileKeys are the keys of configYAML.
+// knownFileKeys are the keys of configYAML, and the two of etcd's that
+// basalt reads without a field: v2-deprecation (etcd enforces its
+// default whatever the file says) and grpc-additional-server-options
+// (options of a program embedding etcd; only an empty list is valid in a
+// file).
 func knownFileKeys() map[string]bool {
-	known := map[string]bool{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if f.Anonymous {
-				walk(f.Type)
-				continue
-			}
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name != "" && name != "-" {
-				known[name] = true
-			}
+	known := jsonKeys(reflect.TypeOf(configYAML{}))
+	known["v2-deprecation"] = true
+	known["grpc-additional-server-options"] = true
+	return known
+}
+
+// jsonKeys are the json keys of t's fields, embedded structs' included.
+func jsonKeys(t reflect.Type) map[string]bool {
+	keys := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous {
+			maps.Copy(keys, jsonKeys(f.Type))
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			keys[name] = true
 		}
 	}
-	walk(reflect.TypeOf(configYAML{}))
-	known["v2-deprecation"] = true
-	return known
+	return keys
 }
 
 func uniqueSorted(ss []string) []string {

@@ -373,6 +373,13 @@ self-signed-cert-validity: 3
 		{name: "bad URL", body: "listen-client-urls: foo://x\n", wantErr: "unexpected error setting up listen-client-urls: URL scheme must be http, https, unix, or unixs: foo://x"},
 		{name: "bad YAML", body: "name: [\n", wantErr: "parse config file"},
 		{name: "peer security not a map", body: "peer-transport-security: yes\n", wantErr: "peer-transport-security"},
+		{name: "etcd keys without a field", body: "v2-deprecation: gone\ngrpc-additional-server-options: []\n",
+			check: func(t *testing.T, _ *Config, res FileResult) {
+				if len(res.UnknownKeys) != 0 {
+					t.Errorf("unknown keys %v", res.UnknownKeys)
+				}
+			}},
+		{name: "gRPC server options in a file", body: "grpc-additional-server-options: [x]\n", wantErr: "a file cannot set them"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
