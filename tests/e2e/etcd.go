@@ -17,7 +17,13 @@ import (
 // .ci/run installs: tests run it beside basalt.
 const DebianEtcd = "/usr/bin/etcd"
 
-// Etcd is a one-member cluster of Debian's etcd, named e0.
+// Etcd37Env names the path of an etcd 3.7.3 server binary (built with
+// `go install go.etcd.io/etcd/server/v3@v3.7.3`; .ci/run builds one): the
+// tests that compare basalt with the exact etcd version it implements run
+// it. They skip when it is unset.
+const Etcd37Env = "BASALT_ETCD37"
+
+// Etcd is a one-member etcd cluster, named e0.
 type Etcd struct {
 	ClientURL string
 	PeerURL   string
@@ -33,6 +39,25 @@ func StartEtcd(t testing.TB, why string, extra ...string) *Etcd {
 	if _, err := os.Stat(DebianEtcd); err != nil {
 		t.Skipf("%s is missing (install Debian's etcd-server): %s", DebianEtcd, why)
 	}
+	return startEtcd(t, DebianEtcd, extra)
+}
+
+// StartEtcd37 runs etcd 3.7.3 ($BASALT_ETCD37) as StartEtcd runs Debian's
+// etcd; it skips the test when the variable is unset or names no file.
+func StartEtcd37(t testing.TB, why string, extra ...string) *Etcd {
+	t.Helper()
+	bin := os.Getenv(Etcd37Env)
+	if bin == "" {
+		t.Skipf("%s is not set (the path of an etcd 3.7.3 binary; .ci/run builds one): %s", Etcd37Env, why)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("%s=%s: %v: %s", Etcd37Env, bin, err, why)
+	}
+	return startEtcd(t, bin, extra)
+}
+
+func startEtcd(t testing.TB, bin string, extra []string) *Etcd {
+	t.Helper()
 	ports, err := FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +68,7 @@ func StartEtcd(t testing.TB, why string, extra ...string) *Etcd {
 		"--listen-client-urls", e.ClientURL, "--advertise-client-urls", e.ClientURL,
 		"--listen-peer-urls", e.PeerURL, "--initial-advertise-peer-urls", e.PeerURL,
 		"--initial-cluster", "e0=" + e.PeerURL}, extra...)
-	cmd := exec.Command(DebianEtcd, args...)
+	cmd := exec.Command(bin, args...)
 	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
 		t.Fatal(err)
