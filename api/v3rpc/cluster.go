@@ -13,7 +13,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
-// clusterServer lists and changes the membership.
+// clusterServer lists and changes the membership. Its headers carry no
+// revision, as etcd's.
 type clusterServer struct {
 	pb.UnimplementedClusterServer
 	m   Member
@@ -28,7 +29,7 @@ func (s *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	s.hdr.fill(ensureHeader(&resp.Header))
+	s.hdr.fillWithoutRevision(ensureHeader(&resp.Header))
 	return resp, nil
 }
 
@@ -44,7 +45,7 @@ func (s *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	s.hdr.fill(ensureHeader(&resp.Header))
+	s.hdr.fillWithoutRevision(ensureHeader(&resp.Header))
 	return resp, nil
 }
 
@@ -56,7 +57,7 @@ func (s *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequ
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	s.hdr.fill(ensureHeader(&resp.Header))
+	s.hdr.fillWithoutRevision(ensureHeader(&resp.Header))
 	return resp, nil
 }
 
@@ -68,7 +69,7 @@ func (s *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequ
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	s.hdr.fill(ensureHeader(&resp.Header))
+	s.hdr.fillWithoutRevision(ensureHeader(&resp.Header))
 	return resp, nil
 }
 
@@ -80,7 +81,7 @@ func (s *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRe
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
-	s.hdr.fill(ensureHeader(&resp.Header))
+	s.hdr.fillWithoutRevision(ensureHeader(&resp.Header))
 	return resp, nil
 }
 

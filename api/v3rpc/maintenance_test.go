@@ -225,7 +225,10 @@ func TestClusterAndAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkHeader(t, ml.Header, 1)
+	checkHeader(t, ml.Header, 0)
+	if ml.Header.Revision != 0 {
+		t.Errorf("member list header has revision %d; etcd's has none", ml.Header.Revision)
+	}
 	if len(ml.Members) != 1 || ml.Members[0].ID != fakemember.MemberID || ml.Members[0].ClientURLs[0] != "http://"+c.addr {
 		t.Fatalf("members: %+v", ml.Members)
 	}
