@@ -95,7 +95,7 @@ func NewMember(cfg Config) (*Member, error) {
 		}
 	}
 
-	st, err := openState(cfg, lg, mt, auth.New(lg, cfg.BcryptCost, tokens))
+	st, err := openState(cfg, lg, auth.New(lg, cfg.BcryptCost, tokens))
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +105,9 @@ func NewMember(cfg Config) (*Member, error) {
 		if cfg.Discovery != nil {
 			lg.Warn("discovery token is ignored since cluster already initialized; valid logs are found", zap.String("wal-dir", layout.WALPath()))
 		}
-		rs, err = restartRaft(cfg, lg, fsys, mt, st, snapshot, consistIndex)
+		rs, err = restartRaft(cfg, lg, fsys, st, snapshot, consistIndex)
 	} else {
-		rs, err = bootstrapRaft(cfg, lg, fsys, mt)
+		rs, err = bootstrapRaft(cfg, lg, fsys)
 	}
 	if err != nil {
 		st.close(lg)
@@ -257,12 +257,11 @@ func backendConsistentIndex(path string) (uint64, error) {
 
 // openState opens the backend and builds the store, lessor and alarms
 // from it; the membership comes with raft's start.
-func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state, error) {
+func openState(cfg Config, lg *zap.Logger, as *auth.Store) (*state, error) {
 	be, err := backend.Open(backend.Config{
 		Path:          cfg.Layout().BackendPath(),
 		BatchInterval: cfg.BackendBatchInterval,
 		BatchLimit:    cfg.BackendBatchLimit,
-		OnCommit:      mt.observeBackendCommit,
 		UnsafeNoFsync: cfg.UnsafeNoFsync,
 		FreelistArray: cfg.BackendFreelistArray,
 		Mlock:         cfg.MemoryMlock,
@@ -398,9 +397,9 @@ func discoverMembers(cfg Config, lg *zap.Logger, self *membership.Member) ([]*me
 }
 
 // bootstrapRaft starts the first member of a new cluster, or one of them.
-func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart, error) {
+func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS) (*raftStart, error) {
 	if !cfg.NewCluster {
-		return joinRaft(cfg, lg, fsys, mt)
+		return joinRaft(cfg, lg, fsys)
 	}
 	members, self, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
 	if err != nil {
@@ -421,7 +420,7 @@ func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftS
 	if err != nil {
 		return nil, err
 	}
-	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(cfg, mt)...)
+	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(cfg)...)
 	if err != nil {
 		return nil, fmt.Errorf("create WAL: %w", err)
 	}
@@ -444,12 +443,12 @@ func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftS
 }
 
 // restartRaft rebuilds raft's state from the snapshot and the WAL.
-func restartRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics, st *state, snapshot *raftpb.Snapshot, consistIndex uint64) (_ *raftStart, err error) {
+func restartRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, st *state, snapshot *raftpb.Snapshot, consistIndex uint64) (_ *raftStart, err error) {
 	var marker wal.Marker
 	if snapshot != nil {
 		marker = walMarker(*snapshot)
 	}
-	w, err := wal.Open(fsys, cfg.Layout().WALPath(), marker, walOptions(cfg, mt)...)
+	w, err := wal.Open(fsys, cfg.Layout().WALPath(), marker, walOptions(cfg)...)
 	if err != nil {
 		return nil, fmt.Errorf("open WAL: %w", err)
 	}
@@ -553,11 +552,11 @@ func checkDataDirIdentity(cfg Config, id, clusterID uint64) error {
 		cfg.DataDir, idString(id), idString(clusterID), idString(self.ID), idString(wantCluster))
 }
 
-// walOptions are the WAL's options: fsyncs observed by the metrics, and
-// the test hook BASALT_TEST_WAL_SEGMENT_SIZE (bytes), with which tests
-// cut segments without writing 64 MiB.
-func walOptions(cfg Config, mt *metrics) []wal.Option {
-	opts := []wal.Option{wal.WithFsyncObserver(mt.observeWALFsync)}
+// walOptions are the WAL's options: the test hook
+// BASALT_TEST_WAL_SEGMENT_SIZE (bytes), with which tests cut segments
+// without writing 64 MiB.
+func walOptions(cfg Config) []wal.Option {
+	var opts []wal.Option
 	if cfg.UnsafeNoFsync {
 		opts = append(opts, wal.WithUnsafeNoSync())
 	}

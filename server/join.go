@@ -31,7 +31,7 @@ const joinTimeout = 10 * time.Second
 // same members at the same peer URLs, takes its ID and the cluster's from
 // them, and starts raft with an empty log, which the leader fills by log
 // or snapshot.
-func joinRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart, error) {
+func joinRaft(cfg Config, lg *zap.Logger, fsys vfs.FS) (*raftStart, error) {
 	local, self, err := membership.InitialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name, cfg.PeerURLs)
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func joinRaft(cfg Config, lg *zap.Logger, fsys vfs.FS, mt *metrics) (*raftStart,
 	if err != nil {
 		return nil, err
 	}
-	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(cfg, mt)...)
+	rs.wal, err = wal.Create(fsys, cfg.Layout().WALPath(), meta, walOptions(cfg)...)
 	if err != nil {
 		return nil, fmt.Errorf("create WAL: %w", err)
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,8 +15,6 @@ type metrics struct {
 	proposalsPending prometheus.Gauge
 	proposalsFailed  prometheus.Counter
 	applied          prometheus.Gauge
-	walFsync         prometheus.Histogram
-	backendCommit    prometheus.Histogram
 
 	learnerPromoteSucceed prometheus.Counter
 	learnerPromoteFailed  *prometheus.CounterVec
@@ -49,10 +46,6 @@ func newMetrics() *metrics {
 				Help: "The total number of failed proposals seen."}),
 			applied: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: "server", Name: "proposals_applied_total",
 				Help: "The total number of consensus proposals applied."}),
-			walFsync: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "disk", Name: "wal_fsync_duration_seconds",
-				Help: "The latency distributions of fsync called by WAL.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-			backendCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "etcd", Subsystem: "disk", Name: "backend_commit_duration_seconds",
-				Help: "The latency distributions of commit called by backend.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 			learnerPromoteSucceed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "learner_promote_successes",
 				Help: "The total number of successful learner promotions while this member is leader."}),
 			learnerPromoteFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "etcd", Subsystem: "server", Name: "learner_promote_failures",
@@ -61,7 +54,7 @@ func newMetrics() *metrics {
 				Help: "The total number of slow apply requests (likely overloaded from slow disk)."}),
 		}
 		prometheus.MustRegister(shared.hasLeader, shared.isLeader, shared.leaderChanges, shared.proposalsPending,
-			shared.proposalsFailed, shared.applied, shared.walFsync, shared.backendCommit,
+			shared.proposalsFailed, shared.applied,
 			shared.learnerPromoteSucceed, shared.learnerPromoteFailed, shared.slowApplies)
 		gauge := func(sub, name, help string, f func(m *Member) float64) {
 			prometheus.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "etcd", Subsystem: sub, Name: name, Help: help},
@@ -94,7 +87,3 @@ func (m *Member) registerMetrics() {
 	currentMember = m
 	currentMu.Unlock()
 }
-
-func (mt *metrics) observeWALFsync(d time.Duration) { mt.walFsync.Observe(d.Seconds()) }
-
-func (mt *metrics) observeBackendCommit(d time.Duration) { mt.backendCommit.Observe(d.Seconds()) }

@@ -37,8 +37,6 @@ type Config struct {
 	BatchLimit int
 	// MmapSize is bbolt's initial memory map size.
 	MmapSize int
-	// OnCommit, if set, is told how long each commit took (for metrics).
-	OnCommit func(time.Duration)
 	// FreelistArray uses bbolt's array freelist instead of its map
 	// (--backend-bbolt-freelist-type=array).
 	FreelistArray bool
@@ -190,7 +188,6 @@ func (b *Backend) ForceCommit() error {
 // commitLocked commits the batch and starts the next. mu is held. A
 // failure closes the backend.
 func (b *Backend) commitLocked() error {
-	start := time.Now()
 	b.readMu.Lock()
 	defer b.readMu.Unlock()
 	// The old read transaction ends once its last view does; it must end
@@ -202,7 +199,7 @@ func (b *Backend) commitLocked() error {
 		oldTx.Rollback()
 	}()
 	fpBeforeCommit.Hit()
-	if err := b.tx.Commit(); err != nil {
+	if err := b.commitTx(); err != nil {
 		b.closed.Store(true)
 		return fmt.Errorf("backend %s: commit: %w", b.cfg.Path, err)
 	}
@@ -212,10 +209,20 @@ func (b *Backend) commitLocked() error {
 		b.closed.Store(true)
 		return err
 	}
-	if b.cfg.OnCommit != nil {
-		b.cfg.OnCommit(time.Since(start))
-	}
 	return nil
+}
+
+// commitTx commits the batch's bbolt transaction and observes how long it
+// took, in all and in each of bbolt's phases. mu is held.
+func (b *Backend) commitTx() error {
+	start := time.Now()
+	err := b.tx.Commit()
+	st := b.tx.Stats()
+	rebalanceSec.Observe(st.GetRebalanceTime().Seconds())
+	spillSec.Observe(st.GetSpillTime().Seconds())
+	writeSec.Observe(st.GetWriteTime().Seconds())
+	commitSec.Observe(time.Since(start).Seconds())
+	return err
 }
 
 // Commits is the number of batch commits so far.
@@ -273,6 +280,18 @@ func (b *Backend) SizeInUse() int64 {
 	return b.readTx.Size() - free
 }
 
+// OpenReadTxN is the number of bbolt read transactions open: the one
+// behind the read views (more while the views of an older one finish),
+// and those of hashes and snapshots being read.
+func (b *Backend) OpenReadTxN() int {
+	b.readMu.RLock()
+	defer b.readMu.RUnlock()
+	if b.closed.Load() {
+		return 0
+	}
+	return b.db.Stats().OpenTxN
+}
+
 // beginCommitted starts a bbolt read transaction of the last commit. It
 // keeps the database it was begun on open (a defragmentation waits for
 // it; a replacement closes the old database once it ends), so the caller
@@ -321,7 +340,8 @@ func (b *Backend) Hash(ignore func(bucket []byte) bool) (uint32, error) {
 
 // Snapshot is a consistent copy of the database, streamed on demand.
 type Snapshot struct {
-	tx *bolt.Tx
+	tx    *bolt.Tx
+	start time.Time
 }
 
 // Snapshot commits the batch and returns a consistent snapshot of the
@@ -334,7 +354,7 @@ func (b *Backend) Snapshot() (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{tx: tx}, nil
+	return &Snapshot{tx: tx, start: time.Now()}, nil
 }
 
 // Size is the snapshot's size in bytes.
@@ -344,7 +364,13 @@ func (s *Snapshot) Size() int64 { return s.tx.Size() }
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) { return s.tx.WriteTo(w) }
 
 // Close releases the snapshot.
-func (s *Snapshot) Close() error { return s.tx.Rollback() }
+func (s *Snapshot) Close() error {
+	err := s.tx.Rollback()
+	if err == nil {
+		snapshotSec.Observe(time.Since(s.start).Seconds())
+	}
+	return err
+}
 
 // Close commits the batch and closes the database.
 func (b *Backend) Close() error {
@@ -364,7 +390,7 @@ func (b *Backend) Close() error {
 	defer b.readMu.Unlock()
 	var err error
 	if !b.closed.Swap(true) {
-		err = b.tx.Commit()
+		err = b.commitTx()
 		b.readers.Wait()
 		b.readTx.Rollback()
 	}
@@ -391,6 +417,8 @@ type DefragResult struct {
 // Writes and new read views wait while it runs.
 func (b *Backend) Defrag() (DefragResult, error) {
 	start := time.Now()
+	defragInflight.Set(1)
+	defer defragInflight.Set(0)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed.Load() {
@@ -399,7 +427,7 @@ func (b *Backend) Defrag() (DefragResult, error) {
 	b.readMu.Lock()
 	defer b.readMu.Unlock()
 	var res DefragResult
-	if err := b.tx.Commit(); err != nil {
+	if err := b.commitTx(); err != nil {
 		b.closed.Store(true)
 		return res, fmt.Errorf("backend %s: commit before defrag: %w", b.cfg.Path, err)
 	}
@@ -438,6 +466,7 @@ func (b *Backend) Defrag() (DefragResult, error) {
 	}
 	res.SizeAfter = fileSize(b.cfg.Path)
 	res.WritesBlocked = time.Since(start)
+	defragSec.Observe(res.WritesBlocked.Seconds())
 	return res, nil
 }
 

@@ -88,8 +88,9 @@
 // synced (a later sync or raft itself recovers it). SaveSnapshot always
 // syncs. Concurrent Saves share fsyncs (group commit): one caller fsyncs
 // for all records appended before its fsync started while others keep
-// appending. SaveNoSync then Sync batches explicitly. WithFsyncObserver
-// reports every fsync's duration.
+// appending. SaveNoSync then Sync batches explicitly. Every fsync and
+// write is observed in etcd's metrics (metrics.go); WithFsyncObserver
+// reports each fsync's duration to the caller too.
 //
 // After any failed write or fsync the WAL is unusable (every append
 // returns the first error): after a failed fsync the kernel may have

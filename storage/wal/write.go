@@ -210,7 +210,7 @@ func (w *WAL) writeLocked(buf []byte) error {
 	if checkInvariants {
 		w.checkFramesLocked(buf)
 	}
-	if _, err := w.mu.tail.WriteAt(buf, w.mu.tailOff); err != nil {
+	if err := writeAt(w.mu.tail, buf, w.mu.tailOff); err != nil {
 		w.mu.err = fmt.Errorf("write wal segment %s at offset %d: %w", w.tailPathLocked(), w.mu.tailOff, cause(err))
 		return w.mu.err
 	}
@@ -283,7 +283,7 @@ func (w *WAL) newSegmentLocked(name segmentName) error {
 		return fail(fmt.Errorf("encode hard state: %w", err))
 	}
 	w.mu.buf = buf[:0]
-	if _, err := f.WriteAt(buf, 0); err != nil {
+	if err := writeAt(f, buf, 0); err != nil {
 		return fail(fmt.Errorf("write %s: %w", tmp, err))
 	}
 	if err := w.fsync(f); err != nil {
