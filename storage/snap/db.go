@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/basaltkv/basalt/storage/vfs"
 )
@@ -31,6 +32,7 @@ func parseDBName(name string) (uint64, bool) {
 // name never refers to a partial or rejected file, even across a crash.
 // It returns the bytes copied.
 func (s *Snapshotter) SaveDBFrom(r io.Reader, index uint64) (n int64, err error) {
+	start := time.Now()
 	path := filepath.Join(s.dir, dbName(index))
 	check := func(tmp string) error {
 		fpDBAfterReceive.Hit()
@@ -45,10 +47,11 @@ func (s *Snapshotter) SaveDBFrom(r io.Reader, index uint64) (n int64, err error)
 	err = s.writeAtomic(path, func(f vfs.File) error {
 		n, err = io.Copy(f, r)
 		return err
-	}, check)
+	}, check, dbFsyncSec)
 	if err != nil {
 		return n, fmt.Errorf("save database snapshot for index %d: %w", index, err)
 	}
+	dbSaveSec.Observe(time.Since(start).Seconds())
 	return n, nil
 }
 

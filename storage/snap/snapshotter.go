@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"github.com/basaltkv/basalt/storage/vfs"
@@ -100,21 +103,28 @@ func (s *Snapshotter) SaveSnap(snapshot raftpb.Snapshot) error {
 	if snapshot.Metadata.Index == 0 {
 		return ErrEmptySnapshot
 	}
+	start := time.Now()
 	b, err := encode(&snapshot)
 	if err != nil {
 		return err
 	}
+	saveMarshalSec.Observe(time.Since(start).Seconds())
 	name := snapName{term: snapshot.Metadata.Term, index: snapshot.Metadata.Index}
-	return s.writeAtomic(filepath.Join(s.dir, name.String()), func(f vfs.File) error {
+	err = s.writeAtomic(filepath.Join(s.dir, name.String()), func(f vfs.File) error {
 		_, err := f.Write(b)
 		return err
-	}, nil)
+	}, nil, fsyncSec)
+	if err != nil {
+		return err
+	}
+	saveSec.Observe(time.Since(start).Seconds())
+	return nil
 }
 
-// writeAtomic writes path through path.tmp: fill, fsync, check, rename,
-// fsync the directory. On failure the temporary file is removed and path
-// is untouched.
-func (s *Snapshotter) writeAtomic(path string, fill func(vfs.File) error, check func(tmp string) error) (err error) {
+// writeAtomic writes path through path.tmp: fill, fsync (observed in
+// syncHist), check, rename, fsync the directory. On failure the temporary
+// file is removed and path is untouched.
+func (s *Snapshotter) writeAtomic(path string, fill func(vfs.File) error, check func(tmp string) error, syncHist prometheus.Histogram) (err error) {
 	tmp := path + tmpExt
 	f, err := s.fs.Create(tmp)
 	if err != nil {
@@ -131,7 +141,10 @@ func (s *Snapshotter) writeAtomic(path string, fill func(vfs.File) error, check 
 	if err := fill(f); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := f.Sync(); err != nil {
+	syncStart := time.Now()
+	err = f.Sync()
+	syncHist.Observe(time.Since(syncStart).Seconds())
+	if err != nil {
 		return fmt.Errorf("sync %s: %w", tmp, err)
 	}
 	err, f = f.Close(), nil
