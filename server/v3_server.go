@@ -323,11 +323,11 @@ func (m *Member) Defragment(ctx context.Context) error {
 
 // Hash hashes the whole backend.
 func (m *Member) Hash(ctx context.Context) (*pb.HashResponse, error) {
-	h, err := m.st.be.Hash(nil)
+	h, rev, err := m.st.kv.Hash()
 	if err != nil {
 		return nil, err
 	}
-	return &pb.HashResponse{Header: &pb.ResponseHeader{Revision: m.st.kv.Rev()}, Hash: h}, nil
+	return &pb.HashResponse{Header: &pb.ResponseHeader{Revision: rev}, Hash: h}, nil
 }
 
 // HashKV hashes the key-value history up to rev.

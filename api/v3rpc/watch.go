@@ -77,6 +77,8 @@ type watchStream struct {
 	ctrl   chan ctrlMsg
 	closec chan struct{}
 	wg     sync.WaitGroup
+	// st is the send loop's, and Watch's once the send loop has ended.
+	st *sendState
 
 	mu struct {
 		sync.Mutex
@@ -94,6 +96,7 @@ func (s *watchServer) Watch(stream pb.Watch_WatchServer) error {
 		ws:     s.m.Store().NewWatchStream(),
 		ctrl:   make(chan ctrlMsg, ctrlBufLen),
 		closec: make(chan struct{}),
+		st:     &sendState{announced: map[mvcc.WatchID]struct{}{}, pending: map[mvcc.WatchID][]*pb.WatchResponse{}},
 	}
 	sws.mu.opts = map[mvcc.WatchID]watchOptions{}
 	sws.mu.progressDue = map[mvcc.WatchID]bool{}
@@ -133,7 +136,27 @@ func (s *watchServer) Watch(stream pb.Watch_WatchServer) error {
 	sws.ws.Close()
 	close(sws.closec)
 	sws.wg.Wait()
+	sws.dropUnsent()
 	return err
+}
+
+// dropUnsent reports the events left unsent to the store's metrics: those
+// held for watchers never announced, and those still queued, to which the
+// closed stream adds no more.
+func (sws *watchStream) dropUnsent() {
+	for _, rs := range sws.st.pending {
+		for _, r := range rs {
+			mvcc.EventsReceived(len(r.Events))
+		}
+	}
+	for {
+		select {
+		case wr := <-sws.ws.Chan():
+			mvcc.EventsReceived(len(wr.Events))
+		default:
+			return
+		}
+	}
 }
 
 // header returns a response header at rev.
@@ -296,7 +319,7 @@ type sendState struct {
 }
 
 func (sws *watchStream) sendLoop() {
-	st := &sendState{announced: map[mvcc.WatchID]struct{}{}, pending: map[mvcc.WatchID][]*pb.WatchResponse{}}
+	st := sws.st
 	ticker := time.NewTicker(sws.s.progressTick())
 	defer ticker.Stop()
 	for {
@@ -310,10 +333,14 @@ func (sws *watchStream) sendLoop() {
 			}
 			if c.progressAll {
 				err = sws.sendProgressAll(st)
-			} else {
-				err = sws.sendCtrl(st, c.resp)
+				break
+			}
+			start := time.Now()
+			if err = sws.sendCtrl(st, c.resp); err == nil {
+				watchSendLoopControlStreamSec.Observe(time.Since(start).Seconds())
 			}
 		case <-ticker.C:
+			start := time.Now()
 			sws.mu.Lock()
 			for id, due := range sws.mu.progressDue {
 				if due {
@@ -322,6 +349,7 @@ func (sws *watchStream) sendLoop() {
 				sws.mu.progressDue[id] = true
 			}
 			sws.mu.Unlock()
+			watchSendLoopProgressSec.Observe(time.Since(start).Seconds())
 		case <-sws.closec:
 			return
 		}
@@ -347,11 +375,15 @@ func (sws *watchStream) sendCtrl(st *sendState, r *pb.WatchResponse) error {
 		// A watcher that was never created.
 	case r.Canceled:
 		delete(st.announced, id)
+		for _, p := range st.pending[id] {
+			mvcc.EventsReceived(len(p.Events))
+		}
 		delete(st.pending, id)
 	case r.Created:
 		st.announced[id] = struct{}{}
 		opts := sws.options(id)
 		for _, p := range st.pending[id] {
+			mvcc.EventsReceived(len(p.Events))
 			if err := sws.send(p, opts); err != nil {
 				return err
 			}
@@ -362,8 +394,11 @@ func (sws *watchStream) sendCtrl(st *sendState, r *pb.WatchResponse) error {
 }
 
 // sendEvents forwards one mvcc response: events (with their previous
-// values if asked), a progress notification, or a compaction cancel.
+// values if asked), a progress notification, or a compaction cancel. Its
+// events are reported to the store's metrics as they are sent or
+// dropped; held for a watcher not yet announced, as they leave st.pending.
 func (sws *watchStream) sendEvents(st *sendState, wr mvcc.WatchResponse) error {
+	start := time.Now()
 	opts, known := sws.lookup(wr.WatchID)
 	evs := wr.Events
 	if opts.prevKV && len(evs) > 0 {
@@ -388,13 +423,21 @@ func (sws *watchStream) sendEvents(st *sendState, wr mvcc.WatchResponse) error {
 			if known {
 				// Created, not yet announced: hold until it is.
 				st.pending[wr.WatchID] = append(st.pending[wr.WatchID], resp)
+				return nil
 			}
 			// Else cancelled meanwhile: nothing left to tell.
+			mvcc.EventsReceived(len(wr.Events))
 			return nil
 		}
 	}
+	mvcc.EventsReceived(len(wr.Events))
 	if err := sws.send(resp, opts); err != nil {
 		return err
+	}
+	took := time.Since(start).Seconds()
+	watchSendLoopWatchStreamSec.Observe(took)
+	if n := len(wr.Events); n > 0 {
+		watchSendLoopWatchStreamPerEventSec.Observe(took / float64(n))
 	}
 	if len(evs) > 0 {
 		sws.mu.Lock()
@@ -465,11 +508,19 @@ func (sws *watchStream) sendProgressAll(st *sendState) error {
 		return nil
 	}
 	progress := &pb.WatchResponse{Header: sws.header(rev), WatchId: progressWatchID}
+	sendProgress := func() error {
+		start := time.Now()
+		if err := sws.grpc.Send(progress); err != nil {
+			return err
+		}
+		watchSendLoopWatchStreamSec.Observe(time.Since(start).Seconds())
+		return nil
+	}
 	for {
 		select {
 		case wr := <-sws.ws.Chan():
 			if wr.Revision > rev {
-				if err := sws.grpc.Send(progress); err != nil {
+				if err := sendProgress(); err != nil {
 					return err
 				}
 				return sws.sendEvents(st, wr)
@@ -478,7 +529,7 @@ func (sws *watchStream) sendProgressAll(st *sendState) error {
 				return err
 			}
 		default:
-			return sws.grpc.Send(progress)
+			return sendProgress()
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/basaltkv/basalt/api/v3rpc"
@@ -418,4 +419,78 @@ func TestWatchManyStreamsOneWrite(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", w.name, got, w.want)
 		}
 	}
+}
+
+// metricValue reads a gauge or counter without labels from the default
+// registry.
+func metricValue(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.Metric) == 0 {
+			continue
+		}
+		m := mf.Metric[0]
+		if g := m.GetGauge(); g != nil {
+			return g.GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestWatchEventsAccounted: every event the store hands a stream is
+// reported to etcd_debugging_mvcc_{pending_events,events}_total, sent or
+// not, so that nothing stays pending once the stream is gone.
+func TestWatchEventsAccounted(t *testing.T) {
+	c := newCluster(t, v3rpc.Config{})
+	const pendingName, eventsName = "etcd_debugging_mvcc_pending_events_total", "etcd_debugging_mvcc_events_total"
+	pending, sent := metricValue(t, pendingName), metricValue(t, eventsName)
+	wctx, cancel := context.WithCancel(ctx(t))
+	wch := c.client.Watch(wctx, "k", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	if wr := next(t, wch); !wr.Created {
+		t.Fatalf("first response %+v is not the creation", wr)
+	}
+	const n = 50
+	for i := range n {
+		if _, err := c.client.Put(ctx(t), fmt.Sprintf("k%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next(t, wch)
+	// Cancel with events still on their way.
+	cancel()
+	testutil.WaitUntil(t, 10*time.Second, "every event to be accounted for", func() bool {
+		return metricValue(t, pendingName) == pending && metricValue(t, eventsName)-sent >= n
+	})
+
+	// A client that stops reading: the send loop blocks on flow control,
+	// events queue up behind it, and the stream ends with them unsent.
+	sctx, scancel := context.WithCancel(ctx(t))
+	defer scancel()
+	stream, err := pb.NewWatchClient(c.client.ActiveConnection()).Watch(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := &pb.WatchCreateRequest{Key: []byte("big/"), RangeEnd: []byte("big0")}
+	if err := stream.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: create}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || !resp.Created {
+		t.Fatalf("create: %v %v", resp, err)
+	}
+	big := strings.Repeat("x", 256<<10)
+	for i := range 20 {
+		if _, err := c.client.Put(ctx(t), fmt.Sprintf("big/%d", i), big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scancel()
+	testutil.WaitUntil(t, 10*time.Second, "the unsent events to be accounted for", func() bool {
+		return metricValue(t, pendingName) == pending
+	})
 }

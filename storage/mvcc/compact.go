@@ -78,7 +78,9 @@ func (s *Store) startCompactionLocked(c compaction) <-chan struct{} {
 		s.compactMainRev = rev
 	}
 	s.revMu.Unlock()
+	indexStart := time.Now()
 	keep := s.mu.kvindex.Compact(rev)
+	indexCompactionPauseMs.Observe(milliseconds(time.Since(indexStart)))
 	done := make(chan struct{})
 	before := s.compactDone
 	s.compactDone = done
@@ -107,6 +109,13 @@ func (s *Store) startCompactionLocked(c compaction) <-chan struct{} {
 // records it reads, and stores the hash if c.storeHash. It returns early
 // when stopc closes; the compaction then resumes on the next start.
 func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-chan struct{}) {
+	start := time.Now()
+	deleted := 0
+	defer func() {
+		dbCompactionTotalMs.Observe(milliseconds(time.Since(start)))
+		dbCompactionKeys.Add(float64(deleted))
+		dbCompactionLast.Set(float64(time.Now().Unix()))
+	}()
 	rev := c.rev
 	kh := newKVHasher(c.prev, rev, keep)
 	end := make([]byte, 8)
@@ -116,6 +125,7 @@ func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-c
 	for {
 		// Each batch holds the store lock: Restore, which stops this
 		// loop first, must not change the data under it.
+		batchStart := time.Now()
 		s.mu.RLock()
 		select {
 		case <-stopc:
@@ -139,6 +149,7 @@ func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-c
 					s.mu.RUnlock()
 					return // bbolt failed: the member learns it from its next write
 				}
+				deleted++
 			}
 		}
 		if len(keys) < limit {
@@ -146,6 +157,7 @@ func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-c
 			err := tx.UnsafePut(MetaBucket, finishedCompactKey, revToBytes(Revision{Main: rev}, false))
 			uerr := tx.Unlock()
 			s.mu.RUnlock()
+			dbCompactionPauseMs.Observe(milliseconds(time.Since(batchStart)))
 			if err != nil || uerr != nil {
 				return
 			}
@@ -169,6 +181,7 @@ func (s *Store) cleanBackend(c compaction, keep map[Revision]struct{}, stopc <-c
 			return
 		}
 		s.at(fpCompactAfterCommitBatch)
+		dbCompactionPauseMs.Observe(milliseconds(time.Since(batchStart)))
 		select {
 		case <-time.After(s.cfg.CompactionSleepInterval):
 		case <-stopc:

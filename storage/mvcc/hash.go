@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"slices"
 	"sync"
+	"time"
 )
 
 // maxStoredHashes is how many compaction hashes a store keeps, as etcd.
@@ -115,6 +116,7 @@ func (sh *storedHashes) reset() {
 // before); otherwise the hash is computed now against the store's
 // compaction revision. See doc.go for the rules.
 func (s *Store) HashKV(rev int64) (KVHash, error) {
+	start := time.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	s.revMu.RLock()
@@ -150,7 +152,23 @@ func (s *Store) HashKV(rev int64) (KVHash, error) {
 	}
 	h := kh.sum()
 	h.CurrentRevision = curRev
+	hashRevSec.Observe(time.Since(start).Seconds())
 	return h, nil
+}
+
+// Hash commits the backend and hashes all of it, every bucket (etcd's
+// Maintenance.Hash), and returns the hash with the revision after it.
+func (s *Store) Hash() (hash uint32, rev int64, err error) {
+	start := time.Now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	hash, err = s.b.Hash(nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	rev = s.Rev()
+	hashSec.Observe(time.Since(start).Seconds())
+	return hash, rev, nil
 }
 
 // Hashes returns the hashes the latest compactions stored (up to ten,

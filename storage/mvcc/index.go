@@ -11,6 +11,8 @@ import (
 type treeIndex struct {
 	mu   sync.RWMutex
 	tree *btree.BTreeG[*keyIndex]
+	// live is the number of keys that exist now (not deleted).
+	live int
 }
 
 func lessKeyIndex(a, b *keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }
@@ -25,11 +27,12 @@ func (ti *treeIndex) Put(key []byte, rev Revision) {
 	probe := &keyIndex{key: key}
 	ki, ok := ti.tree.Get(probe)
 	if !ok {
-		probe.put(rev.Main, rev.Sub)
-		ti.tree.ReplaceOrInsert(probe)
-		return
+		ki = probe
+		ti.tree.ReplaceOrInsert(ki)
 	}
-	ki.put(rev.Main, rev.Sub)
+	if ki.put(rev.Main, rev.Sub) {
+		ti.live++
+	}
 }
 
 func (ti *treeIndex) Tombstone(key []byte, rev Revision) error {
@@ -39,7 +42,11 @@ func (ti *treeIndex) Tombstone(key []byte, rev Revision) error {
 	if !ok {
 		return ErrRevisionNotFound
 	}
-	return ki.tombstone(rev.Main, rev.Sub)
+	if err := ki.tombstone(rev.Main, rev.Sub); err != nil {
+		return err
+	}
+	ti.live--
+	return nil
 }
 
 // Get returns the key's revision at atRev.
@@ -150,6 +157,13 @@ func (ti *treeIndex) Keep(rev int64) map[Revision]struct{} {
 		return true
 	})
 	return available
+}
+
+// Live is the number of keys that exist now.
+func (ti *treeIndex) Live() int {
+	ti.mu.RLock()
+	defer ti.mu.RUnlock()
+	return ti.live
 }
 
 // Len is the number of keys in the index (live or with history).

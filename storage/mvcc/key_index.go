@@ -37,7 +37,9 @@ func (g *generation) walk(f func(rev Revision) bool) int {
 	return -1
 }
 
-func (ki *keyIndex) put(main, sub int64) {
+// put adds a revision to the live generation, and reports whether it
+// created the key (began the generation).
+func (ki *keyIndex) put(main, sub int64) (created bool) {
 	rev := Revision{Main: main, Sub: sub}
 	if !rev.GreaterThan(ki.modified) {
 		panic(fmt.Sprintf("mvcc: put of %q at %+v is not after %+v", ki.key, rev, ki.modified))
@@ -48,10 +50,12 @@ func (ki *keyIndex) put(main, sub int64) {
 	g := &ki.generations[len(ki.generations)-1]
 	if len(g.revs) == 0 {
 		g.created = rev
+		created = true
 	}
 	g.revs = append(g.revs, rev)
 	g.ver++
 	ki.modified = rev
+	return created
 }
 
 // restore sets up a key read from the backend whose history starts at
@@ -167,6 +171,12 @@ func (ki *keyIndex) doCompact(atRev int64, available map[Revision]struct{}) (gen
 		return true
 	})
 	return genIdx, revIndex
+}
+
+// isLive reports whether the key exists now: its last generation is not
+// ended.
+func (ki *keyIndex) isLive() bool {
+	return len(ki.generations) > 0 && !ki.generations[len(ki.generations)-1].isEmpty()
 }
 
 func (ki *keyIndex) isEmpty() bool {

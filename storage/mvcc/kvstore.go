@@ -138,6 +138,14 @@ func (s *Store) CompactRev() int64 {
 	return s.compactMainRev
 }
 
+// KeyCount is the number of keys that exist now.
+func (s *Store) KeyCount() int {
+	s.mu.RLock()
+	idx := s.mu.kvindex
+	s.mu.RUnlock()
+	return idx.Live()
+}
+
 // ConsistentIndex returns the last raft entry applied, as persisted.
 func (s *Store) ConsistentIndex() (index, term uint64) {
 	s.mu.RLock()

@@ -171,11 +171,14 @@ func (s *Store) rebuild(b *backend.Backend) (restored, error) {
 	if err != nil {
 		return restored{}, err
 	}
-	// Drop keys whose every generation is gone.
+	// Drop keys whose every generation is gone; count those that exist.
 	var empty []*keyIndex
 	idx.Ascend(func(ki *keyIndex) bool {
 		if ki.isEmpty() {
 			empty = append(empty, ki)
+		}
+		if ki.isLive() {
+			st.index.live++
 		}
 		return true
 	})

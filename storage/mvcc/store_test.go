@@ -245,6 +245,9 @@ func checkAllRevisions(t *testing.T, s *Store, m *model, compactRev int64, when 
 	if s.Rev() != m.rev() {
 		t.Fatalf("%s: store rev %d, model %d", when, s.Rev(), m.rev())
 	}
+	if got, want := s.KeyCount(), len(m.states[m.rev()]); got != want {
+		t.Fatalf("%s: KeyCount %d, model has %d keys", when, got, want)
+	}
 	r := s.Read()
 	defer r.End()
 	for rev := int64(1); rev <= m.rev(); rev++ {

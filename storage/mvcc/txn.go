@@ -45,6 +45,7 @@ type ReadTxn struct {
 	view     *backend.ReadTx
 	firstRev int64
 	rev      int64
+	ops      txnOps
 }
 
 // Read starts a read transaction at the current revision. It holds the
@@ -67,6 +68,7 @@ func (t *ReadTxn) Rev() int64 { return t.rev }
 
 // Range implements TxnRead.
 func (t *ReadTxn) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
+	t.ops.ranges++
 	return t.s.rangeKeys(t.idx, key, end, t.rev, t.firstRev, ro, t.view.Get)
 }
 
@@ -74,6 +76,7 @@ func (t *ReadTxn) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) 
 func (t *ReadTxn) End() {
 	t.view.End()
 	t.s.mu.RUnlock()
+	t.ops.report()
 }
 
 func normalizeEnd(end []byte) []byte {
@@ -144,6 +147,7 @@ type WriteTxn struct {
 	beginRev int64
 	firstRev int64
 	events   []*mvccpb.Event
+	ops      txnOps
 }
 
 // Write starts a write transaction. It holds the store lock shared until
@@ -172,12 +176,15 @@ func (t *WriteTxn) Rev() int64 {
 
 // Range reads, seeing the transaction's own changes.
 func (t *WriteTxn) Range(key, end []byte, ro RangeOptions) (*RangeResult, error) {
+	t.ops.ranges++
 	get := func(bucket, key []byte) ([]byte, bool) { return batchGet(t.tx, bucket, key) }
 	return t.s.rangeKeys(t.idx, key, end, t.Rev(), t.firstRev, ro, get)
 }
 
 // Put writes key=value with a lease (0 for none) and returns the revision.
 func (t *WriteTxn) Put(key, value []byte, lease int64) int64 {
+	t.ops.puts++
+	t.ops.putSize += len(key) + len(value)
 	rev := t.beginRev + 1
 	created := rev
 	var ver int64
@@ -215,6 +222,7 @@ func (t *WriteTxn) Put(key, value []byte, lease int64) int64 {
 // DeleteRange deletes the keys in [key, end) (see TxnRead.Range for end)
 // and returns how many it deleted and the revision.
 func (t *WriteTxn) DeleteRange(key, end []byte) (n, rev int64) {
+	t.ops.deletes++
 	end = normalizeEnd(end)
 	if len(end) > 0 && string(end) <= string(key) {
 		return 0, t.Rev()
@@ -290,6 +298,7 @@ func (t *WriteTxn) End() error {
 	}
 	err := t.tx.Unlock()
 	t.s.mu.RUnlock()
+	t.ops.report()
 	return err
 }
 

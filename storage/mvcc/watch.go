@@ -90,6 +90,9 @@ func (w *watcher) send(wr WatchResponse) bool {
 	wr.WatchID = w.id
 	select {
 	case w.stream.ch <- wr:
+		if n := len(wr.Events); n > 0 {
+			pendingEventsGauge.Add(float64(n))
+		}
 		return true
 	default:
 		return false
@@ -439,6 +442,15 @@ func (ws *watchState) syncWatchers() bool {
 		ws.synced.add(w)
 	}
 	return ws.unsynced.size > 0
+}
+
+// SlowWatchers is the number of watchers behind: catching up from the
+// backend, or waiting for their receiver to make room.
+func (s *Store) SlowWatchers() int {
+	ws := s.watch
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.unsynced.size + len(ws.victims)
 }
 
 func (ws *watchState) unsyncedSize() int {

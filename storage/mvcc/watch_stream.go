@@ -18,6 +18,7 @@ type WatchStream struct {
 
 // NewWatchStream returns a stream with no watchers.
 func (s *Store) NewWatchStream() *WatchStream {
+	watchStreamGauge.Inc()
 	return &WatchStream{s: s, ch: make(chan WatchResponse, chanBufLen), watchers: map[WatchID]*watcher{}}
 }
 
@@ -49,10 +50,12 @@ func (ws *WatchStream) Watch(id WatchID, key, end []byte, startRev int64, filter
 	}
 	ws.watchers[id] = w
 	ws.s.watch.add(w, startRev)
+	watcherGauge.Inc()
 	return id, nil
 }
 
-// Chan delivers the responses of every watcher of the stream.
+// Chan delivers the responses of every watcher of the stream. Report the
+// events of every response taken from it with EventsReceived.
 func (ws *WatchStream) Chan() <-chan WatchResponse { return ws.ch }
 
 // Cancel removes a watcher. Responses already queued may still arrive.
@@ -65,6 +68,7 @@ func (ws *WatchStream) Cancel(id WatchID) error {
 		return ErrWatcherNotExist
 	}
 	ws.s.watch.remove(w)
+	watcherGauge.Dec()
 	return nil
 }
 
@@ -117,6 +121,8 @@ func (ws *WatchStream) Close() {
 		return
 	}
 	ws.closed = true
+	watchStreamGauge.Dec()
+	watcherGauge.Sub(float64(len(ws.watchers)))
 	for id, w := range ws.watchers {
 		ws.s.watch.remove(w)
 		delete(ws.watchers, id)
