@@ -201,6 +201,8 @@ func (le *Lessor) Grant(tx Tx, id ID, ttl int64) (*Lease, error) {
 		le.startExpiryLocked(l, now.Add(ttlDuration(ttl)))
 		le.scheduleCheckpointLocked(l, now)
 	}
+	ttlHist.Observe(float64(ttl))
+	grantedCounter.Inc()
 	return l, nil
 }
 
@@ -241,6 +243,7 @@ func (le *Lessor) Revoke(tx Tx, id ID) error {
 	l.mu.items = make(map[LeaseItem]struct{})
 	l.mu.Unlock()
 	close(l.revoked)
+	revokedCounter.Inc()
 	if err := tx.UnsafeDelete(bucket, leaseKey(id)); err != nil {
 		return fmt.Errorf("revoke lease %v: delete record: %w", id, err)
 	}
@@ -323,6 +326,7 @@ func (le *Lessor) Renew(id ID) (int64, error) {
 		}
 		le.startExpiryLocked(l, le.clock.Now().Add(ttlDuration(l.ttl)))
 		le.mu.Unlock()
+		renewedCounter.Inc()
 		return l.ttl, nil
 	}
 }
