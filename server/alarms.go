@@ -10,6 +10,7 @@ import (
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/server/serverr"
+	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -23,15 +24,18 @@ const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024
 // applier changes it (apply, recover); any goroutine reads it.
 type alarmStore struct {
 	lg *zap.Logger
-	mu struct {
+	// gauge is etcd_debugging_server_alarms: 1 for an alarm raised
+	// through the log, 0 once disarmed.
+	gauge *prometheus.GaugeVec
+	mu    struct {
 		sync.RWMutex
 		// types[alarm][member]
 		types map[pb.AlarmType]map[uint64]*pb.AlarmMember
 	}
 }
 
-func newAlarmStore(lg *zap.Logger) *alarmStore {
-	as := &alarmStore{lg: lg}
+func newAlarmStore(lg *zap.Logger, gauge *prometheus.GaugeVec) *alarmStore {
+	as := &alarmStore{lg: lg, gauge: gauge}
 	as.mu.types = map[pb.AlarmType]map[uint64]*pb.AlarmMember{}
 	return as
 }
@@ -119,6 +123,9 @@ func (as *alarmStore) apply(tx membership.Writer, r *pb.AlarmRequest) (*pb.Alarm
 			}
 			addAlarm(as.mu.types, a)
 			as.lg.Warn("alarm raised", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
+			// etcd adds 1 for an alarm raised again too; basalt only for a
+			// new one, so that disarming brings it back to 0.
+			as.gauge.WithLabelValues(idString(a.MemberID), a.Alarm.String()).Inc()
 		}
 		resp.Alarms = append(resp.Alarms, a)
 	case pb.AlarmRequest_DEACTIVATE:
@@ -137,6 +144,7 @@ func (as *alarmStore) apply(tx membership.Writer, r *pb.AlarmRequest) (*pb.Alarm
 			return nil, err
 		}
 		delete(as.mu.types[r.Alarm], r.MemberID)
+		as.gauge.WithLabelValues(idString(a.MemberID), a.Alarm.String()).Dec()
 		resp.Alarms = append(resp.Alarms, a)
 		as.lg.Warn("alarm disarmed", zap.String("alarm", a.Alarm.String()), zap.String("from", idString(a.MemberID)))
 	}

@@ -185,6 +185,7 @@ func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
 	}
 	var res *applyResult
 	var tw *mvcc.WriteTxn
+	applyStart := time.Now()
 	if a.st.alarms.active(pb.AlarmType_CORRUPT) && refusedWhenCorrupt(&r) {
 		// A member found corrupt stops the cluster's changes, as etcd's
 		// does, until the alarm is disarmed.
@@ -204,6 +205,7 @@ func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
 	if err := a.commitIndex(tw, e); err != nil {
 		return err
 	}
+	a.metrics.observeApply(&r, applyStart, res.err)
 	if res.err != nil {
 		if !isExpectedApplyError(res.err) {
 			a.lg.Warn("failed to apply request", zap.Uint64("index", e.Index), zap.Error(res.err))
@@ -297,7 +299,9 @@ func (a *applier) applyRequest(tw *mvcc.WriteTxn, r *pb.InternalRaftRequest, ind
 	leases := leaseExists{a.st.lessor}
 	switch {
 	case r.Range != nil:
+		start := time.Now()
 		resp, err := kvapply.Range(tw, r.Range)
+		a.metrics.observeRange(start, err)
 		return &applyResult{resp: resp, err: err}
 	case r.Put != nil:
 		if noSpace {

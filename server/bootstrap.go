@@ -95,7 +95,7 @@ func NewMember(cfg Config) (*Member, error) {
 		}
 	}
 
-	st, err := openState(cfg, lg, auth.New(lg, cfg.BcryptCost, tokens))
+	st, err := openState(cfg, lg, mt, auth.New(lg, cfg.BcryptCost, tokens))
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +143,8 @@ func assemble(cfg Config, lg *zap.Logger, mt *metrics, st *state, rs *raftStart,
 		snapshotter: snapshotter,
 		cluster:     st.cluster,
 		onRole:      m.onRole,
+		heartbeats:  newHeartbeatTracker(time.Duration(cfg.TickMs) * time.Millisecond),
+		metrics:     mt,
 		readStates:  make(chan raft.ReadState, 1),
 		applyc:      make(chan toApply, 16),
 		purgec:      make(chan struct{}, 1),
@@ -186,7 +188,7 @@ func assemble(cfg Config, lg *zap.Logger, mt *metrics, st *state, rs *raftStart,
 	}
 	m.applier.appliedIndex.Store(applied)
 	m.applier.appliedWait = newAppliedWait(applied)
-	m.reads = newReadIndexer(lg, m.raft, m.applier.appliedWait, m.reqIDs, m.requestTimeout())
+	m.reads = newReadIndexer(lg, m.raft, m.applier.appliedWait, m.reqIDs, m.requestTimeout(), mt)
 	m.leases = newLeaseForwarder(cfg, st.cluster, m.raft, m.requestTimeout())
 	m.registerMetrics()
 	publishVars()
@@ -257,7 +259,7 @@ func backendConsistentIndex(path string) (uint64, error) {
 
 // openState opens the backend and builds the store, lessor and alarms
 // from it; the membership comes with raft's start.
-func openState(cfg Config, lg *zap.Logger, as *auth.Store) (*state, error) {
+func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state, error) {
 	be, err := backend.Open(backend.Config{
 		Path:          cfg.Layout().BackendPath(),
 		BatchInterval: cfg.BackendBatchInterval,
@@ -269,7 +271,7 @@ func openState(cfg Config, lg *zap.Logger, as *auth.Store) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &state{be: be, alarms: newAlarmStore(lg), auth: as}
+	st := &state{be: be, alarms: newAlarmStore(lg, mt.alarms), auth: as}
 	minTTL := lease.MinLeaseTTLFor(cfg.ElectionTicks, time.Duration(cfg.TickMs)*time.Millisecond)
 	st.lessor = lease.New(lease.Config{MinLeaseTTL: minTTL, Logger: zapLeaseLogger{lg}})
 	if err := st.open(mvcc.Config{CompactionBatchLimit: cfg.CompactionBatchLimit, CompactionSleepInterval: cfg.CompactionSleepInterval}); err != nil {

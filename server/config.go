@@ -94,6 +94,9 @@ type Config struct {
 	FastLeaseKeepAlive bool
 	LeaseCheckpoint    bool
 	PriorityRequest    bool
+	// Features are every feature gate's value with its stage, as
+	// etcd_server_feature_enabled reports them.
+	Features []Feature
 
 	// PeerURLs are this member's advertised peer URLs; ClientURLs its
 	// advertised client URLs.
@@ -160,6 +163,13 @@ type Config struct {
 
 // Layout is where the data dir's files are.
 func (c *Config) Layout() datadir.Layout { return datadir.Layout{DataDir: c.DataDir, WALDir: c.WALDir} }
+
+// Feature is a feature gate's value (etcd's name and stage: ALPHA or
+// BETA).
+type Feature struct {
+	Name, Stage string
+	Enabled     bool
+}
 
 // ElectionTimeout is the election timeout as a duration.
 func (c *Config) ElectionTimeout() time.Duration {

@@ -77,7 +77,11 @@ func (m *Member) leaseLoop() {
 					defer cancel()
 					// The member revokes as root, as etcd's does: the keys
 					// of an expired lease go whoever wrote them.
-					if _, err := m.LeaseRevoke(m.WithRoot(ctx), &pb.LeaseRevokeRequest{ID: id}); err != nil && !errors.Is(err, lease.ErrLeaseNotFound) {
+					_, err := m.LeaseRevoke(m.WithRoot(ctx), &pb.LeaseRevokeRequest{ID: id})
+					switch {
+					case err == nil:
+						m.metrics.leaseExpired.Inc()
+					case !errors.Is(err, lease.ErrLeaseNotFound):
 						m.lg.Warn("failed to revoke expired lease", zap.String("lease-id", fmt.Sprintf("%016x", id)), zap.Error(err))
 					}
 				})

@@ -36,6 +36,10 @@ type raftNode struct {
 	// onRole is told of every Ready's soft state: the leader, whether
 	// this member leads, and whether the leader changed.
 	onRole func(lead uint64, isLeader, changed bool)
+	// heartbeats tracks a leader's heartbeats, whose lateness metrics
+	// counts.
+	heartbeats heartbeatTracker
+	metrics    *metrics
 
 	// Published to every goroutine.
 	term, lead, committed atomic.Uint64
@@ -114,6 +118,7 @@ func (r *raftNode) handleReady(rd raft.Ready, islead *bool, stopping <-chan stru
 
 	later := rd.Messages
 	if *islead {
+		r.noteLateHeartbeats(rd.Messages)
 		var now []raftpb.Message
 		now, later = splitBeforePersist(rd.Messages)
 		fpRaftBeforeLeaderSend.Hit()
@@ -174,6 +179,23 @@ func (r *raftNode) handleReady(rd raft.Ready, islead *bool, stopping <-chan stru
 	fpRaftBeforeAdvance.Hit()
 	r.node.Advance()
 	return nil
+}
+
+// noteLateHeartbeats warns of, and counts, the heartbeats among a
+// leader's messages that go out late (etcd's check and message).
+func (r *raftNode) noteLateHeartbeats(msgs []raftpb.Message) {
+	now := time.Now()
+	for i := range msgs {
+		if msgs[i].Type != raftpb.MsgHeartbeat {
+			continue
+		}
+		if late := r.heartbeats.observe(msgs[i].To, now); late > 0 {
+			r.lg.Warn("leader failed to send out heartbeat on time; took too long, leader is overloaded likely from slow disk",
+				zap.String("to", idString(msgs[i].To)), zap.Duration("heartbeat-interval", r.tick),
+				zap.Duration("expected-duration", 2*r.tick), zap.Duration("exceeded-duration", late))
+			r.metrics.heartbeatSendFailures.Inc()
+		}
+	}
 }
 
 // splitBeforePersist separates the messages a leader may send while its
@@ -244,6 +266,7 @@ func (r *raftNode) updateSoftState(ss *raft.SoftState) bool {
 			r.lg.Info("no leader", zap.String("local-member-id", idString(r.id)))
 		}
 		r.leaderChanged.fire()
+		r.heartbeats.reset()
 	}
 	r.onRole(ss.Lead, islead, changed)
 	return islead

@@ -21,6 +21,9 @@ type readIndexer struct {
 	applied *appliedWait
 	reqIDs  *reqIDGen
 	timeout time.Duration
+	// mt counts the rounds that failed (the leader changed, raft refused)
+	// and those that were slow (timed out, or answered late).
+	mt *metrics
 
 	// mu guards next, the round the readers arriving now will share.
 	mu   sync.RWMutex
@@ -42,8 +45,8 @@ func (n *notifier) notify(err error) {
 	close(n.c)
 }
 
-func newReadIndexer(lg *zap.Logger, r *raftNode, applied *appliedWait, reqIDs *reqIDGen, timeout time.Duration) *readIndexer {
-	return &readIndexer{lg: lg, raft: r, applied: applied, reqIDs: reqIDs, timeout: timeout,
+func newReadIndexer(lg *zap.Logger, r *raftNode, applied *appliedWait, reqIDs *reqIDGen, timeout time.Duration, mt *metrics) *readIndexer {
+	return &readIndexer{lg: lg, raft: r, applied: applied, reqIDs: reqIDs, timeout: timeout, mt: mt,
 		next: newNotifier(), waiting: make(chan struct{}, 1)}
 }
 
@@ -116,6 +119,8 @@ func (ri *readIndexer) requestReadIndex(stopping <-chan struct{}) (uint64, error
 				return 0, serverr.ErrStopped
 			}
 			if !errors.Is(err, raft.ErrNoLeader) {
+				ri.lg.Warn("failed to get read index from Raft", zap.Error(err))
+				ri.mt.readIndexesFailed.Inc()
 				return 0, err
 			}
 			// No leader yet: wait for one, within the deadline.
@@ -124,6 +129,8 @@ func (ri *readIndexer) requestReadIndex(stopping <-chan struct{}) (uint64, error
 				leaderChanged = ri.raft.leaderChanged.wait()
 				continue
 			case <-deadline.C:
+				// Timed out, as etcd's round does while no leader answers.
+				ri.mt.slowReadIndexes.Inc()
 				return 0, serverr.ErrNoLeader
 			case <-stopping:
 				return 0, serverr.ErrStopped
@@ -135,17 +142,21 @@ func (ri *readIndexer) requestReadIndex(stopping <-chan struct{}) (uint64, error
 			case rs := <-ri.raft.readStates:
 				if binary.BigEndian.Uint64(rs.RequestCtx) != id {
 					// An answer to an earlier, abandoned round.
+					ri.mt.slowReadIndexes.Inc()
 					continue
 				}
 				retry.Stop()
 				return rs.Index, nil
 			case <-leaderChanged:
 				retry.Stop()
+				ri.mt.readIndexesFailed.Inc()
 				return 0, serverr.ErrLeaderChanged
 			case <-retry.C:
 				ri.lg.Debug("waiting for ReadIndex response took too long, retrying", zap.Uint64("request-id", id))
 			case <-deadline.C:
 				retry.Stop()
+				ri.lg.Warn("timed out waiting for read index response (local node might have slow network)", zap.Duration("timeout", ri.timeout))
+				ri.mt.slowReadIndexes.Inc()
 				return 0, serverr.ErrTimeout
 			case <-stopping:
 				retry.Stop()

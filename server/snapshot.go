@@ -91,6 +91,8 @@ func (a *applier) installSnapshot(s raftpb.Snapshot) error {
 	if index <= a.appliedIndex.Load() {
 		return nil
 	}
+	a.metrics.snapshotApplyInProgress.Inc()
+	defer a.metrics.snapshotApplyInProgress.Dec()
 	a.lg.Info("applying snapshot", zap.String("local-member-id", idString(a.id)), zap.Uint64("incoming-snapshot-index", index))
 	path, err := a.raft.snapshotter.DBFilePath(index)
 	if err != nil {

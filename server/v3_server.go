@@ -23,14 +23,18 @@ const maxLeaseTTL = 9000000000
 
 // Range reads keys: locally for a serializable request, after a
 // linearizable read round otherwise.
-func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
+func (m *Member) Range(ctx context.Context, r *pb.RangeRequest) (resp *pb.RangeResponse, err error) {
+	defer func(start time.Time) { m.metrics.observeRequest("Range", start, err) }(time.Now())
 	if !r.Serializable {
 		if err := m.LinearizableReadNotify(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return readLocal(ctx, m, &pb.InternalRaftRequest{Range: r}, "read-only range ", func(txn *mvcc.ReadTxn) (*pb.RangeResponse, error) {
-		return kvapply.Range(txn, r)
+		start := time.Now()
+		resp, err := kvapply.Range(txn, r)
+		m.metrics.observeRange(start, err)
+		return resp, err
 	})
 }
 
@@ -64,9 +68,12 @@ func (m *Member) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, er
 				return nil, err
 			}
 		}
-		return readLocal(ctx, m, &pb.InternalRaftRequest{Txn: r}, "read-only txn ", func(txn *mvcc.ReadTxn) (*pb.TxnResponse, error) {
+		start := time.Now()
+		resp, err := readLocal(ctx, m, &pb.InternalRaftRequest{Txn: r}, "read-only txn ", func(txn *mvcc.ReadTxn) (*pb.TxnResponse, error) {
 			return kvapply.Txn(txn, nil, leaseExists{m.st.lessor}, r)
 		})
+		m.metrics.observeRequest("ReadonlyTxn", start, err)
+		return resp, err
 	}
 	if err := m.checkQuota(ctx, proto.Size(r)); err != nil {
 		return nil, err
@@ -391,6 +398,15 @@ func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*apply
 			return nil, serverr.ErrTooManyRequests
 		}
 	}
+	start := time.Now()
+	res, err := m.replicate(ctx, r)
+	m.metrics.observeRequest(requestType(r), start, err)
+	return res, err
+}
+
+// replicate is propose's work: a request ID and a waiter, the proposal,
+// and the wait for the applier's result.
+func (m *Member) replicate(ctx context.Context, r *pb.InternalRaftRequest) (*applyResult, error) {
 	id := m.reqIDs.next()
 	r.Header = &pb.RequestHeader{ID: id}
 	if info := auth.InfoFromContext(ctx); info != nil && r.Authenticate == nil {

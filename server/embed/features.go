@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/basaltkv/basalt/server"
 )
 
 // Feature gates: etcd 3.7's server gates, set with --feature-gates (or
@@ -119,6 +121,12 @@ func parseFeatureGates(s string) (FeatureGates, error) {
 		set[k] = b
 	}
 	fg := FeatureGates{}
+	// AllAlpha and AllBeta keep their own values, which etcd reports.
+	for _, all := range []string{GateAllAlpha, GateAllBeta} {
+		if v, ok := set[all]; ok {
+			fg[all] = v
+		}
+	}
 	for _, g := range gates {
 		if v, ok := set[g.Name]; ok {
 			fg[g.Name] = v
@@ -132,6 +140,19 @@ func parseFeatureGates(s string) (FeatureGates, error) {
 		}
 	}
 	return fg, nil
+}
+
+// serverFeatures are the gates' values with their stages, AllAlpha and
+// AllBeta first, for the member's etcd_server_feature_enabled.
+func (fg FeatureGates) serverFeatures() []server.Feature {
+	fs := []server.Feature{
+		{Name: GateAllAlpha, Stage: "ALPHA", Enabled: fg[GateAllAlpha]},
+		{Name: GateAllBeta, Stage: "BETA", Enabled: fg[GateAllBeta]},
+	}
+	for _, g := range gates {
+		fs = append(fs, server.Feature{Name: g.Name, Stage: g.Stage, Enabled: fg.Enabled(g.Name)})
+	}
+	return fs
 }
 
 // FeatureGatesHelp describes the gates for --help.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/basaltkv/basalt/pkg/flags"
+	"github.com/basaltkv/basalt/server"
 )
 
 func TestParseFeatureGates(t *testing.T) {
@@ -73,5 +74,33 @@ func TestInferLocalAddr(t *testing.T) {
 				t.Fatalf("InferLocalAddr = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestServerFeatures: the member reports every gate with its stage and
+// value, AllAlpha and AllBeta with the value given.
+func TestServerFeatures(t *testing.T) {
+	fg, err := ParseFeatureGates("AllAlpha=true,SetMemberLocalAddr=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]server.Feature{}
+	for _, f := range fg.serverFeatures() {
+		got[f.Name] = f
+	}
+	want := []server.Feature{
+		{Name: GateAllAlpha, Stage: "ALPHA", Enabled: true},
+		{Name: GateAllBeta, Stage: "BETA", Enabled: false},
+		{Name: GateInitialCorruptCheck, Stage: "ALPHA", Enabled: true},
+		{Name: GateSetMemberLocalAddr, Stage: "ALPHA", Enabled: false},
+		{Name: GateFastLeaseKeepAlive, Stage: "BETA", Enabled: true},
+	}
+	for _, w := range want {
+		if got[w.Name] != w {
+			t.Errorf("%s: %+v, want %+v", w.Name, got[w.Name], w)
+		}
+	}
+	if len(got) != len(Gates())+2 {
+		t.Errorf("%d features reported, want the %d gates and AllAlpha, AllBeta", len(got), len(Gates()))
 	}
 }

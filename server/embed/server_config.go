@@ -93,6 +93,7 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		FastLeaseKeepAlive:         gates.Enabled(GateFastLeaseKeepAlive),
 		LeaseCheckpoint:            gates.Enabled(GateLeaseCheckpoint),
 		PriorityRequest:            gates.Enabled(GatePriorityRequest),
+		Features:                   gates.serverFeatures(),
 		PeerURLs:                   cfg.AdvertisePeerUrls,
 		ClientURLs:                 cfg.AdvertiseClientUrls,
 		QuotaBackendBytes:          cfg.QuotaBackendBytes,

@@ -3,6 +3,7 @@ package membership
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
@@ -110,5 +111,20 @@ func TestReadiness(t *testing.T) {
 		if got := c.ReadyToPromote(); got != tt.promote {
 			t.Errorf("%s: ReadyToPromote = %v", tt.name, got)
 		}
+	}
+}
+
+func TestRemovedIDs(t *testing.T) {
+	c := New(7)
+	if got := c.RemovedIDs(); len(got) != 0 {
+		t.Fatalf("RemovedIDs of a new cluster = %v", got)
+	}
+	for _, id := range []uint64{5, 2, 9} {
+		if err := c.Remove(memWriter{}, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.RemovedIDs(); !slices.Equal(got, []uint64{2, 5, 9}) {
+		t.Errorf("RemovedIDs = %v, want [2 5 9]", got)
 	}
 }

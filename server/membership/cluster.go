@@ -85,6 +85,18 @@ func (c *Cluster) IsRemoved(id uint64) bool {
 	return c.mu.removed[id]
 }
 
+// RemovedIDs returns the IDs of the members removed, in order.
+func (c *Cluster) RemovedIDs() []uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ids := make([]uint64, 0, len(c.mu.removed))
+	for id := range c.mu.removed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 // Add records a new member m as its conf change names it (replacing a
 // provisional one), persisting it in tx; its published name and client
 // URLs come with the log's attribute entries.
