@@ -3,7 +3,6 @@ package server
 import (
 	"expvar"
 	"sync"
-	"syscall"
 
 	"github.com/basaltkv/basalt/raft"
 )
@@ -26,11 +25,11 @@ func publishVars() {
 			return m.raftStatus()
 		}))
 		expvar.Publish("file_descriptor_limit", expvar.Func(func() any {
-			var lim syscall.Rlimit
-			if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			limit, err := fdLimit()
+			if err != nil {
 				return 0
 			}
-			return lim.Cur
+			return limit
 		}))
 	})
 }
