@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,7 +140,8 @@ func gatewayAnswer(t *testing.T, clientURL string, st gatewayStep) gatewayResult
 }
 
 // normalizeVolatile replaces the values of volatile fields with a mark
-// of their presence.
+// of their presence, and sorts member lists (whose order is that of
+// random IDs) by their normalized members.
 func normalizeVolatile(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
@@ -148,6 +151,13 @@ func normalizeVolatile(v any) any {
 				continue
 			}
 			x[k] = normalizeVolatile(val)
+			if l, ok := x[k].([]any); ok && k == "members" {
+				slices.SortFunc(l, func(a, b any) int {
+					ja, _ := json.Marshal(a)
+					jb, _ := json.Marshal(b)
+					return bytes.Compare(ja, jb)
+				})
+			}
 		}
 	case []any:
 		for i := range x {
