@@ -311,7 +311,7 @@ func (b *Backend) beginCommitted() (*bolt.Tx, error) {
 
 // Hash returns a CRC32-Castagnoli over every bucket's name, keys and
 // values, in order, skipping buckets for which ignore returns true.
-func (b *Backend) Hash(ignore func(bucket []byte) bool) (uint32, error) {
+func (b *Backend) Hash(ignore func(bucket, key []byte) bool) (uint32, error) {
 	if err := b.ForceCommit(); err != nil {
 		return 0, err
 	}
@@ -322,13 +322,12 @@ func (b *Backend) Hash(ignore func(bucket []byte) bool) (uint32, error) {
 	defer tx.Rollback()
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	err = tx.ForEach(func(name []byte, bkt *bolt.Bucket) error {
-		if ignore != nil && ignore(name) {
-			return nil
-		}
 		h.Write(name)
 		return bkt.ForEach(func(k, v []byte) error {
-			h.Write(k)
-			h.Write(v)
+			if ignore == nil || !ignore(name, k) {
+				h.Write(k)
+				h.Write(v)
+			}
 			return nil
 		})
 	})

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"hash"
@@ -156,13 +157,15 @@ func (s *Store) HashKV(rev int64) (KVHash, error) {
 	return h, nil
 }
 
-// Hash commits the backend and hashes all of it, every bucket (etcd's
-// Maintenance.Hash), and returns the hash with the revision after it.
+// Hash commits the backend and hashes all of it, every bucket, as etcd's
+// Maintenance.Hash does (but the meta keys that change without a user's
+// write: the consistent index, its term and the storage version), and
+// returns the hash with the revision after it.
 func (s *Store) Hash() (hash uint32, rev int64, err error) {
 	start := time.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	hash, err = s.b.Hash(nil)
+	hash, err = s.b.Hash(hashIgnores)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -183,4 +186,14 @@ func (s *Store) Hashes() []KVHash {
 		hs[i].CurrentRevision = cur
 	}
 	return hs
+}
+
+// storageVersionKey is where the server records the storage version in
+// the meta bucket (server/schema).
+var storageVersionKey = []byte("storageVersion")
+
+// hashIgnores are the keys Hash leaves out, etcd's schema.DefaultIgnores.
+func hashIgnores(bucket, key []byte) bool {
+	return bytes.Equal(bucket, MetaBucket) &&
+		(bytes.Equal(key, termKey) || bytes.Equal(key, consistentIndexKey) || bytes.Equal(key, storageVersionKey))
 }

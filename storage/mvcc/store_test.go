@@ -350,3 +350,38 @@ func TestCompactErrors(t *testing.T) {
 		t.Fatalf("compact again: %v", err)
 	}
 }
+
+// TestHashIgnoresMetaBookkeeping: Store.Hash, as etcd's, does not change
+// when only the consistent index, its term or the storage version do, and
+// changes with a put.
+func TestHashIgnoresMetaBookkeeping(t *testing.T) {
+	s, _ := newTestStore(t)
+	hash := func() uint32 {
+		t.Helper()
+		h, _, err := s.Hash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	before := hash()
+	tx := s.Write()
+	tx.SetConsistentIndex(42, 7)
+	if err := tx.UnsafePut(MetaBucket, storageVersionKey, []byte("3.7.0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.End(); err != nil {
+		t.Fatal(err)
+	}
+	if after := hash(); after != before {
+		t.Errorf("hash changed from %x to %x with bookkeeping alone", before, after)
+	}
+	tx = s.Write()
+	tx.Put([]byte("k"), []byte("v"), 0)
+	if err := tx.End(); err != nil {
+		t.Fatal(err)
+	}
+	if after := hash(); after == before {
+		t.Error("hash did not change with a put")
+	}
+}
