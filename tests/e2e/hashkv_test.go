@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -107,10 +108,21 @@ func TestHashKVAndTombstoneCompaction(t *testing.T) {
 	if _, err := cli.Compact(ctx, tomb+1, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	wresp := <-cli.Watch(wctx, "k03", clientv3.WithRev(tomb))
-	if !errors.Is(wresp.Err(), rpctypes.ErrCompacted) || wresp.CompactRevision != tomb+1 {
-		t.Fatalf("watch from %d after compacting at %d: %v (compact revision %d), want compacted", tomb, tomb+1, wresp.Err(), wresp.CompactRevision)
+	// Every member refuses the watch once it has applied the compaction
+	// (the client may reach one that has not yet).
+	for _, m := range c.Members {
+		mcli := m.Client(t)
+		err := testutil.Poll(10*time.Second, func() error {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			wresp := <-mcli.Watch(wctx, "k03", clientv3.WithRev(tomb))
+			if !errors.Is(wresp.Err(), rpctypes.ErrCompacted) || wresp.CompactRevision != tomb+1 {
+				return fmt.Errorf("%v (compact revision %d, %d events), want compacted", wresp.Err(), wresp.CompactRevision, len(wresp.Events))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: watch from %d after compacting at %d: %v", m.Name, tomb, tomb+1, err)
+		}
 	}
 }
