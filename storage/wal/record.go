@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"slices"
@@ -145,28 +146,33 @@ func decodeFrame(b []byte, prevCRC uint32) (frame, frameStatus, string) {
 // well-formed header starts, or -1.
 func nextHeader(b []byte, from int) int {
 	from = (from + recordAlign - 1) &^ (recordAlign - 1)
-	for p := from; p+headerSize <= len(b); p += recordAlign {
+	for p := from; p+headerSize <= len(b); {
+		// No header starts among zeros (its type byte is never zero):
+		// preallocated space is skipped a block at a time.
+		if end := p + len(zeroBlock); end <= len(b) && bytes.Equal(b[p:end], zeroBlock[:]) {
+			p = end
+			continue
+		}
 		// Cheap filters before the checksum.
 		if b[p+5]|b[p+6]|b[p+7] == 0 && recordType(b[p+4]).valid() && headerOK(b[p:p+headerSize]) {
 			return p
 		}
+		p += recordAlign
 	}
 	return -1
 }
 
+// zeroBlock is compared with, a block at a time, to find zeros fast.
+var zeroBlock [4096]byte
+
 func isZero(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b) != 0 {
+	for len(b) >= len(zeroBlock) {
+		if !bytes.Equal(b[:len(zeroBlock)], zeroBlock[:]) {
 			return false
 		}
-		b = b[8:]
+		b = b[len(zeroBlock):]
 	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return bytes.Equal(b, zeroBlock[:len(b)])
 }
 
 // The data of a crc record: magic, format version, the CRC the chain
