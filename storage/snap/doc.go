@@ -11,20 +11,12 @@
 //	NAME.tmp           a file being written; removed by New (leftover of a crash)
 //	NAME.broken        a .snap file Load found corrupt and set aside
 //
-// A .snap file is a 24-byte header followed by the payload, all integers
-// little-endian:
-//
-//	offset  size  field
-//	0       4     magic "BSNP"
-//	4       4     format version, 1
-//	8       8     n, payload length
-//	16      4     CRC-32C of bytes 0:16 followed by the payload
-//	20      4     zero
-//	24      n     payload: raftpb.Snapshot in protobuf; the file ends here
-//
-// A file is corrupt if any of these checks fail, if the payload does not
-// decode, or if the snapshot's term and index are not the ones in its
-// name. There is no alignment and no trailing data.
+// A .snap file is etcd's: a snappb.Snapshot in protobuf, whose field 1
+// (varint) is the CRC-32C of field 2 (bytes), a raftpb.Snapshot in
+// protobuf. etcd's tools read basalt's files and basalt reads etcd's. A
+// file is corrupt if it is empty, if it holds other fields or lacks one,
+// if the CRC does not match, if the snapshot does not decode, or if its
+// term and index are not the ones in its name.
 //
 // A .snap.db file is the leader's database bytes exactly as received;
 // this package adds no framing. Its integrity is the caller's to check,

@@ -8,61 +8,78 @@ import (
 	"github.com/basaltkv/basalt/raft/raftpb"
 )
 
-// File layout (integers little-endian), see doc.go:
+// A .snap file is etcd's snappb.Snapshot in protobuf (see doc.go):
 //
-//	0:4   magic "BSNP"
-//	4:8   format version (1)
-//	8:16  n, length of the payload
-//	16:20 CRC-32C of bytes 0:16 followed by the payload
-//	20:24 zero
-//	24:   payload: raftpb.Snapshot in protobuf, n bytes, then end of file
+//	field 1, varint: crc, the CRC-32C of data
+//	field 2, bytes:  data, a raftpb.Snapshot in protobuf
+//
+// basalt writes the two fields in that order, once each; it reads them in
+// any order, as a protobuf decoder does (the last of a repeated field
+// wins), and refuses anything else.
 const (
-	fileMagic   = "BSNP"
-	fileVersion = 1
-	headerSize  = 24
+	crcTag  = 1<<3 | 0 // field 1, varint
+	dataTag = 2<<3 | 2 // field 2, length-delimited
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // encode returns the file contents for s.
 func encode(s *raftpb.Snapshot) ([]byte, error) {
-	n := s.Size()
-	b := make([]byte, headerSize+n)
-	if _, err := s.MarshalToSizedBuffer(b[headerSize:]); err != nil {
+	data, err := s.Marshal()
+	if err != nil {
 		return nil, fmt.Errorf("marshal snapshot: %w", err)
 	}
-	copy(b[0:4], fileMagic)
-	binary.LittleEndian.PutUint32(b[4:8], fileVersion)
-	binary.LittleEndian.PutUint64(b[8:16], uint64(n))
-	crc := crc32.Update(crc32.Checksum(b[0:16], crcTable), crcTable, b[headerSize:])
-	binary.LittleEndian.PutUint32(b[16:20], crc)
-	return b, nil
+	b := make([]byte, 0, len(data)+2*binary.MaxVarintLen64)
+	b = binary.AppendUvarint(b, crcTag)
+	b = binary.AppendUvarint(b, uint64(crc32.Checksum(data, crcTable)))
+	b = binary.AppendUvarint(b, dataTag)
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	return append(b, data...), nil
 }
 
 // decode parses file contents. Every failure wraps ErrCorrupt.
 func decode(b []byte) (raftpb.Snapshot, error) {
 	var s raftpb.Snapshot
-	if len(b) < headerSize {
-		return s, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrCorrupt, len(b), headerSize)
+	if len(b) == 0 {
+		return s, fmt.Errorf("%w: empty file", ErrCorrupt)
 	}
-	if string(b[0:4]) != fileMagic {
-		return s, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[0:4])
+	var (
+		crc           uint64
+		data          []byte
+		haveCRC, have bool
+	)
+	for len(b) > 0 {
+		tag, n := binary.Uvarint(b)
+		if n <= 0 {
+			return s, fmt.Errorf("%w: bad field tag", ErrCorrupt)
+		}
+		b = b[n:]
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return s, fmt.Errorf("%w: bad value of field %d", ErrCorrupt, tag>>3)
+		}
+		b = b[n:]
+		switch tag {
+		case crcTag:
+			crc, haveCRC = v, true
+		case dataTag:
+			if v > uint64(len(b)) {
+				return s, fmt.Errorf("%w: data of %d bytes, file has %d left", ErrCorrupt, v, len(b))
+			}
+			data, have = b[:v], true
+			b = b[v:]
+		default:
+			return s, fmt.Errorf("%w: unexpected field %d (wire type %d)", ErrCorrupt, tag>>3, tag&7)
+		}
 	}
-	if v := binary.LittleEndian.Uint32(b[4:8]); v != fileVersion {
-		return s, fmt.Errorf("%w: unsupported format version %d", ErrCorrupt, v)
+	if !have || !haveCRC {
+		return s, fmt.Errorf("%w: missing crc or data", ErrCorrupt)
 	}
-	if n := binary.LittleEndian.Uint64(b[8:16]); n != uint64(len(b)-headerSize) {
-		return s, fmt.Errorf("%w: header says %d payload bytes, file has %d", ErrCorrupt, n, len(b)-headerSize)
+	if got := crc32.Checksum(data, crcTable); uint64(got) != crc {
+		return s, fmt.Errorf("%w: CRC %08x, file says %08x", ErrCorrupt, got, crc)
 	}
-	if binary.LittleEndian.Uint32(b[20:24]) != 0 {
-		return s, fmt.Errorf("%w: non-zero reserved header bytes", ErrCorrupt)
-	}
-	crc := crc32.Update(crc32.Checksum(b[0:16], crcTable), crcTable, b[headerSize:])
-	if want := binary.LittleEndian.Uint32(b[16:20]); crc != want {
-		return s, fmt.Errorf("%w: CRC %08x, header says %08x", ErrCorrupt, crc, want)
-	}
-	if err := s.Unmarshal(b[headerSize:]); err != nil {
-		return raftpb.Snapshot{}, fmt.Errorf("%w: undecodable payload: %v", ErrCorrupt, err)
+	if err := s.Unmarshal(data); err != nil {
+		return raftpb.Snapshot{}, fmt.Errorf("%w: undecodable snapshot: %v", ErrCorrupt, err)
 	}
 	return s, nil
 }

@@ -19,15 +19,13 @@ import (
 func checkSnapDecode(t *testing.T, data []byte) {
 	checkSnapDecodeOnce(t, data)
 	// The checksum stops almost every mutation before the protobuf
-	// decoder; also give it data as a payload under a valid header.
-	framed := make([]byte, headerSize+len(data))
-	copy(framed, fileMagic)
-	binary.LittleEndian.PutUint32(framed[4:8], fileVersion)
-	binary.LittleEndian.PutUint64(framed[8:16], uint64(len(data)))
-	copy(framed[headerSize:], data)
-	crc := crc32.Update(crc32.Checksum(framed[0:16], crcTable), crcTable, data)
-	binary.LittleEndian.PutUint32(framed[16:20], crc)
-	checkSnapDecodeOnce(t, framed)
+	// decoder; also give it data as a snapshot under a valid CRC.
+	var framed []byte
+	framed = binary.AppendUvarint(framed, crcTag)
+	framed = binary.AppendUvarint(framed, uint64(crc32.Checksum(data, crcTable)))
+	framed = binary.AppendUvarint(framed, dataTag)
+	framed = binary.AppendUvarint(framed, uint64(len(data)))
+	checkSnapDecodeOnce(t, append(framed, data...))
 }
 
 func checkSnapDecodeOnce(t *testing.T, data []byte) {
@@ -59,7 +57,7 @@ func snapSeeds(t testing.TB) [][]byte {
 	}
 	flipped := bytes.Clone(seeds[1])
 	flipped[30] ^= 4
-	return append(seeds, flipped, seeds[1][:20], []byte("BSNP"), nil)
+	return append(seeds, flipped, seeds[1][:20], []byte{crcTag, 1}, nil)
 }
 
 func FuzzSnapDecode(f *testing.F) {
@@ -80,8 +78,8 @@ func TestSnapDecodeRandomInputs(t *testing.T) {
 			for j := range data {
 				data[j] = byte(rng.UintN(256))
 			}
-			if len(data) >= 4 && i%4 == 0 {
-				copy(data, fileMagic)
+			if len(data) >= 1 && i%4 == 0 {
+				data[0] = crcTag
 			}
 		} else {
 			data = bytes.Clone(seeds[rng.IntN(len(seeds))])
