@@ -17,7 +17,6 @@ import (
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 func shortTimeouts(tm *timing) {
@@ -89,23 +88,14 @@ func TestSilentSenderDetected(t *testing.T) {
 	}
 }
 
-func histogramCount(t testing.TB, h prometheus.Observer) uint64 {
-	t.Helper()
-	var m dto.Metric
-	if err := h.(prometheus.Metric).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetHistogram().GetSampleCount()
-}
-
 func TestProberRecordsRoundTrip(t *testing.T) {
 	tune := func(tm *timing) { tm.probeInterval = 20 * time.Millisecond }
 	a := newMember(t, 0x1a, memberOpts{tune: tune})
 	b := newMember(t, 0x2b, memberOpts{tune: tune})
 	connectAll(t, a, b)
-	before := histogramCount(t, rttSec.WithLabelValues("2b"))
+	before := testutil.HistogramCount(t, rttSec.WithLabelValues("2b"))
 	testutil.WaitUntil(t, 5*time.Second, "round trips recorded", func() bool {
-		return histogramCount(t, rttSec.WithLabelValues("2b")) >= before+3
+		return testutil.HistogramCount(t, rttSec.WithLabelValues("2b")) >= before+3
 	})
 }
 

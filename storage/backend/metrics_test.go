@@ -8,18 +8,7 @@ import (
 	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 )
-
-// observations is how many values h has observed.
-func observations(t *testing.T, h prometheus.Histogram) uint64 {
-	t.Helper()
-	var m dto.Metric
-	if err := h.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetHistogram().GetSampleCount()
-}
 
 // TestMetricsObserved checks that each operation observes its metrics
 // once: a commit its four histograms, a defragmentation its duration
@@ -30,23 +19,23 @@ func TestMetricsObserved(t *testing.T) {
 	commitHists := []prometheus.Histogram{commitSec, rebalanceSec, spillSec, writeSec}
 	before := make([]uint64, len(commitHists))
 	for i, h := range commitHists {
-		before[i] = observations(t, h)
+		before[i] = testutil.HistogramCount(t, h)
 	}
 	put(t, b, "k", "v")
 	if err := b.ForceCommit(); err != nil {
 		t.Fatal(err)
 	}
 	for i, h := range commitHists {
-		if got := observations(t, h) - before[i]; got != 1 {
+		if got := testutil.HistogramCount(t, h) - before[i]; got != 1 {
 			t.Errorf("commit histogram %d: %d observations, want 1", i, got)
 		}
 	}
 
-	defrags := observations(t, defragSec)
+	defrags := testutil.HistogramCount(t, defragSec)
 	if _, err := b.Defrag(); err != nil {
 		t.Fatal(err)
 	}
-	if got := observations(t, defragSec) - defrags; got != 1 {
+	if got := testutil.HistogramCount(t, defragSec) - defrags; got != 1 {
 		t.Errorf("defrag: %d observations, want 1", got)
 	}
 	if v := promtest.ToFloat64(defragInflight); v != 0 {
@@ -57,7 +46,7 @@ func TestMetricsObserved(t *testing.T) {
 	if open < 1 {
 		t.Errorf("OpenReadTxN = %d, want the read views' transaction at least", open)
 	}
-	snaps := observations(t, snapshotSec)
+	snaps := testutil.HistogramCount(t, snapshotSec)
 	s, err := b.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +62,7 @@ func TestMetricsObserved(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := observations(t, snapshotSec) - snaps; got != 1 {
+	if got := testutil.HistogramCount(t, snapshotSec) - snaps; got != 1 {
 		t.Errorf("snapshot: %d observations, want 1", got)
 	}
 	if got := b.OpenReadTxN(); got != open {

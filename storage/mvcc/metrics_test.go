@@ -7,17 +7,7 @@ import (
 	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 )
-
-func observations(t *testing.T, h prometheus.Histogram) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := h.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return float64(m.GetHistogram().GetSampleCount())
-}
 
 // metricDeltas records collectors' values and reports how each changed.
 type metricDeltas struct {
@@ -164,11 +154,11 @@ func TestCompactionAndHashMetrics(t *testing.T) {
 		applyOps(s, []op{{key: "k", val: "v"}})
 	}
 	d := watchMetrics(t, map[string]func() float64{
-		"index": func() float64 { return observations(t, indexCompactionPauseMs) },
-		"total": func() float64 { return observations(t, dbCompactionTotalMs) },
+		"index": func() float64 { return float64(testutil.HistogramCount(t, indexCompactionPauseMs)) },
+		"total": func() float64 { return float64(testutil.HistogramCount(t, dbCompactionTotalMs)) },
 		"keys":  value(dbCompactionKeys),
 	})
-	pauses := observations(t, dbCompactionPauseMs)
+	pauses := float64(testutil.HistogramCount(t, dbCompactionPauseMs))
 	done, err := s.Compact(5)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +166,7 @@ func TestCompactionAndHashMetrics(t *testing.T) {
 	<-done
 	// Revisions 2 to 4 of k are gone; 5 stays. Three batches of two.
 	d.check("compaction", map[string]float64{"index": 1, "total": 1, "keys": 3})
-	if got := observations(t, dbCompactionPauseMs) - pauses; got != 3 {
+	if got := float64(testutil.HistogramCount(t, dbCompactionPauseMs)) - pauses; got != 3 {
 		t.Errorf("compaction batches observed: %v, want 3", got)
 	}
 	if last := promtest.ToFloat64(dbCompactionLast); time.Since(time.Unix(int64(last), 0)) > time.Minute {
@@ -184,8 +174,8 @@ func TestCompactionAndHashMetrics(t *testing.T) {
 	}
 
 	d = watchMetrics(t, map[string]func() float64{
-		"hash":   func() float64 { return observations(t, hashSec) },
-		"hashkv": func() float64 { return observations(t, hashRevSec) },
+		"hash":   func() float64 { return float64(testutil.HistogramCount(t, hashSec)) },
+		"hashkv": func() float64 { return float64(testutil.HistogramCount(t, hashRevSec)) },
 	})
 	if _, _, err := s.Hash(); err != nil {
 		t.Fatal(err)

@@ -5,19 +5,10 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/storage/vfs"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
-
-func observations(t *testing.T, h prometheus.Histogram) uint64 {
-	t.Helper()
-	var m dto.Metric
-	if err := h.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetHistogram().GetSampleCount()
-}
 
 // TestMetricsObserved: each save observes its steps once; a save that
 // fails observes the steps it went through, not the total.
@@ -63,13 +54,13 @@ func TestMetricsObserved(t *testing.T) {
 			_, s := newSnapshotter(t, tt.opts...)
 			before := map[string]uint64{}
 			for name, h := range hists {
-				before[name] = observations(t, h)
+				before[name] = testutil.HistogramCount(t, h)
 			}
 			if err := tt.save(s); (err != nil) != tt.wantErr {
 				t.Fatalf("save: %v, want error %v", err, tt.wantErr)
 			}
 			for name, h := range hists {
-				if got := observations(t, h) - before[name]; got != tt.want[name] {
+				if got := testutil.HistogramCount(t, h) - before[name]; got != tt.want[name] {
 					t.Errorf("%s: %d observations, want %d", name, got, tt.want[name])
 				}
 			}

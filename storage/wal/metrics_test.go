@@ -3,20 +3,10 @@ package wal
 import (
 	"testing"
 
+	"github.com/basaltkv/basalt/pkg/testutil"
 	"github.com/basaltkv/basalt/raft/raftpb"
-	"github.com/prometheus/client_golang/prometheus"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 )
-
-func observations(t *testing.T, h prometheus.Histogram) uint64 {
-	t.Helper()
-	var m dto.Metric
-	if err := h.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetHistogram().GetSampleCount()
-}
 
 // TestMetricsObserved: a Save that must sync is one write and one fsync,
 // and the bytes counted are the bytes appended; a segment cut counts its
@@ -30,15 +20,15 @@ func TestMetricsObserved(t *testing.T) {
 		defer w.mu.Unlock()
 		return w.mu.written
 	}
-	writes, fsyncs := observations(t, writeSec), observations(t, fsyncSec)
+	writes, fsyncs := testutil.HistogramCount(t, writeSec), testutil.HistogramCount(t, fsyncSec)
 	bytes, pos := promtest.ToFloat64(writeBytes), written()
 	if err := w.Save(raftpb.HardState{Term: 1, Commit: 1}, mkEnts(1, 1, 1, 100)); err != nil {
 		t.Fatal(err)
 	}
-	if got := observations(t, writeSec) - writes; got != 1 {
+	if got := testutil.HistogramCount(t, writeSec) - writes; got != 1 {
 		t.Errorf("write observations: %d, want 1", got)
 	}
-	if got := observations(t, fsyncSec) - fsyncs; got != 1 {
+	if got := testutil.HistogramCount(t, fsyncSec) - fsyncs; got != 1 {
 		t.Errorf("fsync observations: %d, want 1", got)
 	}
 	if got, want := promtest.ToFloat64(writeBytes)-bytes, float64(written()-pos); got != want {
