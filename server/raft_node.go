@@ -131,7 +131,7 @@ func (r *raftNode) handleReady(rd raft.Ready, islead *bool, stopping <-chan stru
 			return fmt.Errorf("save the snapshot file at %d: %w", rd.Snapshot.Metadata.Index, err)
 		}
 		fpRaftBeforeWALSaveSnapshot.Hit()
-		if err := r.wal.SaveSnapshot(walMarker(rd.Snapshot)); err != nil {
+		if err := r.wal.SaveSnapshot(rd.Snapshot.Metadata); err != nil {
 			return fmt.Errorf("save the snapshot marker at %d: %w", rd.Snapshot.Metadata.Index, err)
 		}
 		fpRaftAfterSaveSnap.Hit()

@@ -56,7 +56,7 @@ func (a *applier) maybeTriggerSnapshot() error {
 		return fmt.Errorf("save snapshot at %d: %w", applied, err)
 	}
 	fpSnapshotBeforeWALSaveSnapshot.Hit()
-	if err := a.raft.wal.SaveSnapshot(walMarker(snapshot)); err != nil {
+	if err := a.raft.wal.SaveSnapshot(snapshot.Metadata); err != nil {
 		return fmt.Errorf("save snapshot marker at %d: %w", applied, err)
 	}
 	fpSnapshotAfterWALSaveSnapshot.Hit()

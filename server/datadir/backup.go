@@ -163,7 +163,7 @@ func Backup(cfg BackupConfig) (BackupResult, error) {
 		return res, backupErr("wal.Save failed ", err)
 	}
 	if snapshot != nil {
-		if err := w.SaveSnapshot(marker); err != nil {
+		if err := w.SaveSnapshot(snapshot.Metadata); err != nil {
 			return res, backupErr("SaveSnapshot", err)
 		}
 	}

@@ -148,7 +148,7 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 	if err := snapshotter.SaveSnap(rs); err != nil {
 		return fmt.Errorf("write raft snapshot: %w", err)
 	}
-	if err := w.SaveSnapshot(wal.Marker{Index: index, Term: term}); err != nil {
+	if err := w.SaveSnapshot(rs.Metadata); err != nil {
 		return fmt.Errorf("write WAL snapshot marker: %w", err)
 	}
 	lg.Info("restored snapshot", zap.String("path", cfg.SnapshotPath), zap.String("data-dir", cfg.DataDir),

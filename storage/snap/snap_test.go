@@ -182,7 +182,7 @@ func TestLoadNewestAvailableWithWAL(t *testing.T) {
 	}
 	w.Save(raftpb.HardState{Term: 1, Commit: 30}, ents)
 	mustSave(t, s, mkSnap(1, 10, 5))
-	w.SaveSnapshot(wal.Marker{Index: 10, Term: 1})
+	w.SaveSnapshot(raftpb.SnapshotMetadata{Index: 10, Term: 1})
 	mustSave(t, s, mkSnap(1, 25, 5)) // crash before its marker is written
 	w.Close()
 	fs.Crash()

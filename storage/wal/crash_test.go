@@ -165,7 +165,7 @@ func (m *crashModel) snapshot() error {
 	idx := lo + 1 + uint64(m.rng.IntN(int(m.cur.st.Commit-lo)))
 	mk := Marker{Index: idx, Term: m.cur.ents[idx-m.baseAt-1].Term}
 	m.logf("snapshot %+v", mk)
-	if err := m.w.SaveSnapshot(mk); err != nil {
+	if err := m.w.SaveSnapshot(snapMeta(mk)); err != nil {
 		return err
 	}
 	m.marker, m.durable = mk, len(m.recs)

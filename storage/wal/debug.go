@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 )
@@ -13,14 +14,16 @@ var checkInvariants = os.Getenv("BASALT_STORAGE_CHECKS") != ""
 // checkFramesLocked panics unless buf decodes as whole valid records
 // chained from the CRC of the last record written to the tail to w.mu.crc.
 func (w *WAL) checkFramesLocked(buf []byte) {
+	var s scanner
+	s.reset(bytes.NewReader(buf), int64(len(buf)))
 	crc := w.mu.writtenCRC
-	for off := 0; off < len(buf); {
-		f, status, reason := decodeFrame(buf[off:], crc)
-		if status != frameOK || f.typ == crcType {
-			panic(fmt.Sprintf("wal: encoded batch does not decode at offset %d of %d: status %d %s", off, len(buf), status, reason))
+	for s.off < int64(len(buf)) {
+		off := s.off
+		f, status, reason, err := s.next(crc)
+		if err != nil || status != frameOK || f.typ == crcType {
+			panic(fmt.Sprintf("wal: encoded batch does not decode at offset %d of %d: status %d %s %v", off, len(buf), status, reason, err))
 		}
 		crc = f.crc
-		off += f.size
 	}
 	if crc != w.mu.crc {
 		panic(fmt.Sprintf("wal: encoded batch ends with CRC %08x, WAL expects %08x", crc, w.mu.crc))

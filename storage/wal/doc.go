@@ -1,7 +1,8 @@
-// Package wal is basalt's write-ahead log: the raft hard state, entries
-// and snapshot markers, appended to segment files, checksummed, fsynced,
-// repaired after a crash and replayed on restart. It does not know what an
-// entry means.
+// Package wal is basalt's write-ahead log, in etcd's format: the raft hard
+// state, entries and snapshot records, appended to segment files,
+// checksummed, fsynced, repaired after a crash and replayed on restart.
+// etcd (3.x) opens a WAL basalt wrote and basalt one etcd wrote; each can
+// append to the other's. It does not know what an entry means.
 //
 // # Use
 //
@@ -9,7 +10,7 @@
 //	w, err := wal.Open(fs, dir, wal.Marker{Index, Term}) // a restart, at the loaded snapshot
 //	metadata, st, ents, err := w.ReadAll()             // then append:
 //	err = w.Save(rd.HardState, rd.Entries)            // per raft Ready; fsyncs if raft's MustSync rule says so
-//	err = w.SaveSnapshot(wal.Marker{Index, Term})     // after the snapshot file is saved
+//	err = w.SaveSnapshot(snapshot.Metadata)           // after the snapshot file is saved
 //	err = w.ReleaseLockTo(snapIndex); removed, err := w.Purge(maxWALs)
 //
 // # Files
@@ -20,66 +21,63 @@
 //
 // with sequence numbers consecutive from the oldest kept. The newest
 // segment is the tail; a segment is preallocated to SegmentSizeBytes
-// (64 MiB; WithSegmentSize) so appends do not grow the file, and when the
-// next record would not fit, the tail is truncated to its last record,
-// fsynced, and a new segment is made: written as NAME.tmp, fsynced,
-// renamed into place, directory fsynced. Create builds the first segment
-// (0000000000000000-0000000000000000.wal) in DIR.tmp and renames the
-// directory into place, so a WAL directory is always complete. Files
+// (etcd's 64 MB; WithSegmentSize) so appends do not grow the file, and
+// when the next record would not fit, the tail is truncated to its last
+// record, fsynced, and a new segment is made: written as NAME.tmp,
+// fsynced, renamed into place, directory fsynced. Create builds the first
+// segment (0000000000000000-0000000000000000.wal) in DIR.tmp and renames
+// the directory into place, so a WAL directory is always complete. Files
 // ending in .wal.tmp are leftovers of an interrupted cut and are removed
-// by Open; other unexpected files are logged and ignored.
+// by Open, as are etcd's preallocated N.tmp files; other unexpected files
+// are logged and ignored.
 //
 // # Records
 //
-// A segment is a sequence of records, each 8-byte aligned (all integers
-// little-endian):
+// A segment is a sequence of frames, 8-byte aligned, as etcd writes them:
 //
 //	offset  size  field
-//	0       4     n, length of the data
-//	4       1     type: 1 crc, 2 metadata, 3 hard state, 4 entry, 5 snapshot marker
-//	5       3     zero
-//	8       4     record CRC: CRC-32C seeded with the previous record's record CRC,
-//	              over bytes 0:8 of this header and then the data
-//	12      4     header CRC: CRC-32C of bytes 0:12
-//	16      n     data
-//	16+n    pad   zeros, to the next multiple of 8
+//	0       8     length word, little-endian: the low 56 bits are n, the
+//	              length of the record; when n is not a multiple of 8 the
+//	              top byte is 0x80|pad
+//	8       n     a walpb.Record in protobuf: type (field 1), crc (field 2),
+//	              data (field 3)
+//	8+n     pad   zeros, to the next multiple of 8
 //
-// Because each record CRC is seeded with the one before, records cannot be
-// reordered, dropped or spliced in from elsewhere without breaking the
-// chain. The chain runs across segments: every segment begins with
+// Record types are etcd's: 1 metadata (the caller's opaque bytes, the same
+// in every segment), 2 entry (a raftpb.Entry), 3 state (a
+// raftpb.HardState), 4 crc, 5 snapshot (a walpb.Snapshot: index, term and
+// the configuration). A record's crc is CRC-32C over its data, seeded
+// with the crc of the record before it, so records cannot be reordered,
+// dropped or spliced in from elsewhere without breaking the chain. The
+// chain runs across segments: every segment begins with a crc record
+// (no data) whose crc is the last crc of the segment before (0 in the
+// first), then the metadata, then in the first segment a snapshot record
+// at index 0 (etcd opens a new WAL there) and in later ones the last hard
+// state saved, unless empty; so each segment can be read on its own.
+// Save writes entries before the hard state, so a torn save never leaves
+// a commit index past the log.
 //
-//	crc record       data: "BWAL", uint32 format version (1), uint32 CRC carried
-//	                 over (the last record CRC of the previous segment; 0 in
-//	                 the first), uint32 zero; its own record CRC is seeded with
-//	                 the carried value
-//	metadata record  the caller's opaque metadata (identical in every segment)
-//	hard state       the last raftpb.HardState saved (possibly empty)
-//
-// so each segment can be read on its own. Save writes entries before the
-// hard state, so a torn save never leaves a commit index past the log.
-// Data of the other records:
-// hard state and entry hold raftpb.HardState and raftpb.Entry in protobuf;
-// a snapshot marker holds uint64 index and uint64 term.
-//
-// After the last record comes preallocated space, zeros. A zero header
-// ends the log; a record can never be mistaken for zeros, since its type
-// byte is never 0. The header CRC lets a reader recognise a genuine header
-// without trusting its length.
+// After the last record comes preallocated space: a zero length word ends
+// the log, as in etcd.
 //
 // # Crashes and corruption
 //
-// Only the tail can hold unsynced data, so only the tail can be torn. When
-// a record in the tail fails to decode (short, bad header, bad CRC) and no
-// well-formed header starts at any 8-aligned offset after it (after its
-// claimed length, if its header is good), it is the torn end of an
-// interrupted write: ReadAll after Open truncates the tail there and
-// re-zeroes the rest (OpenForRead just stops there). Anything else is
-// corruption and ReadAll fails with a *CorruptionError (wrapping
-// ErrCorrupt) naming the file and offset: an undecodable record followed
-// by well-formed ones, any bad record in an older segment, zeros followed
-// by records, a broken CRC chain between segments, a segment that does
-// not begin with a crc record, an unknown type, differing metadata, a gap
-// between entry indexes, or a gap in sequence numbers.
+// Only the tail can hold unsynced data, so only the tail can be torn. A
+// record in the tail that fails to decode (short, undecodable, bad CRC)
+// is the torn end of an interrupted write if it holds a sector (512
+// bytes, aligned in the file) of zeros, as etcd decides, or if nothing
+// after it looks like a record (a plausible length word, a record with a
+// known type, zero padding): ReadAll after Open then truncates the tail
+// there. Either way the tail is cut after its last valid record and
+// preallocated again, so that what follows is zeros, as etcd does when it
+// opens a tail (OpenForRead just stops). Anything else is corruption and
+// ReadAll fails with a *CorruptionError (wrapping ErrCorrupt) naming the
+// file and offset: a damaged record followed by valid ones, any bad
+// record in an older segment, a broken CRC chain between segments (which
+// also catches records of an older segment lost behind zeros), a segment
+// that does not begin with a crc record, an unknown type, differing
+// metadata, a gap between entry indexes, or a gap in sequence numbers. A
+// snapshot record at Open's index with another term is ErrSnapshotMismatch.
 //
 // # Durability and fsync
 //
@@ -105,6 +103,8 @@
 //   - Open then ReadAll before appending; ReadAll once.
 //   - Open at a marker only if the snapshot at that marker was saved:
 //     save the snapshot file, then SaveSnapshot, then ReleaseLockTo.
+//   - The lock is basalt's (on the directory); etcd locks each segment
+//     file. Never run basalt and etcd on one data dir at once.
 //     ValidSnapshotMarkers lists the markers safe to open at.
 //   - Entries passed to Save must continue the log (raft guarantees it);
 //     the WAL only records them, and ReadAll replays overwrites.

@@ -14,6 +14,9 @@ var (
 	// ErrSnapshotNotFound: Open's snapshot marker is not in the WAL, or the
 	// segments that would hold it were purged.
 	ErrSnapshotNotFound = errors.New("wal: snapshot marker not found")
+	// ErrSnapshotMismatch: the WAL's snapshot record at Open's marker's
+	// index has another term.
+	ErrSnapshotMismatch = errors.New("wal: snapshot mismatch")
 	// ErrNoWAL: the directory holds no WAL segment.
 	ErrNoWAL = errors.New("wal: no segments found")
 	// ErrExist: Create found a WAL (or other files) already in the directory.
@@ -45,6 +48,6 @@ func (e *CorruptionError) Error() string {
 
 func (e *CorruptionError) Unwrap() error { return ErrCorrupt }
 
-func corruptf(file string, off int, format string, args ...any) error {
-	return &CorruptionError{File: file, Offset: int64(off), Reason: fmt.Sprintf(format, args...)}
+func corruptf(file string, off int64, format string, args ...any) error {
+	return &CorruptionError{File: file, Offset: off, Reason: fmt.Sprintf(format, args...)}
 }

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -27,9 +28,7 @@ func checkDecode(t *testing.T, data []byte) {
 // whose type and length come from data's bytes (type byte, length byte,
 // payload), with valid CRCs.
 func frameRecords(data []byte) []byte {
-	var d [crcRecordSize]byte
-	putCRCRecord(d[:], 0)
-	buf, crc := appendBytesFrame(nil, crcType, 0, d[:])
+	buf, crc := appendCRCFrame(nil, 0), uint32(0)
 	for len(data) >= 2 {
 		typ, n := recordType(1+data[0]%5), min(int(data[1]), len(data)-2)
 		buf, crc = appendBytesFrame(buf, typ, crc, data[2:2+n])
@@ -41,23 +40,20 @@ func frameRecords(data []byte) []byte {
 func checkDecodeOnce(t *testing.T, data []byte) {
 	for _, last := range []bool{true, false} {
 		r := &replay{start: Marker{Index: 2, Term: 1}}
-		err := r.segment("fuzz.wal", data, last)
+		err := r.segment("fuzz.wal", bytes.NewReader(data), int64(len(data)), last)
 		if err != nil {
-			if _, ok := err.(*CorruptionError); !ok {
-				t.Fatalf("decode error %T %v, want *CorruptionError", err, err)
+			if _, ok := err.(*CorruptionError); !ok && !errors.Is(err, ErrSnapshotMismatch) {
+				t.Fatalf("decode error %T %v, want *CorruptionError or ErrSnapshotMismatch", err, err)
 			}
 			continue
 		}
-		if r.end < 0 || r.end > len(data) || r.end%recordAlign != 0 && r.end != len(data) {
+		if r.end < 0 || r.end > int64(len(data)) {
 			t.Fatalf("log end %d in %d bytes", r.end, len(data))
-		}
-		if !r.dirty && !isZero(data[r.end:]) {
-			t.Fatalf("clean end at %d but non-zero bytes follow", r.end)
 		}
 		// What decoded is a complete log on its own: the same bytes cut at
 		// the end decode to the same result as an older segment.
 		r2 := &replay{start: r.start}
-		if err := r2.segment("fuzz.wal", data[:r.end], false); err != nil {
+		if err := r2.segment("fuzz.wal", bytes.NewReader(data[:r.end]), r.end, false); err != nil {
 			t.Fatalf("prefix up to log end %d fails to decode: %v", r.end, err)
 		}
 		if r2.crc != r.crc || r2.state != r.state || !entsEqual(r2.ents, r.ents) || !bytes.Equal(r2.metadata, r.metadata) {
@@ -82,7 +78,7 @@ func walSeeds(t testing.TB) [][]byte {
 		t.Fatal(err)
 	}
 	w.Save(raftpb.HardState{Term: 1, Vote: 1, Commit: 1}, mkEnts(1, 3, 1, 8))
-	w.SaveSnapshot(Marker{Index: 2, Term: 1})
+	w.SaveSnapshot(snapMeta(Marker{Index: 2, Term: 1}))
 	w.Save(raftpb.HardState{Term: 2, Vote: 2, Commit: 3}, mkEnts(3, 5, 2, 3))
 	w.Close()
 	seg, err := vfs.ReadFile(fs, filepath.Join(walDir, segmentName{}.String()))
@@ -93,7 +89,7 @@ func walSeeds(t testing.TB) [][]byte {
 	end := endOfValid(t, fs, segmentName{}.String())
 	whole := bytes.Clone(seg[:end+64])
 	flipped := bytes.Clone(whole)
-	flipped[offs[4]+headerSize+2] ^= 0x10
+	flipped[offs[4]+wordSize+12] ^= 0x10
 	return [][]byte{
 		whole,
 		bytes.Clone(whole[:end]),

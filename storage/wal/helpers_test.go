@@ -131,32 +131,52 @@ func segmentFiles(t testing.TB, fs vfs.FS) []string {
 }
 
 // recordOffsets returns the offset and type of every valid record in the
-// segment file name (in walDir).
+// segment file name (in walDir), up to the first that is not.
 func recordOffsets(t testing.TB, fs vfs.FS, name string) (offs []int, types []recordType) {
+	t.Helper()
+	for _, f := range scanFrames(t, fs, name) {
+		offs, types = append(offs, f.off), append(types, f.typ)
+	}
+	return offs, types
+}
+
+type scannedFrame struct {
+	off  int
+	size int
+	record
+}
+
+// scanFrames returns the valid frames of segment name, up to the first
+// that is not, with their data copied.
+func scanFrames(t testing.TB, fs vfs.FS, name string) []scannedFrame {
 	t.Helper()
 	buf, err := vfs.ReadFile(fs, filepath.Join(walDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var crc uint32
-	for off := 0; off < len(buf); {
-		if off == 0 {
-			crc = binaryCarried(buf)
-		}
-		f, status, _ := decodeFrame(buf[off:], crc)
-		if status != frameOK {
-			break
-		}
-		offs, types = append(offs, off), append(types, f.typ)
-		crc = f.crc
-		off += f.size
-	}
-	return offs, types
+	return framesOf(buf)
 }
 
-func binaryCarried(buf []byte) uint32 {
-	d := buf[headerSize:]
-	return uint32(d[8]) | uint32(d[9])<<8 | uint32(d[10])<<16 | uint32(d[11])<<24
+func framesOf(buf []byte) []scannedFrame {
+	var s scanner
+	s.reset(bytes.NewReader(buf), int64(len(buf)))
+	var out []scannedFrame
+	var crc uint32
+	for {
+		off := s.off
+		f, status, _, err := s.next(crc)
+		if err != nil || status != frameOK {
+			return out
+		}
+		crc = f.crc // a crc record's is the chain it carries
+		f.data = bytes.Clone(f.data)
+		out = append(out, scannedFrame{off: int(off), size: int(f.size), record: f.record})
+	}
+}
+
+// snapMeta is the snapshot metadata SaveSnapshot records for marker m.
+func snapMeta(m Marker) raftpb.SnapshotMetadata {
+	return raftpb.SnapshotMetadata{Index: m.Index, Term: m.Term, ConfState: raftpb.ConfState{Voters: []uint64{1}}}
 }
 
 // patchFile rewrites bytes of a file durably, as corruption on disk would.

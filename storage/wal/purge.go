@@ -87,19 +87,13 @@ func ValidSnapshotMarkers(fsys vfs.FS, dir string, opts ...Option) ([]Marker, er
 		return nil, fmt.Errorf("read wal %s: %w", dir, ErrNoWAL)
 	}
 	r := &replay{skipEntries: true}
-	for i, seg := range segs {
-		path := seg.path(dir)
-		buf, err := vfs.ReadFile(fsys, path)
-		if err != nil {
-			return nil, fmt.Errorf("read wal segment %s: %w", path, err)
-		}
-		if err := r.segment(path, buf, i == len(segs)-1); err != nil {
-			return nil, err
-		}
+	if err := readSegments(fsys, dir, segs, r); err != nil {
+		return nil, err
 	}
 	markers := []Marker{{}}
 	for _, m := range r.markers {
-		if m.Index <= r.state.Commit {
+		// The first segment's zero record is the zero Marker, listed first.
+		if m != (Marker{}) && m.Index <= r.state.Commit {
 			markers = append(markers, m)
 		}
 	}

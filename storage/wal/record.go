@@ -3,36 +3,47 @@ package wal
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"slices"
+
+	"github.com/basaltkv/basalt/raft/raftpb"
 )
 
-// Frame layout (all integers little-endian), see doc.go:
+// Frame layout, etcd's (see doc.go):
 //
-//	0:4   data length n
-//	4     record type
-//	5:8   zero
-//	8:12  chained CRC: crc32c(previous record's CRC; bytes 0:8, then data)
-//	12:16 header CRC: crc32c(bytes 0:12)
-//	16:   n bytes of data, then zeros up to a multiple of 8
+//	0:8    length word, little-endian: the low 56 bits are n, the length of
+//	       the encoded record; when n is not a multiple of 8 the top byte
+//	       is 0x80|pad, pad being the zero bytes after the record
+//	8:8+n  a walpb.Record: type (field 1, varint), crc (field 2, varint),
+//	       data (field 3, bytes)
+//	       then pad zero bytes
 const (
-	headerSize  = 16
+	wordSize    = 8
 	recordAlign = 8
+	// sectorSize is the unit a torn write loses: a record with a whole
+	// sector of zeros was interrupted, not damaged (etcd's rule).
+	sectorSize = 512
+	// maxHeadSize bounds the bytes of a frame before its data: the length
+	// word, the type and crc fields (a crc varint takes up to 5 bytes) and
+	// the data field's tag and length.
+	maxHeadSize = wordSize + 2 + 1 + 5 + 1 + binary.MaxVarintLen64
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-type recordType uint8
+// recordType is walpb.Record's type, etcd's numbering.
+type recordType int64
 
 const (
-	crcType       recordType = 1 // first in every segment: carries the running CRC
-	metadataType  recordType = 2
-	hardStateType recordType = 3
-	entryType     recordType = 4
-	snapshotType  recordType = 5
+	metadataType recordType = 1
+	entryType    recordType = 2
+	stateType    recordType = 3
+	crcType      recordType = 4 // first in every segment: carries the running CRC
+	snapshotType recordType = 5
 )
 
-func (t recordType) valid() bool { return t >= crcType && t <= snapshotType }
+func (t recordType) valid() bool { return t >= metadataType && t <= snapshotType }
 
 func (t recordType) String() string {
 	switch t {
@@ -40,7 +51,7 @@ func (t recordType) String() string {
 		return "crc"
 	case metadataType:
 		return "metadata"
-	case hardStateType:
+	case stateType:
 		return "hardstate"
 	case entryType:
 		return "entry"
@@ -50,33 +61,84 @@ func (t recordType) String() string {
 	return "unknown"
 }
 
-// frameSize is the bytes a record with n bytes of data takes on disk.
-func frameSize(n int) int {
-	return headerSize + (n+recordAlign-1)&^(recordAlign-1)
+// Protobuf tags of walpb.Record's fields (and walpb.Snapshot's, which
+// number theirs the same way): field<<3 | wire type.
+const (
+	tagField1Varint = 1<<3 | 0
+	tagField2Varint = 2<<3 | 0
+	tagField3Bytes  = 3<<3 | 2
+)
+
+// maxFrameSize bounds the bytes a record with n bytes of data takes on
+// disk (the exact size depends on its CRC's varint).
+func maxFrameSize(n int) int {
+	return maxHeadSize + n + recordAlign - 1
+}
+
+// frameWord is the length word of a record of n bytes, and its padding.
+func frameWord(n int) (word uint64, pad int) {
+	word = uint64(n)
+	if pad = (recordAlign - n%recordAlign) % recordAlign; pad != 0 {
+		word |= uint64(0x80|pad) << 56
+	}
+	return word, pad
+}
+
+// parseWord splits a length word as etcd does: the low 56 bits are the
+// record's length; a set top bit says the low 3 bits of the top byte are
+// the padding.
+func parseWord(word uint64) (n, pad int64) {
+	n = int64(word &^ (0xff << 56))
+	if int64(word) < 0 {
+		pad = int64((word >> 56) & 0x7)
+	}
+	return n, pad
 }
 
 // appendFrame appends a record of type typ with n bytes of data, written
-// by fill, to buf, and returns buf and the record's chained CRC.
+// by fill, to buf, and returns buf and the record's chained CRC:
+// crc32c(prevCRC; data).
 func appendFrame(buf []byte, typ recordType, prevCRC uint32, n int, fill func(data []byte) error) ([]byte, uint32, error) {
 	start := len(buf)
-	size := frameSize(n)
-	buf = slices.Grow(buf, size)[:start+size]
-	rec := buf[start:]
-	clear(rec[:headerSize])
-	binary.LittleEndian.PutUint32(rec[0:4], uint32(n))
-	rec[4] = byte(typ)
-	data := rec[headerSize : headerSize+n]
+	// The data is written where the longest header would end, then moved
+	// down once the CRC, and so the header's length, is known.
+	at := start + maxHeadSize
+	buf = slices.Grow(buf, maxFrameSize(n))[:at+n]
+	data := buf[at:]
 	if fill != nil {
 		if err := fill(data); err != nil {
 			return buf[:start], prevCRC, err
 		}
 	}
-	clear(rec[headerSize+n:])
-	crc := crc32.Update(prevCRC, crcTable, rec[0:8])
-	crc = crc32.Update(crc, crcTable, data)
-	binary.LittleEndian.PutUint32(rec[8:12], crc)
-	binary.LittleEndian.PutUint32(rec[12:16], crc32.Checksum(rec[0:12], crcTable))
-	return buf, crc, nil
+	crc := crc32.Update(prevCRC, crcTable, data)
+	var head [maxHeadSize - wordSize]byte
+	h := append(head[:0], tagField1Varint, byte(typ), tagField2Varint)
+	h = binary.AppendUvarint(h, uint64(crc))
+	h = append(h, tagField3Bytes)
+	h = binary.AppendUvarint(h, uint64(n))
+	body := start + wordSize
+	copy(buf[body+len(h):], data)
+	copy(buf[body:], h)
+	return finishFrame(buf[:body+len(h)+n], start), crc, nil
+}
+
+// appendCRCFrame appends the crc record that opens a segment: it carries
+// the running CRC (crc32c of the data of every record before it, across
+// segments) and has no data.
+func appendCRCFrame(buf []byte, carried uint32) []byte {
+	start := len(buf)
+	buf = append(buf, make([]byte, wordSize)...)
+	buf = append(buf, tagField1Varint, byte(crcType), tagField2Varint)
+	buf = binary.AppendUvarint(buf, uint64(carried))
+	return finishFrame(buf, start)
+}
+
+// finishFrame pads the record that starts with a length word at start
+// and runs to the end of buf, and fills in the word.
+func finishFrame(buf []byte, start int) []byte {
+	word, pad := frameWord(len(buf) - start - wordSize)
+	binary.LittleEndian.PutUint64(buf[start:], word)
+	return append(buf, make([]byte, pad)...)
 }
 
 func appendBytesFrame(buf []byte, typ recordType, prevCRC uint32, data []byte) ([]byte, uint32) {
@@ -87,74 +149,123 @@ func appendBytesFrame(buf []byte, typ recordType, prevCRC uint32, data []byte) (
 	return buf, crc
 }
 
-type frameStatus uint8
-
-const (
-	frameOK        frameStatus = iota
-	frameZero                  // zeros where a header should be: no more records
-	frameShort                 // the frame runs past the end of the file
-	frameBadHeader             // header fails its checksum or has bad fields
-	frameBadCRC                // header fine, chained CRC of the record wrong
-)
-
-type frame struct {
+// record is a decoded walpb.Record.
+type record struct {
 	typ  recordType
-	data []byte
-	crc  uint32 // chained CRC stored in the record
-	size int    // bytes on disk, when the header is valid
+	crc  uint32
+	data []byte // aliases the bytes decoded
 }
 
-// headerOK reports whether h (at least headerSize bytes) is a well-formed
-// header: its checksum matches, its type is known, its spare bytes zero.
-func headerOK(h []byte) bool {
-	return recordType(h[4]).valid() && h[5] == 0 && h[6] == 0 && h[7] == 0 &&
-		binary.LittleEndian.Uint32(h[12:16]) == crc32.Checksum(h[0:12], crcTable)
+var errBadRecord = errors.New("undecodable record")
+
+// parseRecord decodes a walpb.Record as protobuf would: fields in any
+// order, the last of a repeated field winning, unknown fields skipped.
+// A missing type reads as 0.
+func parseRecord(b []byte) (record, error) {
+	var r record
+	err := protoFields(b, func(field int, varint bool, v uint64, bs []byte) {
+		switch {
+		case field == 1 && varint:
+			r.typ = recordType(int64(v))
+		case field == 2 && varint:
+			r.crc = uint32(v)
+		case field == 3 && !varint:
+			r.data = bs
+		}
+	})
+	return r, err
 }
 
-// decodeFrame decodes the record at the start of b, whose chain starts
-// from prevCRC. The returned frame's size is set whenever the header is
-// valid, even if the record is not.
-func decodeFrame(b []byte, prevCRC uint32) (frame, frameStatus, string) {
-	if isZero(b[:min(len(b), headerSize)]) {
-		return frame{}, frameZero, ""
+// protoFields walks the fields of a protobuf message, calling f with each
+// varint's value or each length-delimited field's bytes (a field of the
+// wrong wire type is unknown to protobuf, and so to the caller). Fixed-width
+// fields are skipped; groups are refused.
+func protoFields(b []byte, f func(field int, varint bool, v uint64, bs []byte)) error {
+	for len(b) > 0 {
+		tag, k := binary.Uvarint(b)
+		if k <= 0 || tag>>3 == 0 || tag>>3 > 1<<29-1 {
+			return errBadRecord
+		}
+		b = b[k:]
+		field := int(tag >> 3)
+		switch tag & 7 {
+		case 0:
+			v, k := binary.Uvarint(b)
+			if k <= 0 {
+				return errBadRecord
+			}
+			f(field, true, v, nil)
+			b = b[k:]
+		case 2:
+			l, k := binary.Uvarint(b)
+			if k <= 0 || l > uint64(len(b)-k) {
+				return errBadRecord
+			}
+			f(field, false, 0, b[k:k+int(l)])
+			b = b[k+int(l):]
+		case 1:
+			if len(b) < 8 {
+				return errBadRecord
+			}
+			b = b[8:]
+		case 5:
+			if len(b) < 4 {
+				return errBadRecord
+			}
+			b = b[4:]
+		default:
+			return errBadRecord
+		}
 	}
-	if len(b) < headerSize {
-		return frame{}, frameShort, "partial record header at end of file"
-	}
-	h := b[:headerSize]
-	if !headerOK(h) {
-		return frame{}, frameBadHeader, "bad record header"
-	}
-	n := int(binary.LittleEndian.Uint32(h[0:4]))
-	f := frame{typ: recordType(h[4]), crc: binary.LittleEndian.Uint32(h[8:12]), size: frameSize(n)}
-	if f.size > len(b) {
-		return f, frameShort, "record runs past end of file"
-	}
-	f.data = b[headerSize : headerSize+n]
-	crc := crc32.Update(prevCRC, crcTable, h[0:8])
-	crc = crc32.Update(crc, crcTable, f.data)
-	if crc != f.crc {
-		return f, frameBadCRC, "CRC mismatch in " + f.typ.String() + " record"
-	}
-	if !isZero(b[headerSize+n : f.size]) {
-		return f, frameBadCRC, "non-zero padding after " + f.typ.String() + " record"
-	}
-	return f, frameOK, ""
+	return nil
 }
 
-// nextHeader returns the first 8-aligned offset at or after from where a
-// well-formed header starts, or -1.
-func nextHeader(b []byte, from int) int {
+// tornRecord reports whether the frame bytes b (after the length word),
+// starting at offset off in the file, hold a sector-aligned stretch of
+// zeros: a write interrupted by a crash, which loses whole sectors, rather
+// than damage (etcd's rule).
+func tornRecord(b []byte, off int64) bool {
+	for len(b) > 0 {
+		n := min(int(sectorSize-off%sectorSize), len(b))
+		if isZero(b[:n]) {
+			return true
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return false
+}
+
+// plausibleFrame reports whether a well-formed frame starts at b[0]: a
+// length word in the form the encoder writes, a record that fits in b and
+// decodes with a known type and a CRC, and zero padding. It tells records
+// after a damaged one from the zeros and torn bytes a crash leaves.
+func plausibleFrame(b []byte) bool {
+	if len(b) < wordSize {
+		return false
+	}
+	word := binary.LittleEndian.Uint64(b)
+	n, pad := parseWord(word)
+	if w, _ := frameWord(int(n)); w != word || n < 4 || n > int64(len(b)-wordSize)-pad {
+		return false
+	}
+	rec, err := parseRecord(b[wordSize : wordSize+n])
+	return err == nil && rec.typ.valid() && b[wordSize+1] == byte(rec.typ) && b[wordSize+2] == tagField2Varint &&
+		isZero(b[wordSize+n:wordSize+n+pad])
+}
+
+// nextFrame returns the first 8-aligned offset at or after from where a
+// plausible frame starts, or -1.
+func nextFrame(b []byte, from int) int {
 	from = (from + recordAlign - 1) &^ (recordAlign - 1)
-	for p := from; p+headerSize <= len(b); {
-		// No header starts among zeros (its type byte is never zero):
+	for p := from; p+wordSize <= len(b); {
+		// No frame starts among zeros (its length is never zero):
 		// preallocated space is skipped a block at a time.
 		if end := p + len(zeroBlock); end <= len(b) && bytes.Equal(b[p:end], zeroBlock[:]) {
 			p = end
 			continue
 		}
-		// Cheap filters before the checksum.
-		if b[p+5]|b[p+6]|b[p+7] == 0 && recordType(b[p+4]).valid() && headerOK(b[p:p+headerSize]) {
+		// A cheap filter before decoding: the record's first field is its type.
+		if b[p] != 0 && p+wordSize+2 <= len(b) && b[p+wordSize] == tagField1Varint && plausibleFrame(b[p:]) {
 			return p
 		}
 		p += recordAlign
@@ -175,29 +286,50 @@ func isZero(b []byte) bool {
 	return bytes.Equal(b, zeroBlock[:len(b)])
 }
 
-// The data of a crc record: magic, format version, the CRC the chain
-// carries over from the previous segment, and four zero bytes.
-const (
-	segmentMagic   = "BWAL"
-	formatVersion  = 1
-	crcRecordSize  = 16
-	markerDataSize = 16
-)
-
-func putCRCRecord(d []byte, carried uint32) {
-	copy(d[0:4], segmentMagic)
-	binary.LittleEndian.PutUint32(d[4:8], formatVersion)
-	binary.LittleEndian.PutUint32(d[8:12], carried)
-	binary.LittleEndian.PutUint32(d[12:16], 0)
-}
-
 // Marker is a snapshot marker: raft took (or received) a snapshot at
 // Index, whose entry has Term.
 type Marker struct {
 	Index, Term uint64
 }
 
-func putMarker(d []byte, m Marker) {
-	binary.LittleEndian.PutUint64(d[0:8], m.Index)
-	binary.LittleEndian.PutUint64(d[8:16], m.Term)
+// appendSnapshotRecord appends a walpb.Snapshot: index, term and, unless
+// nil, the configuration (etcd 3.5 and later write it for every snapshot
+// but the zero one that opens a WAL).
+func appendSnapshotRecord(b []byte, m Marker, cs *raftpb.ConfState) ([]byte, error) {
+	b = append(b, tagField1Varint)
+	b = binary.AppendUvarint(b, m.Index)
+	b = append(b, tagField2Varint)
+	b = binary.AppendUvarint(b, m.Term)
+	if cs != nil {
+		d, err := cs.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, tagField3Bytes)
+		b = binary.AppendUvarint(b, uint64(len(d)))
+		b = append(b, d...)
+	}
+	return b, nil
+}
+
+// parseSnapshotRecord decodes a walpb.Snapshot's index and term, checking
+// that its configuration, if any, decodes.
+func parseSnapshotRecord(b []byte) (Marker, error) {
+	var m Marker
+	var cs []byte
+	err := protoFields(b, func(field int, varint bool, v uint64, bs []byte) {
+		switch {
+		case field == 1 && varint:
+			m.Index = v
+		case field == 2 && varint:
+			m.Term = v
+		case field == 3 && !varint:
+			cs = bs
+		}
+	})
+	if err == nil && cs != nil {
+		var c raftpb.ConfState
+		err = c.Unmarshal(cs)
+	}
+	return m, err
 }

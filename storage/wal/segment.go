@@ -47,7 +47,7 @@ func listSegments(fsys vfs.FS, dir string, log *slog.Logger) (segs []segmentName
 			segs = append(segs, s)
 			continue
 		}
-		if strings.HasSuffix(name, segmentExt+tmpExt) {
+		if strings.HasSuffix(name, segmentExt+tmpExt) || isEtcdTmp(name) {
 			tmps = append(tmps, name)
 			continue
 		}
@@ -63,6 +63,13 @@ func listSegments(fsys vfs.FS, dir string, log *slog.Logger) (segs []segmentName
 		}
 	}
 	return segs, tmps, nil
+}
+
+// isEtcdTmp reports whether name is one of the preallocated files etcd
+// keeps ready for its next cuts ("0.tmp", "1.tmp").
+func isEtcdTmp(name string) bool {
+	digits := strings.TrimSuffix(name, tmpExt)
+	return len(digits) > 0 && len(digits) < len(name) && strings.Trim(digits, "0123456789") == ""
 }
 
 // searchIndex returns the position of the segment from which a reader

@@ -15,8 +15,8 @@ import (
 )
 
 // SegmentSizeBytes is the default size segments are preallocated to and
-// cut at. Tests shrink it with WithSegmentSize rather than changing this.
-var SegmentSizeBytes int64 = 64 << 20
+// cut at: etcd's 64 MB. Tests shrink it with WithSegmentSize rather than changing this.
+var SegmentSizeBytes int64 = 64 * 1000 * 1000
 
 // Option configures Create, Open and OpenForRead.
 type Option func(*options)
@@ -247,16 +247,8 @@ func (w *WAL) ReadAll() (metadata []byte, st raftpb.HardState, ents []raftpb.Ent
 	}
 	w.mu.read = true
 	r := &replay{start: w.start, lastIndex: w.start.Index}
-	var buf []byte
-	for i, seg := range w.toRead {
-		path := seg.path(w.dir)
-		buf, err = vfs.ReadFile(w.fs, path)
-		if err != nil {
-			return nil, st, nil, fmt.Errorf("read wal segment %s: %w", path, err)
-		}
-		if err := r.segment(path, buf, i == len(w.toRead)-1); err != nil {
-			return nil, st, nil, err
-		}
+	if err := readSegments(w.fs, w.dir, w.toRead, r); err != nil {
+		return nil, st, nil, err
 	}
 	last := w.toRead[len(w.toRead)-1]
 	if !r.haveMetadata {
@@ -266,11 +258,10 @@ func (w *WAL) ReadAll() (metadata []byte, st raftpb.HardState, ents []raftpb.Ent
 		return nil, st, nil, fmt.Errorf("read wal %s at %+v: %w", w.dir, w.start, ErrSnapshotNotFound)
 	}
 	if r.dirty && !w.readOnly {
-		w.opts.log.Warn("repairing torn wal tail", "file", last.path(w.dir), "offset", r.end,
-			"discarded-bytes", len(buf)-r.end)
+		w.opts.log.Warn("repairing torn wal tail", "file", last.path(w.dir), "offset", r.end)
 	}
 	if !w.readOnly {
-		if err := w.openTailLocked(last, int64(r.end), r.dirty); err != nil {
+		if err := w.openTailLocked(last, r.end); err != nil {
 			return nil, st, nil, err
 		}
 		w.mu.metadata, w.mu.state = r.metadata, r.state
@@ -281,35 +272,51 @@ func (w *WAL) ReadAll() (metadata []byte, st raftpb.HardState, ents []raftpb.Ent
 	return r.metadata, r.state, r.ents, nil
 }
 
-// openTailLocked opens the newest segment for appending at end. A dirty
-// tail is cut off first; either way the segment is preallocated again
-// (zeros after end), so a later crash cannot confuse old bytes with new.
-func (w *WAL) openTailLocked(seg segmentName, end int64, dirty bool) error {
+// readSegments replays segs, oldest first, into r. Only the last may end
+// in a torn record.
+func readSegments(fsys vfs.FS, dir string, segs []segmentName, r *replay) error {
+	for i, seg := range segs {
+		path := seg.path(dir)
+		f, err := fsys.Open(path)
+		if err != nil {
+			return fmt.Errorf("open wal segment %s: %w", path, err)
+		}
+		fi, err := f.Stat()
+		if err == nil {
+			err = r.segment(path, f, fi.Size(), i == len(segs)-1)
+		} else {
+			err = fmt.Errorf("stat wal segment %s: %w", path, err)
+		}
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openTailLocked opens the newest segment for appending at end. Whatever
+// follows end (a torn record, or bytes of a batch whose first sectors a
+// crash lost) is cut off and the segment preallocated again, zeros after
+// end, as etcd zeroes a tail it opens: later records must never run into
+// old bytes.
+func (w *WAL) openTailLocked(seg segmentName, end int64) error {
 	path := seg.path(w.dir)
 	f, err := w.fs.OpenReadWrite(path)
 	if err != nil {
 		return fmt.Errorf("open wal tail %s: %w", path, err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	if err := f.Truncate(end); err != nil {
 		f.Close()
-		return fmt.Errorf("stat wal tail %s: %w", path, err)
+		return fmt.Errorf("truncate wal tail %s at offset %d: %w", path, end, err)
 	}
-	if dirty || fi.Size() < w.opts.segmentSize {
-		if dirty {
-			if err := f.Truncate(end); err != nil {
-				f.Close()
-				return fmt.Errorf("truncate torn wal tail %s at offset %d: %w", path, end, err)
-			}
-		}
-		if err := f.Preallocate(w.opts.segmentSize); err != nil {
-			f.Close()
-			return fmt.Errorf("preallocate wal segment %s: %w", path, err)
-		}
-		if err := w.fsync(f); err != nil {
-			f.Close()
-			return fmt.Errorf("sync wal segment %s: %w", path, err)
-		}
+	if err := f.Preallocate(w.opts.segmentSize); err != nil {
+		f.Close()
+		return fmt.Errorf("preallocate wal segment %s: %w", path, err)
+	}
+	if err := w.fsync(f); err != nil {
+		f.Close()
+		return fmt.Errorf("sync wal segment %s: %w", path, err)
 	}
 	w.mu.tail, w.mu.tailOff, w.mu.tailBase = f, end, end
 	return nil

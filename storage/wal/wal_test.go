@@ -178,37 +178,33 @@ func TestCorruptionReported(t *testing.T) {
 		damage func(t *testing.T, fs vfs.FS, segs []string) target
 	}{
 		{"bit flip in entry data, valid records after", func(t *testing.T, fs vfs.FS, segs []string) target {
-			return flip(t, fs, segs, len(segs)-1, 4, headerSize+3)
+			return flip(t, fs, segs, len(segs)-1, 4, wordSize+16)
 		}},
-		{"bit flip in a header length", func(t *testing.T, fs vfs.FS, segs []string) target {
-			return flip(t, fs, segs, len(segs)-1, 3, 1)
+		{"bit flip in a length word", func(t *testing.T, fs vfs.FS, segs []string) target {
+			return flip(t, fs, segs, len(segs)-1, 3, 0)
 		}},
-		{"bit flip in an older segment's last record", func(t *testing.T, fs vfs.FS, segs []string) target {
+		{"bit flip in an older segment's last record's CRC", func(t *testing.T, fs vfs.FS, segs []string) target {
 			offs, _ := recordOffsets(t, fs, segs[1])
-			return flip(t, fs, segs, 1, len(offs)-1, headerSize)
+			return flip(t, fs, segs, 1, len(offs)-1, wordSize+3)
 		}},
 		{"unknown record type", func(t *testing.T, fs vfs.FS, segs []string) target {
+			// The CRC covers a record's data, not its type.
 			offs, _ := recordOffsets(t, fs, segs[2])
-			path := filepath.Join(walDir, segs[2])
-			hdr := readHeader(t, fs, path, offs[4])
-			hdr[4] = 9
-			resealHeader(hdr)
-			patchFile(t, fs, path, int64(offs[4]), hdr)
+			patchFile(t, fs, filepath.Join(walDir, segs[2]), int64(offs[4]+wordSize+1), []byte{9})
 			return target{2, 4}
 		}},
-		{"zeroed record with records after", func(t *testing.T, fs vfs.FS, segs []string) target {
-			offs, _ := recordOffsets(t, fs, segs[len(segs)-1])
-			patchFile(t, fs, filepath.Join(walDir, segs[len(segs)-1]), int64(offs[3]), make([]byte, headerSize))
-			return target{len(segs) - 1, 3}
+		{"zeroed records in an older segment", func(t *testing.T, fs vfs.FS, segs []string) target {
+			// A zero length word ends a segment, as in etcd; the records
+			// lost after it break the CRC chain into the next one.
+			offs, _ := recordOffsets(t, fs, segs[1])
+			patchFile(t, fs, filepath.Join(walDir, segs[1]), int64(offs[3]), make([]byte, wordSize))
+			return target{2, 0}
 		}},
 		{"broken chain between segments", func(t *testing.T, fs vfs.FS, segs []string) target {
-			// Rewrite segment 2's crc record to carry a wrong CRC, with
-			// its own checksums consistent, as a spliced segment would.
-			path := filepath.Join(walDir, segs[2])
-			var d [crcRecordSize]byte
-			putCRCRecord(d[:], 0xdeadbeef)
-			rec, _ := appendBytesFrame(nil, crcType, 0xdeadbeef, d[:])
-			patchFile(t, fs, path, 0, rec)
+			// Rewrite segment 2's crc record to carry a wrong CRC of the
+			// same encoded size, as a spliced segment would.
+			fr := scanFrames(t, fs, segs[2])
+			patchFile(t, fs, filepath.Join(walDir, segs[2]), 0, appendCRCFrame(nil, fr[0].crc^1))
 			return target{2, 0}
 		}},
 	}
@@ -265,24 +261,9 @@ func flip(t *testing.T, fs vfs.FS, segs []string, seg, rec, at int) struct{ seg,
 }
 
 func endOfValid(t testing.TB, fs vfs.FS, seg string) int {
-	offs, _ := recordOffsets(t, fs, seg)
-	buf, _ := vfs.ReadFile(fs, filepath.Join(walDir, seg))
-	last := offs[len(offs)-1]
-	n := int(buf[last]) | int(buf[last+1])<<8
-	return last + frameSize(n)
-}
-
-func readHeader(t *testing.T, fs vfs.FS, path string, off int) []byte {
-	buf, err := vfs.ReadFile(fs, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return slices.Clone(buf[off : off+headerSize])
-}
-
-func resealHeader(h []byte) {
-	c := crc32c(h[0:12])
-	h[12], h[13], h[14], h[15] = byte(c), byte(c>>8), byte(c>>16), byte(c>>24)
+	fr := scanFrames(t, fs, seg)
+	last := fr[len(fr)-1]
+	return last.off + last.size
 }
 
 func TestSegmentsCutAtSizeLimit(t *testing.T) {
@@ -311,19 +292,22 @@ func TestSegmentsCutAtSizeLimit(t *testing.T) {
 		if fi.Size() > segSize {
 			t.Fatalf("segment %s has %d bytes, limit %d", name, fi.Size(), segSize)
 		}
-		// A segment starts with crc, metadata, hard state.
+		// A segment starts with crc, metadata and the zero snapshot (the
+		// first) or the hard state (the others), as etcd's do.
 		_, types := recordOffsets(t, fs, name)
-		if len(types) < 3 || types[0] != crcType || types[1] != metadataType || types[2] != hardStateType {
+		third := stateType
+		if i == 0 {
+			third = snapshotType
+		}
+		if len(types) < 3 || types[0] != crcType || types[1] != metadataType || types[2] != third {
 			t.Fatalf("segment %s begins with %v", name, types)
 		}
 		// ... and is named for the first entry appended after the cut.
 		if i > 0 {
-			buf, _ := vfs.ReadFile(fs, filepath.Join(walDir, name))
-			offs, types := recordOffsets(t, fs, name)
-			for j, typ := range types {
-				if typ == entryType {
+			for _, f := range scanFrames(t, fs, name) {
+				if f.typ == entryType {
 					var e raftpb.Entry
-					if err := e.Unmarshal(buf[offs[j]+headerSize : offs[j]+headerSize+int(buf[offs[j]])]); err != nil {
+					if err := e.Unmarshal(f.data); err != nil {
 						t.Fatal(err)
 					}
 					if e.Index != s.index {
@@ -349,12 +333,12 @@ func TestOpenAtSnapshotMarker(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 5 {
-			if err := w.SaveSnapshot(Marker{Index: 12, Term: 2}); err != nil {
+			if err := w.SaveSnapshot(snapMeta(Marker{Index: 12, Term: 2})); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if i == 15 {
-			if err := w.SaveSnapshot(Marker{Index: 40, Term: 2}); err != nil {
+			if err := w.SaveSnapshot(snapMeta(Marker{Index: 40, Term: 2})); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -368,7 +352,7 @@ func TestOpenAtSnapshotMarker(t *testing.T) {
 		{Marker{}, mkEnts(1, 60, 2, 20), nil},
 		{Marker{Index: 12, Term: 2}, mkEnts(13, 60, 2, 20), nil},
 		{Marker{Index: 40, Term: 2}, mkEnts(41, 60, 2, 20), nil},
-		{Marker{Index: 40, Term: 1}, nil, ErrSnapshotNotFound},
+		{Marker{Index: 40, Term: 1}, nil, ErrSnapshotMismatch},
 		{Marker{Index: 30, Term: 2}, nil, ErrSnapshotNotFound},
 	}
 	for _, tt := range tests {
@@ -415,7 +399,7 @@ func TestOverwrittenTailReplaced(t *testing.T) {
 			w := mustCreate(t, fs, WithSegmentSize(512))
 			for _, ents := range tt.saves {
 				if ents == nil {
-					if err := w.SaveSnapshot(tt.marker); err != nil {
+					if err := w.SaveSnapshot(snapMeta(tt.marker)); err != nil {
 						t.Fatal(err)
 					}
 					continue
@@ -536,7 +520,7 @@ func TestPurgeKeepsNeededSegments(t *testing.T) {
 		t.Fatalf("Purge before release removed %v, %v", removed, err)
 	}
 	snap := Marker{Index: 70, Term: 1}
-	if err := w.SaveSnapshot(snap); err != nil {
+	if err := w.SaveSnapshot(snapMeta(snap)); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.ReleaseLockTo(snap.Index); err != nil {
@@ -652,15 +636,20 @@ func TestStrayFiles(t *testing.T) {
 	w := mustCreate(t, fs, WithSegmentSize(512))
 	w.Save(raftpb.HardState{Term: 1}, mkEnts(1, 20, 1, 30))
 	w.Close()
-	for _, name := range []string{"junk.txt", "0000000000000009-0000000000000000.wal.tmp", "12.wal"} {
+	for _, name := range []string{"junk.txt", "0000000000000009-0000000000000000.wal.tmp", "1.tmp", "12.wal"} {
 		f, _ := fs.Create(filepath.Join(walDir, name))
 		f.Close()
 	}
 	w, _, got := mustReopen(t, fs, Marker{})
 	mustEnts(t, got, mkEnts(1, 20, 1, 30))
 	w.Close()
-	if vfs.Exists(fs, filepath.Join(walDir, "0000000000000009-0000000000000000.wal.tmp")) {
-		t.Fatal("leftover .wal.tmp not removed")
+	for _, name := range []string{"0000000000000009-0000000000000000.wal.tmp", "1.tmp"} {
+		if vfs.Exists(fs, filepath.Join(walDir, name)) {
+			t.Fatalf("leftover %s not removed", name)
+		}
+	}
+	if !vfs.Exists(fs, filepath.Join(walDir, "junk.txt")) {
+		t.Fatal("a stranger's file removed")
 	}
 	// A missing middle segment is an error, not a silent gap.
 	segs := segmentFiles(t, fs)

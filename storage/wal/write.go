@@ -49,15 +49,21 @@ func (w *WAL) SaveNoSync(st raftpb.HardState, ents []raftpb.Entry) error {
 	return w.appendLocked(st, ents)
 }
 
-// SaveSnapshot records that raft has a snapshot at m, and syncs. Write the
-// snapshot itself (snap.Snapshotter.SaveSnap) first: Open may be given m
-// only once the snapshot file exists.
-func (w *WAL) SaveSnapshot(m Marker) error {
+// SaveSnapshot records that raft has a snapshot described by md (index,
+// term and configuration, as etcd's walpb.Snapshot holds them), and
+// syncs. Write the snapshot itself (snap.Snapshotter.SaveSnap) first:
+// Open may be given its marker only once the snapshot file exists.
+func (w *WAL) SaveSnapshot(md raftpb.SnapshotMetadata) error {
+	m := Marker{Index: md.Index, Term: md.Term}
+	data, err := appendSnapshotRecord(nil, m, &md.ConfState)
+	if err != nil {
+		return fmt.Errorf("encode snapshot record: %w", err)
+	}
 	w.mu.Lock()
-	err := w.checkLocked()
+	err = w.checkLocked()
 	if err == nil {
 		var buf []byte
-		buf, w.mu.crc = appendBytesFrame(w.mu.buf[:0], snapshotType, w.mu.crc, markerBytes(m))
+		buf, w.mu.crc = appendBytesFrame(w.mu.buf[:0], snapshotType, w.mu.crc, data)
 		w.mu.lastIndex = max(w.mu.lastIndex, m.Index)
 		err = w.writeLocked(buf)
 		w.mu.buf = buf[:0]
@@ -68,12 +74,6 @@ func (w *WAL) SaveSnapshot(m Marker) error {
 		return err
 	}
 	return w.syncTo(pos)
-}
-
-func markerBytes(m Marker) []byte {
-	var d [markerDataSize]byte
-	putMarker(d[:], m)
-	return d[:]
 }
 
 // Sync makes everything appended so far durable. It does nothing if that
@@ -154,7 +154,7 @@ func (w *WAL) appendLocked(st raftpb.HardState, ents []raftpb.Entry) error {
 	// new segment if the record would overflow this one and is not the
 	// first after its header records.
 	fits := func(n int) error {
-		size := int64(len(buf) + frameSize(n))
+		size := int64(len(buf) + maxFrameSize(n))
 		if w.mu.tailOff+size <= w.opts.segmentSize || w.mu.tailOff+int64(len(buf)) == w.mu.tailBase {
 			return nil
 		}
@@ -180,7 +180,7 @@ func (w *WAL) appendLocked(st raftpb.HardState, ents []raftpb.Entry) error {
 		if err := fits(st.Size()); err != nil {
 			return err
 		}
-		if buf, w.mu.crc, err = appendFrame(buf, hardStateType, w.mu.crc, st.Size(), marshalTo(&st)); err != nil {
+		if buf, w.mu.crc, err = appendFrame(buf, stateType, w.mu.crc, st.Size(), marshalTo(&st)); err != nil {
 			return fmt.Errorf("encode hard state: %w", err)
 		}
 		w.mu.state = st
@@ -254,9 +254,12 @@ func (w *WAL) cutLocked() error {
 	return nil
 }
 
-// newSegmentLocked creates segment name holding the segment header
-// records (crc carry-over, metadata, last hard state), preallocated,
-// synced and renamed into place, and makes it the tail.
+// newSegmentLocked creates segment name holding the records that open a
+// segment, as etcd writes them: the crc record carrying the running CRC,
+// the metadata, and then in the first segment the zero snapshot record
+// (etcd opens a new WAL at it), in later ones the last hard state unless
+// empty. The segment is preallocated, synced and renamed into place, and
+// becomes the tail.
 func (w *WAL) newSegmentLocked(name segmentName) error {
 	path := name.path(w.dir)
 	tmp := path + tmpExt
@@ -272,15 +275,16 @@ func (w *WAL) newSegmentLocked(name segmentName) error {
 	if err := f.Preallocate(w.opts.segmentSize); err != nil {
 		return fail(fmt.Errorf("preallocate %s: %w", tmp, err))
 	}
-	buf := w.mu.buf[:0]
-	var crcData [crcRecordSize]byte
-	putCRCRecord(crcData[:], w.mu.crc)
-	buf, crc := appendBytesFrame(buf, crcType, w.mu.crc, crcData[:])
-	buf, crc = appendBytesFrame(buf, metadataType, crc, w.mu.metadata)
-	st := w.mu.state
-	buf, crc, err = appendFrame(buf, hardStateType, crc, st.Size(), marshalTo(&st))
-	if err != nil {
-		return fail(fmt.Errorf("encode hard state: %w", err))
+	buf := appendCRCFrame(w.mu.buf[:0], w.mu.crc)
+	buf, crc := appendBytesFrame(buf, metadataType, w.mu.crc, w.mu.metadata)
+	if name == (segmentName{}) {
+		zero, _ := appendSnapshotRecord(nil, Marker{}, nil)
+		buf, crc = appendBytesFrame(buf, snapshotType, crc, zero)
+	} else if st := w.mu.state; !isEmptyHardState(st) {
+		buf, crc, err = appendFrame(buf, stateType, crc, st.Size(), marshalTo(&st))
+		if err != nil {
+			return fail(fmt.Errorf("encode hard state: %w", err))
+		}
 	}
 	w.mu.buf = buf[:0]
 	if err := writeAt(f, buf, 0); err != nil {
