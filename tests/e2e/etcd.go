@@ -46,6 +46,14 @@ func StartEtcd(t testing.TB, why string, extra ...string) *Etcd {
 // etcd; it skips the test when the variable is unset or names no file.
 func StartEtcd37(t testing.TB, why string, extra ...string) *Etcd {
 	t.Helper()
+	return startEtcd(t, Etcd37Binary(t, why), extra)
+}
+
+// Etcd37Binary is the path of etcd 3.7.3's server ($BASALT_ETCD37); it
+// skips the test, saying why it needs it, when the variable is unset or
+// names no file.
+func Etcd37Binary(t testing.TB, why string) string {
+	t.Helper()
 	bin := os.Getenv(Etcd37Env)
 	if bin == "" {
 		t.Skipf("%s is not set (the path of an etcd 3.7.3 binary; .ci/run builds one): %s", Etcd37Env, why)
@@ -53,7 +61,7 @@ func StartEtcd37(t testing.TB, why string, extra ...string) *Etcd {
 	if _, err := os.Stat(bin); err != nil {
 		t.Skipf("%s=%s: %v: %s", Etcd37Env, bin, err, why)
 	}
-	return startEtcd(t, bin, extra)
+	return bin
 }
 
 func startEtcd(t testing.TB, bin string, extra []string) *Etcd {
