@@ -6,7 +6,8 @@
 //	bucket           key                               value
 //	meta             consistent_index, term            uint64, big-endian (storage/mvcc)
 //	meta             scheduledCompactRev, ...          (storage/mvcc)
-//	meta             storageVersion                    StorageVersion, as text
+//	meta             storageVersion                    StorageVersion, as text (basaltutl migrate
+//	                                                   sets another or removes it: migrate.go)
 //	members          member ID, hex                    the member as JSON (membership)
 //	members_removed  member ID, hex                    "removed" (membership)
 //	alarm            protobuf etcdserverpb.AlarmMember empty
