@@ -72,6 +72,9 @@ func TestGolden(t *testing.T) {
 		a("defrag"),
 		a("defrag", "--data-dir", filepath.Join(dir, "absent.etcd")),
 		a("migrate", "--data-dir", dir, "--target-version", "3.6"),
+		a("migrate", "--data-dir", filepath.Join(dir, "golden.etcd"), "--target-version", "3.6.1"),
+		a("migrate", "--data-dir", filepath.Join(dir, "golden.etcd"), "--target-version", "3.4"),
+		a("migrate", "--data-dir", filepath.Join(dir, "golden.etcd")),
 		a("nosuchcommand"),
 		a("version"),
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/basaltkv/basalt/ctl"
 	"github.com/basaltkv/basalt/server"
 	"github.com/spf13/cobra"
 )
@@ -63,25 +62,4 @@ or, for every new shell, write it where the shell looks for completions:
 			}
 		}),
 	}
-}
-
-// newMigrateCommand keeps etcdutl's migrate and its flags so that scripts
-// get a clear refusal rather than "unknown command": basalt's backend has
-// one storage version, and no migration between etcd schemas is built.
-func (e *env) newMigrateCommand() *cobra.Command {
-	var dataDir, target string
-	var force bool
-	cmd := &cobra.Command{
-		Use:   "migrate",
-		Short: "Migrates schema of etcd data dir files (not supported by basaltutl)",
-		RunE: run(func(*cobra.Command, []string) error {
-			return fail(ctl.ExitBadFeature, fmt.Errorf("migrate is not supported by %s: basalt's data dir has one storage version (%s)", e.name, server.StorageVersion))
-		}),
-	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "Path to the etcd data dir")
-	cmd.Flags().StringVar(&target, "target-version", "", `Target etcd version, "X.Y"`)
-	cmd.Flags().BoolVar(&force, "force", false, "Override the storage version even if the migration fails")
-	cmd.MarkFlagRequired("data-dir")
-	cmd.MarkFlagRequired("target-version")
-	return cmd
 }
