@@ -114,6 +114,7 @@ func (m *Member) Start() {
 		c.run(m.cfg.AutoCompactionMode, m.cfg.AutoCompactionRetention, m.stopping)
 	})
 	m.goAttach(m.purgeLoop)
+	m.goAttach(m.monitorClusterVersion)
 	m.goAttach(m.monitorFileDescriptors)
 	m.goAttach(func() { m.corruptCheckLoop("corruption check", m.cfg.CorruptCheckTime, m.periodicCorruptCheck) })
 	if m.cfg.CompactHashCheck {

@@ -95,12 +95,12 @@ func FuzzFrameReader(f *testing.F) {
 // FuzzSnapshotHeader: a snapshot body's opening never panics the receiver.
 func FuzzSnapshotHeader(f *testing.F) {
 	m := snapMsg(1, 2, 9)
-	body, _ := newSnapshotBody(&m, 3, io.NopCloser(bytes.NewReader([]byte("abc"))))
+	body, _ := newSnapshotBody(&m, 3, io.NopCloser(bytes.NewReader([]byte("abc"))), false)
 	wire, _ := io.ReadAll(body)
 	f.Add(wire)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bytes.NewReader(data)
-		_, _, size, err := readSnapshotHeader(r)
+		_, _, size, err := readSnapshotHeader(r, false)
 		if err != nil {
 			return
 		}

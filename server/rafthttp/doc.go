@@ -1,5 +1,7 @@
-// Package rafthttp carries raft messages between basalt members over their
-// peer URLs.
+// Package rafthttp carries raft messages between members over their peer
+// URLs: between basalt members in basalt's own protocol, described first,
+// and with etcd members (and any member that speaks it) in etcd's, so that
+// basalt and etcd 3.x members form one cluster (see "etcd's protocol").
 //
 // Each member keeps, for every peer, one long-lived outbound message stream
 // and opens a separate HTTP request for every snapshot, so a database of
@@ -94,6 +96,43 @@
 // Every 4 s the sender GETs /raft/probe from each peer and records the
 // round trip in etcd_network_peer_round_trip_time_seconds. The answer is
 // 200 with a small JSON body.
+//
+// # etcd's protocol
+//
+// basalt serves etcd's peer endpoints beside its own and speaks them to a
+// peer that speaks them: one that answers basalt's POST /raft/stream as
+// etcd does (its mux's 307 redirect, 301, 308 or 405), or that dials one
+// of etcd's streams here. The switch is for the peer's life (etcd.go);
+// basalt members can talk etcd's protocol to one another too, so a
+// member that went from etcd to basalt is still understood.
+//
+//   - GET /raft/stream/message/<sender> and /raft/stream/msgapp/<sender>:
+//     the sender's readers. The answer (200, then an endless body) carries
+//     what this member sends the sender: on "message" every message as an
+//     8-byte big-endian length and the marshalled raftpb.Message; on
+//     "msgapp" (etcd's msgappv2) the leader's MsgApps alone, as records of
+//     a type byte: 0 link heartbeat, 1 entries of a MsgApp continuing the
+//     last one (count, then each entry as a length and its bytes, then the
+//     commit index; term, log term and index are implied), 2 any other
+//     MsgApp as a length and the message. An idle stream carries a link
+//     heartbeat (a MsgHeartbeat from and to 0) every third of the read
+//     timeout. MsgApps go on "msgapp" while it is up, the rest on
+//     "message"; the reader skips link heartbeats.
+//   - This member dials the same two streams at the peer, with
+//     X-Server-From, X-Etcd-Cluster-ID, X-Server-Version,
+//     X-Min-Cluster-Version and X-Raft-To, redialing every 100 ms when one
+//     breaks, and delivers what arrives as from basalt's streams.
+//   - POST /raft (the pipeline): one marshalled message per request,
+//     answered 204 once Raft.Process took it (403 to a removed member, as
+//     etcd answers). etcd sends on it while its streams are down; so does
+//     basalt to an etcd peer whose "message" stream is not up (four
+//     senders, 64 queued, as etcd).
+//   - POST /raft/snapshot: an 8-byte length, the MsgSnap, then the
+//     database to the end of the body (HTTP's framing tells a whole body
+//     from a cut one); no X-Raft-To. basalt's own snapshots carry
+//     X-Basalt-Snapshot-Format, which tells the receiver their framing.
+//   - GET /raft/probing: etcd's prober, answered {"OK":true,"Now":...};
+//     basalt probes an etcd peer there.
 //
 // # Calls into the member
 //

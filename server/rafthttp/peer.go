@@ -44,9 +44,24 @@ type peer struct {
 	// urlsChangedc wakes the stream writer after UpdatePeer.
 	urlsChangedc chan struct{}
 
-	// connected is true while the outbound stream is up.
+	// connected is true while the outbound stream is up (etcd's protocol:
+	// the message stream the peer dialed).
 	connected    atomic.Bool
 	snapshotting atomic.Bool
+
+	// etcd is set, for good, once the peer speaks etcd's protocol (see
+	// etcd.go); etcdc is closed then. basaltDone is closed when the basalt
+	// stream writer has let go of the send queue. appc is the queue of
+	// MsgApps for etcd's msgappv2 stream, up while appUp.
+	etcd       atomic.Bool
+	etcdOnce   sync.Once
+	etcdc      chan struct{}
+	basaltDone chan struct{}
+	appc       chan raftpb.Message
+	appUp      atomic.Bool
+	// pipec holds messages for etcd's pipeline (POST /raft), used while
+	// the peer's message stream is down, as etcd does.
+	pipec chan raftpb.Message
 
 	dropLog    logLimiter
 	recvLog    logLimiter
@@ -58,6 +73,7 @@ type peer struct {
 		next    int // index in urls of the URL to dial
 		since   time.Time
 		inbound *inboundStream
+		etcdOut map[string]*etcdOut // the streams an etcd peer dialed, by type
 		stopped bool
 	}
 }
@@ -73,7 +89,10 @@ func newPeer(t *Transport, id uint64, urls []url.URL) *peer {
 		propc:        make(chan raftpb.Message, recvQueueSize),
 		unreachablec: make(chan struct{}, 1),
 		urlsChangedc: make(chan struct{}, 1),
+		etcdc:        make(chan struct{}),
+		basaltDone:   make(chan struct{}),
 	}
+	p.mu.etcdOut = make(map[string]*etcdOut)
 	p.dropLog.every = t.timing.logEvery
 	p.recvLog.every = t.timing.logEvery
 	p.processLog.every = t.timing.logEvery
@@ -100,9 +119,14 @@ func (p *peer) stop() {
 	p.mu.stopped = true
 	in := p.mu.inbound
 	p.mu.inbound = nil
+	outs := p.mu.etcdOut
+	p.mu.etcdOut = make(map[string]*etcdOut)
 	p.mu.Unlock()
 	if in != nil {
 		in.close()
+	}
+	for _, out := range outs {
+		out.close()
 	}
 }
 
@@ -112,7 +136,23 @@ func (p *peer) sendLocked(m *raftpb.Message) {
 		p.startSnapshotLocked(*m)
 		return
 	}
+	if m.Type == raftpb.MsgApp && p.etcd.Load() && p.appUp.Load() {
+		select {
+		case p.appc <- *m:
+		default:
+			p.drop(m, "sending buffer is full")
+		}
+		return
+	}
 	if !p.connected.Load() {
+		if p.etcd.Load() {
+			select {
+			case p.pipec <- *m:
+			default:
+				p.drop(m, "pipeline buffer is full")
+			}
+			return
+		}
 		p.drop(m, "stream to peer is not connected")
 		return
 	}

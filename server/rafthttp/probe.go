@@ -34,7 +34,8 @@ func (p *peer) runProber() {
 	}
 }
 
-// probe sends one GET /raft/probe and returns its round trip.
+// probe sends one GET /raft/probe (etcd's /raft/probing to a peer that
+// speaks etcd's protocol) and returns its round trip.
 func (p *peer) probe() (time.Duration, error) {
 	u, ok := p.pickURL()
 	if !ok {
@@ -42,7 +43,11 @@ func (p *peer) probe() (time.Duration, error) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.t.timing.probeTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint(u, probePath), nil)
+	probe := probePath
+	if p.etcd.Load() {
+		probe = etcdProbingPath
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint(u, probe), nil)
 	if err != nil {
 		return 0, fmt.Errorf("new probe request to %s: %w", u.Host, err)
 	}

@@ -77,7 +77,8 @@ func (p *peer) postSnapshot(m *raftpb.Message) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("open database for snapshot at index %d: %w", index, err)
 	}
-	body, err := newSnapshotBody(m, size, db)
+	etcd := p.etcd.Load()
+	body, err := newSnapshotBody(m, size, db, etcd)
 	if err != nil {
 		_ = db.Close()
 		return 0, err
@@ -95,6 +96,11 @@ func (p *peer) postSnapshot(m *raftpb.Message) (int64, error) {
 	req.ContentLength = body.total
 	p.t.setHeaders(req.Header, p.id)
 	req.Header.Set("Content-Type", "application/octet-stream")
+	if etcd {
+		req.Header.Set("X-Min-Cluster-Version", minClusterVersion)
+	} else {
+		req.Header.Set(snapshotFormatHeader, "1")
+	}
 
 	p.lg.Info("sending database snapshot", zap.Uint64("snapshot-index", index),
 		zap.Int64("bytes", body.total), zap.String("url", u.String()))
@@ -121,7 +127,9 @@ func (p *peer) postSnapshot(m *raftpb.Message) (int64, error) {
 // database, then raft gets the message, then the sender gets 204.
 func (t *Transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	from, ok := t.checkRequest(w, r, http.MethodPost, true)
+	// etcd's sender names no receiver (X-Raft-To); basalt's does.
+	etcd := r.Header.Get(snapshotFormatHeader) == ""
+	from, ok := t.checkRequest(w, r, http.MethodPost, !etcd)
 	if !ok {
 		snapshotReceiveFailures.WithLabelValues(unknownSnapshotSender).Inc()
 		return
@@ -149,7 +157,7 @@ func (t *Transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	})
 	defer stopAbort()
 
-	m, headerBytes, size, err := readSnapshotHeader(body)
+	m, headerBytes, size, err := readSnapshotHeader(body, etcd)
 	receivedBytes.WithLabelValues(fromStr).Add(float64(headerBytes))
 	if err != nil {
 		lg.Warn("failed to decode Raft message", zap.Error(err))
@@ -171,12 +179,22 @@ func (t *Transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, "no snapshot sink configured")
 		return
 	}
-	db := newDBReader(body, size)
-	n, err := t.cfg.Sink.SaveSnapshotDB(index, db)
-	if err == nil && !db.complete() {
-		err = fmt.Errorf("sink stored %d bytes without reading the database to its end", n)
+	var n int64
+	if etcd {
+		db := &etcdDBReader{r: body}
+		n, err = t.cfg.Sink.SaveSnapshotDB(index, db)
+		if err == nil && !db.done {
+			err = fmt.Errorf("sink stored %d bytes without reading the database to its end", n)
+		}
+		receivedBytes.WithLabelValues(fromStr).Add(float64(db.n))
+	} else {
+		db := newDBReader(body, size)
+		n, err = t.cfg.Sink.SaveSnapshotDB(index, db)
+		if err == nil && !db.complete() {
+			err = fmt.Errorf("sink stored %d bytes without reading the database to its end", n)
+		}
+		receivedBytes.WithLabelValues(fromStr).Add(float64(size - db.remaining))
 	}
-	receivedBytes.WithLabelValues(fromStr).Add(float64(size - db.remaining))
 	if err != nil {
 		lg.Warn("failed to save incoming database snapshot", zap.Uint64("incoming-snapshot-index", index), zap.Error(err))
 		fail(http.StatusInternalServerError, fmt.Sprintf("failed to save KV snapshot (%v)", err))

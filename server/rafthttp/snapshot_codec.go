@@ -19,8 +19,10 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 var errSnapshotBodyClosed = errors.New("snapshot body closed")
 
 // snapshotBody is the request body of POST /raft/snapshot: the message,
-// the database and its checksum (see doc.go).
+// the database and its checksum (see doc.go), or in etcd's framing the
+// message and the database alone.
 type snapshotBody struct {
+	etcd      bool
 	head      []byte
 	db        io.ReadCloser
 	remaining int64
@@ -38,7 +40,7 @@ type snapshotBody struct {
 	}
 }
 
-func newSnapshotBody(m *raftpb.Message, size int64, db io.ReadCloser) (*snapshotBody, error) {
+func newSnapshotBody(m *raftpb.Message, size int64, db io.ReadCloser, etcd bool) (*snapshotBody, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("database of %d bytes", size)
 	}
@@ -49,11 +51,16 @@ func newSnapshotBody(m *raftpb.Message, size int64, db io.ReadCloser) (*snapshot
 	head := make([]byte, 0, 16+len(msg))
 	head = binary.BigEndian.AppendUint64(head, uint64(len(msg)))
 	head = append(head, msg...)
-	head = binary.BigEndian.AppendUint64(head, uint64(size))
-	b := &snapshotBody{head: head, db: db, remaining: size, total: int64(len(head)) + size + 4}
-	if size == 0 {
-		b.tail = b.trailer[:]
+	b := &snapshotBody{etcd: etcd, db: db, remaining: size}
+	if !etcd {
+		head = binary.BigEndian.AppendUint64(head, uint64(size))
+		b.total = 4
+		if size == 0 {
+			b.tail = b.trailer[:]
+		}
 	}
+	b.head = head
+	b.total += int64(len(head)) + size
 	return b, nil
 }
 
@@ -92,8 +99,10 @@ func (b *snapshotBody) readDB(p []byte) (int, error) {
 	b.crc = crc32.Update(b.crc, castagnoli, p[:n])
 	b.remaining -= int64(n)
 	if b.remaining == 0 {
-		binary.BigEndian.PutUint32(b.trailer[:], b.crc)
-		b.tail = b.trailer[:]
+		if !b.etcd {
+			binary.BigEndian.PutUint32(b.trailer[:], b.crc)
+			b.tail = b.trailer[:]
+		}
 		err = nil
 	} else if err == io.EOF {
 		err = fmt.Errorf("database ends %d bytes early: %w", b.remaining, errShortDatabase)
@@ -136,8 +145,9 @@ func (b *snapshotBody) sourceErr() error {
 }
 
 // readSnapshotHeader reads the message and the database size that open a
-// snapshot body; it returns the bytes read.
-func readSnapshotHeader(r io.Reader) (raftpb.Message, int64, int64, error) {
+// snapshot body; it returns the bytes read. In etcd's framing (etcd) there
+// is no size: it is returned as -1.
+func readSnapshotHeader(r io.Reader, etcd bool) (raftpb.Message, int64, int64, error) {
 	var m raftpb.Message
 	var word [8]byte
 	if _, err := io.ReadFull(r, word[:]); err != nil {
@@ -153,6 +163,9 @@ func readSnapshotHeader(r io.Reader) (raftpb.Message, int64, int64, error) {
 	}
 	if err := m.Unmarshal(buf); err != nil {
 		return m, int64(8 + msgLen), 0, fmt.Errorf("unmarshal message: %w", err)
+	}
+	if etcd {
+		return m, int64(8 + msgLen), -1, nil
 	}
 	if _, err := io.ReadFull(r, word[:]); err != nil {
 		return m, int64(8 + msgLen), 0, fmt.Errorf("read database size: %w", noEOF(err))
@@ -236,3 +249,21 @@ func (d *dbReader) verify() error {
 
 // complete reports whether the whole database was read and verified.
 func (d *dbReader) complete() bool { return d.verified && d.err == nil }
+
+// etcdDBReader reads the database of a snapshot in etcd's framing: the
+// rest of the request body. The body ends in io.EOF only if it arrived
+// whole (HTTP's framing says where it ends).
+type etcdDBReader struct {
+	r    io.Reader
+	n    int64
+	done bool
+}
+
+func (d *etcdDBReader) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	d.n += int64(n)
+	if err == io.EOF {
+		d.done = true
+	}
+	return n, err
+}

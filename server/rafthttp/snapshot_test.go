@@ -216,7 +216,7 @@ func TestSnapshotBodyRoundTrip(t *testing.T) {
 	for _, size := range []int{0, 1, 4095, 100_000} {
 		db := randomBytes(t, size)
 		m := snapMsg(1, 2, 9)
-		body, err := newSnapshotBody(&m, int64(size), io.NopCloser(bytes.NewReader(db)))
+		body, err := newSnapshotBody(&m, int64(size), io.NopCloser(bytes.NewReader(db)), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +228,7 @@ func TestSnapshotBodyRoundTrip(t *testing.T) {
 			t.Fatalf("size %d: body is %d bytes, announced %d", size, len(wire), body.total)
 		}
 		r := bytes.NewReader(wire)
-		got, _, gotSize, err := readSnapshotHeader(r)
+		got, _, gotSize, err := readSnapshotHeader(r, false)
 		if err != nil || gotSize != int64(size) || got.Snapshot.Metadata.Index != 9 {
 			t.Fatalf("size %d: header %s, %d, %v", size, raft.DescribeMessage(got), gotSize, err)
 		}
@@ -246,7 +246,7 @@ func TestDBReaderRejectsDamage(t *testing.T) {
 	const size = 10_000
 	db := randomBytes(t, size)
 	m := snapMsg(1, 2, 9)
-	body, _ := newSnapshotBody(&m, size, io.NopCloser(bytes.NewReader(db)))
+	body, _ := newSnapshotBody(&m, size, io.NopCloser(bytes.NewReader(db)), false)
 	wire, _ := io.ReadAll(body)
 	headLen := len(wire) - size - 4
 

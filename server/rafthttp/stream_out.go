@@ -123,8 +123,15 @@ func (p *peer) runStream() {
 	dialLog.every = tm.logEvery
 	lastErr := ""
 	for p.ctx.Err() == nil {
+		if p.etcd.Load() {
+			p.runEtcd()
+			return
+		}
 		s, err := p.dialStream()
 		switch {
+		case errors.Is(err, errEtcdPeer):
+			p.becomeEtcd()
+			continue
 		case err == nil:
 			start := time.Now()
 			p.activate()
@@ -167,6 +174,8 @@ func (p *peer) runStream() {
 		case <-p.urlsChangedc:
 			timer.Stop()
 			backoff = tm.backoffMin
+		case <-p.etcdc:
+			timer.Stop()
 		case <-p.ctx.Done():
 			timer.Stop()
 			return
@@ -211,6 +220,9 @@ func (p *peer) dialStream() (*outboundStream, error) {
 		text, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 		resp.Body.Close()
 		cancel()
+		if isEtcdAnswer(resp.StatusCode) {
+			return nil, errEtcdPeer
+		}
 		if resp.StatusCode != http.StatusPreconditionFailed && resp.StatusCode != http.StatusGone {
 			p.urlFailed(u)
 		}
@@ -251,6 +263,8 @@ func (p *peer) runSession(s *outboundStream) error {
 			if !p.hasURL(s.url) {
 				return errURLChanged
 			}
+		case <-p.etcdc:
+			return errEtcdPeer
 		case <-p.ctx.Done():
 			return errStreamClosed
 		}

@@ -204,6 +204,9 @@ func (t *Transport) Handler() http.Handler {
 	mux.HandleFunc(streamPath, t.serveStream)
 	mux.HandleFunc(snapshotPath, t.serveSnapshot)
 	mux.HandleFunc(probePath, t.serveProbe)
+	mux.HandleFunc(pipelinePath, t.servePipeline)
+	mux.HandleFunc(etcdStreamPath, t.serveEtcdStream)
+	mux.HandleFunc(etcdProbingPath, t.serveEtcdProbing)
 	return mux
 }
 

@@ -27,6 +27,9 @@ const ReadyLine = "ready to serve client requests"
 // Options shape a cluster. The zero value is a plain-http cluster with
 // etcd's defaults.
 type Options struct {
+	// Binary is the server the members run (default: basalt's); each
+	// member's Bin overrides it.
+	Binary string
 	// ClientTLS and PeerTLS secure client and peer traffic.
 	ClientTLS TLSMode
 	PeerTLS   TLSMode
@@ -92,6 +95,9 @@ type Member struct {
 	// Env is added to the cluster's environment at this member's next
 	// start (a per-member test hook, for example a failing disk).
 	Env []string
+	// Bin, if set, is the server binary of this member's next start (for
+	// example etcd's, on the same data dir): Options.Binary otherwise.
+	Bin string
 }
 
 var clusterSeq atomic.Int64
@@ -358,7 +364,14 @@ func (m *Member) start() error {
 	if m.cluster.opts.UnixPeers {
 		dir = m.cluster.dir
 	}
-	p, err := StartProcessIn(dir, Binary(), m.args, append(slices.Clone(m.cluster.opts.Env), m.Env...))
+	bin := m.Bin
+	if bin == "" {
+		bin = m.cluster.opts.Binary
+	}
+	if bin == "" {
+		bin = Binary()
+	}
+	p, err := StartProcessIn(dir, bin, m.args, append(slices.Clone(m.cluster.opts.Env), m.Env...))
 	if err != nil {
 		return err
 	}

@@ -25,11 +25,14 @@ type cluster struct {
 	// user and password, when auth is on, are root's: every client of
 	// the test authenticates.
 	user, password string
+	// bin is the server the members started as ("": basalt).
+	bin string
 }
 
-// startCluster starts size members with args; withAuth then turns auth
-// on, with a root user every client of the test logs in as.
-func startCluster(t *testing.T, size int, args []string, withAuth bool) *cluster {
+// startCluster starts size members of bin ("": basalt) with args;
+// withAuth then turns auth on, with a root user every client of the test
+// logs in as.
+func startCluster(t *testing.T, size int, args []string, withAuth bool, bin string) *cluster {
 	t.Helper()
 	var mu sync.Mutex
 	byName := map[string]*peerProxy{}
@@ -41,7 +44,8 @@ func startCluster(t *testing.T, size int, args []string, withAuth bool) *cluster
 		}
 	})
 	ec := e2e.NewCluster(t, size, &e2e.Options{
-		Args: args,
+		Binary: bin,
+		Args:   args,
 		// Crash points armed over HTTP, and WAL segments small enough to
 		// be cut (and purged) under traffic.
 		Env:          []string{e2e.FailpointsEnv, "BASALT_TEST_WAL_SEGMENT_SIZE=262144"},
@@ -61,7 +65,7 @@ func startCluster(t *testing.T, size int, args []string, withAuth bool) *cluster
 			return p.URL(), nil
 		},
 	})
-	c := &cluster{Cluster: ec}
+	c := &cluster{Cluster: ec, bin: bin}
 	mu.Lock()
 	for _, m := range ec.Members {
 		c.proxies = append(c.proxies, byName[m.Name])

@@ -34,12 +34,14 @@ const (
 	faultCrashPoint  // killed by a crash point on its way (a persist step, a compaction...)
 	faultInstall     // a follower down long enough to be sent a snapshot, maybe killed installing it
 	faultReplace     // removed from the cluster, its data wiped, added back as a new member that joins
+	faultSwapBinary  // stopped and restarted on its data dir as the other server: etcd ↔ basalt
 )
 
 var faultNames = [...]string{
 	"kill-random", "kill-leader", "pause-random", "pause-leader",
 	"partition-random", "partition-leader", "partition-leader-in", "partition-leader-out",
 	"move-leader", "slow-disk", "failing-disk", "crash-point", "install-snapshot", "replace-member",
+	"swap-binary",
 }
 
 func (f fault) String() string { return faultNames[f] }
@@ -211,6 +213,8 @@ func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Du
 		ev.Description = s.installSnapshot(ctx, m, hold)
 	case faultReplace:
 		ev.Description = s.replaceMember(target)
+	case faultSwapBinary:
+		ev.Description = s.swapBinary(m)
 	case faultMoveLeader:
 		to := (target + 1 + random%(s.c.size()-1)) % s.c.size()
 		mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -430,6 +434,31 @@ func (s *schedule) replaceMember(target int) string {
 		s.fail(fmt.Errorf("%v: %s joining: %w", faultReplace, m.Name, err))
 	}
 	return desc + fmt.Sprintf(", added back as %x (ready in %v)", s.c.ids[target], time.Since(start).Round(time.Millisecond))
+}
+
+// swapBinary stops m (SIGTERM) and starts it on its data dir and ports as
+// the other server: etcd 3.7.3 becomes basalt, basalt becomes etcd. It is
+// the rolling migration an operator runs, one member at a time.
+func (s *schedule) swapBinary(m *e2e.Member) string {
+	from := "etcd"
+	if m.Bin == e2e.Binary() || m.Bin == "" && s.c.bin == "" {
+		from = "basalt"
+	}
+	if p := m.Process(); p != nil && !p.Exited() {
+		if _, err := p.Stop(30 * time.Second); err != nil {
+			s.fail(fmt.Errorf("%v: stop %s: %w", faultSwapBinary, m.Name, err))
+		}
+	}
+	to := "basalt"
+	m.Bin = e2e.Binary()
+	if from == "basalt" {
+		to, m.Bin = "etcd", s.c.bin
+	}
+	start := time.Now()
+	if err := m.TryStart(); err != nil {
+		s.fail(fmt.Errorf("%v: start %s as %s: %w", faultSwapBinary, m.Name, to, err))
+	}
+	return fmt.Sprintf("%s: %s → %s on its data dir (ready in %v)", m.Name, from, to, time.Since(start).Round(time.Millisecond))
 }
 
 // retryReconfig repeats a membership change while the cluster refuses it

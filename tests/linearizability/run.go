@@ -14,6 +14,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/basaltkv/basalt/pkg/testutil"
+	"github.com/basaltkv/basalt/tests/e2e"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -30,6 +31,9 @@ type scenario struct {
 	compact bool
 	// auth turns auth on: every client is root.
 	auth bool
+	// etcd starts the cluster as etcd 3.7.3 members ($BASALT_ETCD37), for
+	// faultSwapBinary to migrate to basalt and back.
+	etcd bool
 }
 
 // scenarioSeed makes scenarios run by one seed differ from one another.
@@ -97,7 +101,11 @@ func runScenario(t *testing.T, sc scenario, seed uint64, duration time.Duration)
 		t.Errorf("scenario %s failed with seed %d; history, logs and seed kept in %s", sc.name, seed, dir)
 	}()
 
-	r.c = startCluster(t, sc.members, sc.args, sc.auth)
+	bin := ""
+	if sc.etcd {
+		bin = e2e.Etcd37Binary(t, "members migrated between etcd 3.7.3 and basalt under traffic")
+	}
+	r.c = startCluster(t, sc.members, sc.args, sc.auth, bin)
 	r.rec = newRecorder()
 	r.traffic()
 	ops = r.rec.history()
