@@ -96,8 +96,8 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-// restoredMember is a basalt process started on a data dir basaltutl
-// restored.
+// restoredMember is a member process, basalt's or etcd's, started on a
+// data dir of its own (most often one a tool restored).
 type restoredMember struct {
 	name, dataDir, clientURL, peerURL string
 	proc                              *e2e.Process
@@ -126,10 +126,17 @@ func newRestoredCluster(t testing.TB, dir string, names ...string) ([]*restoredM
 	return ms, strings.Join(initial, ",")
 }
 
-// startRestored starts every member on its data dir (the restored WAL
-// holds the membership, so the initial-cluster flags are for show, as a
-// user would pass them) and waits until each serves clients.
+// startRestored starts basalt on every member's data dir (the restored
+// WAL holds the membership, so the initial-cluster flags are for show, as
+// a user would pass them) and waits until each serves clients.
 func startRestored(t testing.TB, ms []*restoredMember, initialCluster, token string) {
+	t.Helper()
+	startMembers(t, e2e.Binary(), ms, initialCluster, token)
+}
+
+// startMembers is startRestored with the server binary bin (basalt's or
+// etcd's, which take the same flags and log the same ready line).
+func startMembers(t testing.TB, bin string, ms []*restoredMember, initialCluster, token string) {
 	t.Helper()
 	for _, m := range ms {
 		args := []string{
@@ -138,7 +145,7 @@ func startRestored(t testing.TB, ms []*restoredMember, initialCluster, token str
 			"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
 			"--initial-cluster", initialCluster, "--initial-cluster-token", token,
 		}
-		p, err := e2e.StartProcess(e2e.Binary(), args, nil)
+		p, err := e2e.StartProcess(bin, args, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,13 +153,13 @@ func startRestored(t testing.TB, ms []*restoredMember, initialCluster, token str
 		t.Cleanup(func() {
 			p.Kill()
 			if t.Failed() {
-				t.Logf("=== output of %s ===\n%s", m.name, p.Output())
+				t.Logf("=== output of %s (%s) ===\n%s", m.name, filepath.Base(bin), p.Output())
 			}
 		})
 	}
 	for _, m := range ms {
 		if err := m.proc.WaitOutput(e2e.ReadyLine, time.Minute); err != nil {
-			t.Fatalf("%s not ready: %v", m.name, err)
+			t.Fatalf("%s (%s) not ready: %v", m.name, filepath.Base(bin), err)
 		}
 	}
 }

@@ -168,15 +168,15 @@ var migrateCases = []migrateCase{
 		lines: []string{"Error: stat <DATA>/member/snap/db: no such file or directory"}}},
 }
 
-// migrateTool is a migrate implementation under test.
-type migrateTool struct{ name, bin string }
+// utlTool is an offline tool under test: basaltutl or etcdutl 3.7.3.
+type utlTool struct{ name, bin string }
 
-func basaltutlTool() migrateTool { return migrateTool{"basaltutl", utlPath()} }
+func basaltutlTool() utlTool { return utlTool{"basaltutl", utlPath()} }
 
 // checkMigrations runs migrateChain on a copy of src, and each of
 // migrateCases on a fresh copy, with every tool (each on its own copy),
 // and checks what each run leaves and logs.
-func checkMigrations(t *testing.T, src string, tools []migrateTool) {
+func checkMigrations(t *testing.T, src string, tools []utlTool) {
 	t.Helper()
 	dirs := make([]string, len(tools))
 	for i, tool := range tools {
@@ -212,7 +212,7 @@ func checkMigrations(t *testing.T, src string, tools []migrateTool) {
 // next start, as etcd 3.7 raises it, and is not migrated while it runs.
 func TestMigrate(t *testing.T) {
 	src, m := basaltMigrateSource(t)
-	checkMigrations(t, src, []migrateTool{basaltutlTool()})
+	checkMigrations(t, src, []utlTool{basaltutlTool()})
 
 	t.Run("raised back by basalt", func(t *testing.T) {
 		down := migrateStep{args: []string{"--target-version", "3.5"}, lines: []string{updated("3.6.0"), updated("3.5.0")}}
@@ -242,16 +242,16 @@ func TestMigrate(t *testing.T) {
 func TestMigrateMatchesEtcdutl37(t *testing.T) {
 	etcdutl := etcdutl37(t)
 	src, _ := basaltMigrateSource(t)
-	checkMigrations(t, src, []migrateTool{{"etcdutl", etcdutl}, basaltutlTool()})
+	checkMigrations(t, src, []utlTool{{"etcdutl", etcdutl}, basaltutlTool()})
 }
 
 // TestMigrateEtcd37DataDir: the same migrations of a data dir etcd 3.7.3
 // wrote, by basaltutl and (if $BASALT_ETCDUTL37 is set) etcdutl 3.7.3.
 func TestMigrateEtcd37DataDir(t *testing.T) {
 	bin := e2e.Etcd37Binary(t, "basaltutl migrate is run on a data dir of etcd 3.7.3")
-	tools := []migrateTool{basaltutlTool()}
+	tools := []utlTool{basaltutlTool()}
 	if etcdutl := os.Getenv(etcdutl37Env); etcdutl != "" {
-		tools = append(tools, migrateTool{"etcdutl", etcdutl})
+		tools = append(tools, utlTool{"etcdutl", etcdutl})
 	} else {
 		t.Logf("%s is not set: basaltutl alone migrates etcd's data dir", etcdutl37Env)
 	}
