@@ -38,14 +38,23 @@ func (e *env) defrag(dataDir string) error {
 	}
 	lg := e.logger()
 	start := time.Now()
-	lg.Info("defragmenting", zap.String("path", path))
-	res, err := datadir.DefragDataDir(dataDir)
+	var before datadir.DefragSizes
+	after, err := datadir.DefragDataDir(dataDir, func(s datadir.DefragSizes) {
+		before = s
+		lg.Info("defragmenting", zap.String("path", path),
+			zap.Int64("current-db-size-bytes", s.Size), zap.String("current-db-size", ctl.HumanBytes(uint64(s.Size))),
+			zap.Int64("current-db-size-in-use-bytes", s.InUse), zap.String("current-db-size-in-use", ctl.HumanBytes(uint64(s.InUse))))
+	})
 	if err != nil {
 		return err
 	}
 	lg.Info("finished defragmenting directory", zap.String("path", path),
-		zap.Int64("current-db-size-bytes-diff", res.SizeAfter-res.SizeBefore),
-		zap.Int64("current-db-size-bytes", res.SizeAfter),
+		zap.Int64("current-db-size-bytes-diff", after.Size-before.Size),
+		zap.Int64("current-db-size-bytes", after.Size),
+		zap.String("current-db-size", ctl.HumanBytes(uint64(after.Size))),
+		zap.Int64("current-db-size-in-use-bytes-diff", after.InUse-before.InUse),
+		zap.Int64("current-db-size-in-use-bytes", after.InUse),
+		zap.String("current-db-size-in-use", ctl.HumanBytes(uint64(after.InUse))),
 		zap.Duration("took", time.Since(start)))
 	return nil
 }

@@ -3,6 +3,7 @@ package utl_test
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -33,12 +34,13 @@ type written struct {
 // basaltutl on etcd 3.7.3's, through the real binaries. A one-member
 // cluster of the writer takes keys with history, a delete, a compaction
 // and a lease; from its snapshot file and its stopped data dir:
-// `snapshot status` and `hashkv` agree between the two tools; the other
-// tool's `snapshot restore` gives a data dir that basalt and etcd 3.7.3
-// each start on and serve every key of, with its revisions, the
+// `snapshot status` and `hashkv` print the same from both tools; the
+// other tool's `snapshot restore` gives a data dir that basalt and etcd
+// 3.7.3 each start on and serve every key of, with its revisions, the
 // compaction, the lease and the restored member; the other tool's
 // `defrag --data-dir` leaves the hashes as they were and a data dir the
-// writer starts on again and serves as before.
+// writer starts on again and serves as before. Both tools' defrag, on
+// copies of the data dir, log the same and leave the same database.
 func TestToolsOnEachOthersFilesEtcd37(t *testing.T) {
 	etcdutl := utlTool{"etcdutl", etcdutl37(t)}
 	etcd := server{"etcd 3.7.3", e2e.Etcd37Binary(t, "etcdutl 3.7.3 and basaltutl are run on each other's files, which basalt and etcd 3.7.3 then serve")}
@@ -99,6 +101,9 @@ func TestToolsOnEachOthersFilesEtcd37(t *testing.T) {
 			})
 
 			t.Run("defrag", func(t *testing.T) {
+				// Both tools on copies of the data dir: the same log and
+				// database.
+				sameRuns(t, "defrag", tools, func(dataDir string) { copyDir(t, src.dataDir, dataDir) }, "defrag")
 				r := mustRun(t, c.tool, "defrag", "--data-dir", src.dataDir)
 				if !strings.Contains(r.stderr, "finished defragmenting directory") {
 					t.Errorf("%s defrag logged no 'finished defragmenting directory':\n%s", c.tool.name, r.stderr)
@@ -174,6 +179,38 @@ func writeHistory(t *testing.T, endpoint string) written {
 		return err == nil && st.StorageVersion == "3.7.0"
 	})
 	return w
+}
+
+var took = regexp.MustCompile(`"took": "[^"]*"`)
+
+// sameRuns runs every tool with args and --data-dir, a new directory of
+// its own (prepared by setup, if not nil), and checks that they log the
+// same (keyLines, with the data dir and durations left out) and leave
+// databases of the same status.
+func sameRuns(t *testing.T, what string, tools []utlTool, setup func(dataDir string), args ...string) {
+	t.Helper()
+	var firstLog []string
+	var firstStatus string
+	for i, tool := range tools {
+		dataDir := filepath.Join(t.TempDir(), "data.etcd")
+		if setup != nil {
+			setup(dataDir)
+		}
+		r := mustRun(t, tool, append(args, "--data-dir", dataDir)...)
+		log := keyLines(took.ReplaceAllString(strings.ReplaceAll(r.stderr, dataDir, "<DATA>"), `"took": "<T>"`))
+		status := mustRun(t, basaltutlTool(), "snapshot", "status", filepath.Join(dataDir, "member", "snap", "db"), "-w", "json").stdout
+		if i == 0 {
+			firstLog, firstStatus = log, status
+			continue
+		}
+		if !slices.Equal(log, firstLog) {
+			t.Errorf("%s: %s logged\n\t%s\n%s logged\n\t%s", what, tool.name, strings.Join(log, "\n\t"),
+				tools[0].name, strings.Join(firstLog, "\n\t"))
+		}
+		if status != firstStatus {
+			t.Errorf("%s: the database %s left has status %s, %s's %s", what, tool.name, status, tools[0].name, firstStatus)
+		}
+	}
 }
 
 // sameOutputs runs every tool with args, fails t unless each exits 0,

@@ -85,15 +85,26 @@ func DBFileHashKV(path string, rev int64) (DBHashKV, error) {
 	return DBHashKV{Hash: h.Hash, HashRevision: h.Revision, CompactRevision: h.CompactRevision}, nil
 }
 
+// DefragSizes are a database's size (the pages it reaches) and the size
+// of its pages in use, as etcd's backend counts them (Size, SizeInUse).
+type DefragSizes struct{ Size, InUse int64 }
+
 // DefragDataDir defragments the backend of a stopped member's data dir.
-func DefragDataDir(dataDir string) (backend.DefragResult, error) {
+// started, if not nil, is given the sizes once the database is open and
+// before its copy starts (etcdutl logs them then); the sizes after are
+// returned.
+func DefragDataDir(dataDir string, started func(DefragSizes)) (DefragSizes, error) {
 	be, err := backend.Open(backend.Config{Path: BackendPathOf(dataDir)})
 	if err != nil {
-		return backend.DefragResult{}, err
+		return DefragSizes{}, err
 	}
-	res, err := be.Defrag()
+	if started != nil {
+		started(DefragSizes{Size: be.Size(), InUse: be.SizeInUse()})
+	}
+	_, err = be.Defrag()
+	after := DefragSizes{Size: be.Size(), InUse: be.SizeInUse()}
 	if cerr := be.Close(); err == nil {
 		err = cerr
 	}
-	return res, err
+	return after, err
 }

@@ -529,10 +529,12 @@ func (b *Backend) reopenLocked() error {
 	return b.beginLocked()
 }
 
-// defragTo copies every bucket of src into a new compact file at path.
+// defragTo copies every bucket of src into a new compact file at path,
+// opened as the backend opens its file, without a synced freelist (etcd's
+// defrag copies so): the copy ends at its last page of data, as etcd's.
 func defragTo(src *bolt.DB, path string) error {
 	os.Remove(path)
-	dst, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+	dst, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, NoFreelistSync: true})
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	bolt "go.etcd.io/bbolt"
 	"math/rand/v2"
@@ -255,6 +256,48 @@ func TestDefragHashAndSnapshot(t *testing.T) {
 	defer b3.Close()
 	if got := readAll(b3, "after", "", 0); fmt.Sprint(got) != "[after=defrag]" {
 		t.Fatalf("snapshot content: %v", got)
+	}
+}
+
+// TestDefragWritesNoFreelist: the defragmented copy's meta page records
+// no freelist (etcd's defrag opens the copy with NoFreelistSync, as every
+// backend opens its file), so the copy holds no freelist page and ends
+// where etcd's does.
+func TestDefragWritesNoFreelist(t *testing.T) {
+	dir := t.TempDir()
+	src, err := bolt.Open(filepath.Join(dir, "src"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if err := src.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(testBucket)
+		for i := 0; err == nil && i < 500; i++ {
+			err = b.Put([]byte(fmt.Sprintf("k%05d", i)), []byte("v"))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "copy")
+	if err := defragTo(src, path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bbolt's two meta pages: a 16-byte page header, then magic, version,
+	// page size and flags (4 bytes each), the root bucket (16), freelist,
+	// high-water page and txid (8 each). The one with the higher txid is
+	// current.
+	pageSize := int(binary.LittleEndian.Uint32(data[24:]))
+	meta := data[16:]
+	if other := data[pageSize+16:]; binary.LittleEndian.Uint64(other[48:]) > binary.LittleEndian.Uint64(meta[48:]) {
+		meta = other
+	}
+	if fl := binary.LittleEndian.Uint64(meta[32:]); fl != ^uint64(0) {
+		t.Errorf("the defragmented copy's meta records freelist page %d, want none", fl)
 	}
 }
 
