@@ -390,9 +390,15 @@ func keyLines(stderr string) []string {
 // storageVersion reads the meta bucket's storageVersion.
 func storageVersion(t *testing.T, dataDir string) (string, bool) {
 	t.Helper()
-	var v []byte
-	viewMeta(t, dataDir, func(b *bolt.Bucket) { v = b.Get([]byte("storageVersion")) })
-	return string(v), v != nil
+	var v string
+	var ok bool
+	// Copied inside the transaction: bbolt's value is in the memory map,
+	// unmapped when the file closes.
+	viewMeta(t, dataDir, func(b *bolt.Bucket) {
+		raw := b.Get([]byte("storageVersion"))
+		v, ok = string(raw), raw != nil
+	})
+	return v, ok
 }
 
 func viewMeta(t *testing.T, dataDir string, f func(*bolt.Bucket)) {
