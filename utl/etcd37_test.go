@@ -39,8 +39,9 @@ type written struct {
 // 3.7.3 each start on and serve every key of, with its revisions, the
 // compaction, the lease and the restored member; the other tool's
 // `defrag --data-dir` leaves the hashes as they were and a data dir the
-// writer starts on again and serves as before. Both tools' defrag, on
-// copies of the data dir, log the same and leave the same database.
+// writer starts on again and serves as before. Both tools' restore (with
+// the same flags) and defrag (on copies of the data dir) log the same and
+// leave the same database.
 func TestToolsOnEachOthersFilesEtcd37(t *testing.T) {
 	etcdutl := utlTool{"etcdutl", etcdutl37(t)}
 	etcd := server{"etcd 3.7.3", e2e.Etcd37Binary(t, "etcdutl 3.7.3 and basaltutl are run on each other's files, which basalt and etcd 3.7.3 then serve")}
@@ -84,6 +85,10 @@ func TestToolsOnEachOthersFilesEtcd37(t *testing.T) {
 			hashes := hashKVsByTools(t, tools, db, revs, want)
 
 			t.Run("snapshot restore", func(t *testing.T) {
+				// Both tools, the same flags: the same log and database.
+				sameRuns(t, "snapshot restore", tools, nil, "snapshot", "restore", snap, "--name", "r",
+					"--initial-cluster", "r=http://127.0.0.1:2380,q=http://127.0.0.1:2381",
+					"--initial-cluster-token", "t", "--initial-advertise-peer-urls", "http://127.0.0.1:2380")
 				for _, to := range []server{basalt, etcd} {
 					t.Run("started by "+to.name, func(t *testing.T) {
 						ms, initial := newRestoredCluster(t, t.TempDir(), "restored")

@@ -9,6 +9,7 @@ import (
 	"github.com/basaltkv/basalt/pkg/flags"
 	"github.com/basaltkv/basalt/server/datadir"
 	"github.com/basaltkv/basalt/server/embed"
+	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/spf13/cobra"
 )
 
@@ -84,7 +85,7 @@ func (e *env) newSnapshotRestoreCommand() *cobra.Command {
 	fs.StringVar(&o.peerURLs, "initial-advertise-peer-urls", defaultPeerURL, "The peer URLs the new member advertises")
 	fs.StringVar(&o.name, "name", defaultName, "The new member's name")
 	fs.BoolVar(&o.skipHashCheck, "skip-hash-check", false, "Accept a file without the snapshot's integrity hash (a db file copied from a data directory)")
-	fs.Uint64Var(&o.initialMmapSize, "initial-memory-map-size", 0, "Initial memory map size of the database in bytes while it is rewritten (0: the default)")
+	fs.Uint64Var(&o.initialMmapSize, "initial-memory-map-size", backend.DefaultMmapSize, "Initial memory map size of the database in bytes. It uses the default value if not defined or defined to 0")
 	fs.Uint64Var(&o.bumpRevision, "bump-revision", 0, "Not supported by basaltutl: only 0 is accepted")
 	fs.BoolVar(&o.markCompacted, "mark-compacted", false, "Not supported by basaltutl: only false is accepted")
 	cmd.MarkFlagDirname("data-dir")

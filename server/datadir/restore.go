@@ -94,8 +94,12 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 		return err
 	}
 	src.Close()
-	lg.Info("restoring snapshot", zap.String("path", cfg.SnapshotPath), zap.String("wal-dir", sc.WALPath()),
-		zap.String("data-dir", cfg.DataDir), zap.String("snap-dir", sc.SnapDir()))
+	// etcdutl's log lines: these two around the restore, and its
+	// membership's as it replaces the database's members.
+	logFields := []zap.Field{zap.String("path", cfg.SnapshotPath), zap.String("wal-dir", sc.WALPath()),
+		zap.String("data-dir", cfg.DataDir), zap.String("snap-dir", sc.SnapDir()),
+		zap.Uint64("initial-memory-map-size", cfg.InitialMmapSize)}
+	lg.Info("restoring snapshot", logFields...)
 	if err := os.MkdirAll(sc.SnapDir(), 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", sc.SnapDir(), err)
 	}
@@ -111,8 +115,14 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 	// The log the raft snapshot stands for: one conf change per member.
 	const term = 1
 	index := uint64(len(members))
+	lg.Info("Trimming membership information from the backend...")
 	if err := rewriteRestoredDB(sc.BackendPath(), int(cfg.InitialMmapSize), members, index, term); err != nil {
 		return err
+	}
+	for _, m := range members {
+		lg.Info("added member", zap.String("cluster-id", membership.IDString(clusterID)), zap.String("local-member-id", "0"),
+			zap.String("added-peer-id", membership.IDString(m.ID)), zap.Strings("added-peer-peer-urls", m.PeerURLs),
+			zap.Bool("added-peer-is-learner", m.IsLearner))
 	}
 
 	meta, err := proto.Marshal(&pb.Metadata{NodeID: proto.Uint64(self.ID), ClusterID: proto.Uint64(clusterID)})
@@ -151,8 +161,7 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 	if err := w.SaveSnapshot(rs.Metadata); err != nil {
 		return fmt.Errorf("write WAL snapshot marker: %w", err)
 	}
-	lg.Info("restored snapshot", zap.String("path", cfg.SnapshotPath), zap.String("data-dir", cfg.DataDir),
-		zap.String("member-id", membership.IDString(self.ID)), zap.String("cluster-id", membership.IDString(clusterID)))
+	lg.Info("restored snapshot", logFields...)
 	return nil
 }
 
