@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/server/serverr"
@@ -104,7 +105,8 @@ func (f *leaseForwarder) renewBatch(batch []*renewCall, stopping <-chan struct{}
 		}
 		return results
 	}
-	mem := f.cluster.Member(f.raft.lead.Load())
+	lead := f.raft.lead.Load()
+	mem := f.cluster.Member(lead)
 	if mem == nil || len(mem.PeerURLs) == 0 {
 		return fail(errForwardFailed)
 	}
@@ -139,6 +141,9 @@ func (f *leaseForwarder) renewBatch(batch []*renewCall, stopping <-chan struct{}
 			continue
 		case resp.StatusCode == http.StatusPreconditionFailed:
 			return fail(serverr.ErrNotLeader)
+		case resp.StatusCode == http.StatusNotFound:
+			// An etcd leader: no batches, one renewal per request.
+			return f.renewEach(ctx, lead, batch)
 		case resp.StatusCode != http.StatusOK || len(data) != 9*len(batch):
 			continue
 		}
@@ -159,6 +164,24 @@ func (f *leaseForwarder) renewBatch(batch []*renewCall, stopping <-chan struct{}
 		return results
 	}
 	return fail(errForwardFailed)
+}
+
+// renewEach renews the batch's leases one request each on the leader's
+// /leases, etcd's endpoint, a few at a time.
+func (f *leaseForwarder) renewEach(ctx context.Context, lead uint64, batch []*renewCall) []renewResult {
+	results := make([]renewResult, len(batch))
+	sem := make(chan struct{}, renewForwarders)
+	var wg sync.WaitGroup
+	for i, c := range batch {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ttl, err := f.renewOne(ctx, lead, c.id)
+			results[i] = renewResult{ttl: ttl, err: err}
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // serveLeaseRenewals answers a follower's batch of renewals.

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/basaltkv/basalt/lease"
@@ -14,6 +16,7 @@ import (
 	"github.com/basaltkv/basalt/server/serverr"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -124,24 +127,54 @@ func newLeaseForwarder(cfg Config, cluster *membership.Cluster, r *raftNode, tim
 	return &leaseForwarder{http: &http.Client{Transport: tr}, cluster: cluster, raft: r, timeout: timeout, calls: make(chan *renewCall)}
 }
 
+// timeToLive asks the leader, on /leases/internal, with the request
+// wrapped as etcd's leasepb.LeaseInternalRequest (and the answer in a
+// LeaseInternalResponse), so that an etcd leader understands it too.
 func (f *leaseForwarder) timeToLive(ctx context.Context, lead uint64, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	inner, err := proto.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	out, err := f.post(ctx, lead, peerLeasesInternalPath, wrapLeaseInternal(inner))
+	if err != nil {
+		return nil, err
+	}
+	if out, err = unwrapLeaseInternal(out); err != nil {
+		return nil, fmt.Errorf("leader's time-to-live answer: %w", err)
+	}
 	var resp pb.LeaseTimeToLiveResponse
-	if err := f.post(ctx, lead, peerLeasesInternalPath, r, &resp); err != nil {
+	if err := proto.Unmarshal(out, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
 }
 
-// post sends a protobuf request to the leader's peer endpoint. A lease
-// the leader does not know comes back as 404.
-func (f *leaseForwarder) post(ctx context.Context, lead uint64, path string, req, resp proto.Message) error {
+// renewOne renews one lease on the leader's /leases, etcd's per-renewal
+// endpoint: for a leader without basalt's batches (an etcd member).
+func (f *leaseForwarder) renewOne(ctx context.Context, lead uint64, id int64) (int64, error) {
+	body, err := proto.Marshal(&pb.LeaseKeepAliveRequest{ID: id})
+	if err != nil {
+		return -1, err
+	}
+	out, err := f.post(ctx, lead, peerLeasesPrefix, body)
+	if err != nil {
+		return -1, err
+	}
+	var resp pb.LeaseKeepAliveResponse
+	if err := proto.Unmarshal(out, &resp); err != nil {
+		return -1, err
+	}
+	return resp.TTL, nil
+}
+
+// post sends a protobuf request to the leader's peer endpoint and returns
+// the answer. A lease the leader does not know comes back as 404; a
+// leader that is no longer one as 412 (basalt) or 400 "not a primary
+// lessor" (etcd).
+func (f *leaseForwarder) post(ctx context.Context, lead uint64, path string, body []byte) ([]byte, error) {
 	mem := f.cluster.Member(lead)
 	if mem == nil || len(mem.PeerURLs) == 0 {
-		return errForwardFailed
-	}
-	body, err := proto.Marshal(req)
-	if err != nil {
-		return err
+		return nil, errForwardFailed
 	}
 	cctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -151,15 +184,52 @@ func (f *leaseForwarder) post(ctx context.Context, lead uint64, path string, req
 		case err != nil:
 			continue
 		case a.status == http.StatusNotFound:
-			return lease.ErrLeaseNotFound
-		case a.status == http.StatusPreconditionFailed:
-			return serverr.ErrNotLeader
+			return nil, lease.ErrLeaseNotFound
+		case a.status == http.StatusPreconditionFailed,
+			a.status == http.StatusBadRequest && strings.Contains(string(a.body), lease.ErrNotPrimary.Error()):
+			return nil, serverr.ErrNotLeader
 		case a.status != http.StatusOK:
 			continue
 		}
-		return proto.Unmarshal(a.body, resp)
+		return a.body, nil
 	}
-	return errForwardFailed
+	return nil, errForwardFailed
+}
+
+// etcd's leasepb.LeaseInternalRequest and LeaseInternalResponse carry the
+// time-to-live request and answer between members as their field 1.
+const leaseInternalTag = 1<<3 | 2
+
+func wrapLeaseInternal(inner []byte) []byte {
+	b := binary.AppendUvarint([]byte{leaseInternalTag}, uint64(len(inner)))
+	return append(b, inner...)
+}
+
+// unwrapLeaseInternal returns field 1 of a LeaseInternalRequest or
+// Response (the last, as protobuf decodes), skipping unknown fields.
+func unwrapLeaseInternal(b []byte) ([]byte, error) {
+	var inner []byte
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			inner, b = v, b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	return inner, nil
 }
 
 // serveLeases answers forwarded renewals and time-to-live requests.
@@ -193,8 +263,12 @@ func (m *Member) serveLeases(w http.ResponseWriter, r *http.Request) {
 		resp = &pb.LeaseKeepAliveResponse{Header: &pb.ResponseHeader{}, ID: req.ID, TTL: ttl}
 	case peerLeasesInternalPath:
 		var req pb.LeaseTimeToLiveRequest
-		if err := proto.Unmarshal(data, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		inner, err := unwrapLeaseInternal(data)
+		if err == nil {
+			err = proto.Unmarshal(inner, &req)
+		}
+		if err != nil {
+			http.Error(w, "error unmarshalling request", http.StatusBadRequest)
 			return
 		}
 		ttlResp, err := m.leaseTimeToLiveLocal(&req)
@@ -202,7 +276,14 @@ func (m *Member) serveLeases(w http.ResponseWriter, r *http.Request) {
 			writeLeaseError(w, err)
 			return
 		}
-		resp = ttlResp
+		out, err := proto.Marshal(ttlResp)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/protobuf")
+		_, _ = w.Write(wrapLeaseInternal(out))
+		return
 	default:
 		http.NotFound(w, r)
 		return

@@ -16,7 +16,8 @@ import (
 // basalt on its data dir; writes through each kind read on the other;
 // leadership moved to basalt and back; a snapshot sent each way to a
 // member that fell behind; a basalt learner added through etcd, promoted,
-// and an etcd member removed through basalt.
+// and an etcd member removed through basalt; an etcd member added through
+// basalt, which joins from basalt's peer endpoints.
 func TestMixedClusterWithEtcd37(t *testing.T) {
 	etcd := Etcd37Binary(t, "basalt and etcd 3.7.3 members in one cluster")
 	c := NewCluster(t, 3, &Options{Binary: etcd, ReadyTimeout: 30 * time.Second, StopTimeout: 10 * time.Second,
@@ -61,15 +62,16 @@ func TestMixedClusterWithEtcd37(t *testing.T) {
 		}
 	}
 	// check reads everything back from m, linearizably and from its own
-	// store, as the others have it.
+	// store, as ref (an etcd member) has it.
+	ref := e1
 	check := func(m *Member) {
 		t.Helper()
-		want, err := cli(e1).Get(ctx(), "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		want, err := cli(ref).Get(ctx(), "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want.Count != int64(written) {
-			t.Fatalf("%s counts %d keys, %d written", e1.Name, want.Count, written)
+			t.Fatalf("%s counts %d keys, %d written", ref.Name, want.Count, written)
 		}
 		testutil.WaitUntil(t, 10*time.Second, m.Name+" to hold every key", func() bool {
 			got, err := cli(m).Get(ctx(), "k", clientv3.WithPrefix(), clientv3.WithSerializable())
@@ -100,6 +102,32 @@ func TestMixedClusterWithEtcd37(t *testing.T) {
 		})
 	}
 
+	// leases checks leases through a follower of the other kind, whose
+	// renewals and time-to-live questions go to the leader over the peer
+	// URLs.
+	leases := func(via *Member) {
+		t.Helper()
+		l, err := cli(via).Grant(ctx(), 600)
+		if err != nil {
+			t.Fatalf("grant through %s: %v", via.Name, err)
+		}
+		key := "lease-" + via.Name
+		if _, err := cli(via).Put(ctx(), key, "v", clientv3.WithLease(l.ID)); err != nil {
+			t.Fatal(err)
+		}
+		ka, err := cli(via).KeepAliveOnce(ctx(), l.ID)
+		if err != nil || ka.TTL <= 0 {
+			t.Fatalf("keep-alive through %s: %v, %v", via.Name, ka, err)
+		}
+		ttl, err := cli(via).TimeToLive(ctx(), l.ID, clientv3.WithAttachedKeys())
+		if err != nil || ttl.TTL <= 0 || ttl.GrantedTTL != 600 || len(ttl.Keys) != 1 || string(ttl.Keys[0]) != key {
+			t.Fatalf("time-to-live through %s: %+v, %v", via.Name, ttl, err)
+		}
+		if _, err := cli(via).KeepAliveOnce(ctx(), 12345); err == nil {
+			t.Fatalf("keep-alive of an unknown lease through %s succeeded", via.Name)
+		}
+	}
+
 	write(e0, 20)
 	write(b, 20)
 	check(e0)
@@ -108,6 +136,7 @@ func TestMixedClusterWithEtcd37(t *testing.T) {
 	// basalt leads; then an etcd member down long enough to need a
 	// snapshot gets one from basalt.
 	moveLeader(b)
+	leases(e0)
 	e0.Kill()
 	write(b, 100)
 	e0.Start(t)
@@ -118,6 +147,7 @@ func TestMixedClusterWithEtcd37(t *testing.T) {
 
 	// etcd leads; basalt down, caught up by a snapshot from etcd.
 	moveLeader(e1)
+	leases(b)
 	b.Kill()
 	write(e1, 100)
 	b.Start(t)
@@ -155,6 +185,36 @@ func TestMixedClusterWithEtcd37(t *testing.T) {
 	check(e1)
 	check(b)
 	check(n)
+
+	// An etcd member added through basalt joins: etcd reads the cluster
+	// from basalt's /members and /version on the peer port.
+	e2 := c.PrepareMember(t, "e2")
+	e2.Bin = etcd
+	testutil.WaitUntil(t, 20*time.Second, "basalt to add an etcd member", func() bool {
+		added, err = cli(n).MemberAdd(ctx(), []string{e2.PeerURL()})
+		return err == nil
+	})
+	if err := c.Join(e2); err != nil {
+		t.Fatalf("join %s: %v\n%s", e2.Name, err, e2.Process().Output())
+	}
+	ids[e2] = added.Member.ID
+	write(e2, 20)
+	check(e2)
+	check(n)
+	// Leadership first goes to basalt: proposals in flight to a removed
+	// leader are lost, in etcd as in basalt, and time out.
+	moveLeader(b)
+	testutil.WaitUntil(t, 20*time.Second, e1.Name+" to be removed through basalt", func() bool {
+		_, err := cli(b).MemberRemove(ctx(), ids[e1])
+		return err == nil
+	})
+	c.Drop(e1)
+	delete(ids, e1)
+	ref = e2
+	write(b, 20)
+	check(n)
+	check(e2)
+
 	ml, err = cli(b).MemberList(ctx())
 	if err != nil || len(ml.Members) != 3 {
 		t.Fatalf("members after the changes: %v, %v", ml, err)
