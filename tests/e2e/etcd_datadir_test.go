@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -36,6 +37,112 @@ type kvModel struct {
 	auth       bool
 }
 
+// dataDirRig runs etcd or basalt, one at a time, on one data dir with the
+// same flags, and keeps the model of what it must serve.
+type dataDirRig struct {
+	t       *testing.T
+	dir     string
+	args    []string
+	client  string
+	m       *kvModel
+	snapDir string
+	// snapIndex is the newest raft snapshot seen.
+	snapIndex uint64
+}
+
+func newDataDirRig(t *testing.T) *dataDirRig {
+	ports, err := FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	dir := t.TempDir()
+	return &dataDirRig{t: t, dir: dir, client: client,
+		args: []string{"--name", "m0", "--data-dir", filepath.Join(dir, "data"),
+			"--listen-client-urls", client, "--advertise-client-urls", client,
+			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+			"--initial-cluster", "m0=" + peer, "--snapshot-count", "100"},
+		m:       &kvModel{keys: map[string]*clientv3.GetResponse{}},
+		snapDir: filepath.Join(dir, "data", "member", "snap"),
+	}
+}
+
+// tookSnapshot checks that the run just ended left a raft snapshot newer
+// than the one it started from, for the next to load.
+func (g *dataDirRig) tookSnapshot(r *swapRun) {
+	g.t.Helper()
+	if idx := newestSnapshotIndex(g.t, g.snapDir); idx <= g.snapIndex {
+		g.t.Fatalf("%s took no raft snapshot after %d", r.name, g.snapIndex)
+	} else {
+		g.snapIndex = idx
+	}
+}
+
+// start runs bin on the data dir and waits until it serves.
+func (g *dataDirRig) start(name, bin string) *swapRun {
+	t := g.t
+	t.Helper()
+	p, err := StartProcessIn(g.dir, bin, g.args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	cfg := clientv3.Config{Endpoints: []string{g.client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if g.m.auth {
+		cfg.Username, cfg.Password = "root", "rootpw"
+	}
+	var cli *clientv3.Client
+	testutil.WaitUntil(t, 30*time.Second, name+" to serve the data dir", func() bool {
+		if p.Exited() {
+			t.Fatalf("%s exited on the data dir:\n%s", name, p.Output())
+		}
+		if cli == nil {
+			if cli, err = clientv3.New(cfg); err != nil {
+				cli = nil
+				return false
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := cli.Get(ctx, "health")
+		return err == nil
+	})
+	t.Cleanup(func() { cli.Close() })
+	return &swapRun{name: name, bin: bin, p: p, client: cli}
+}
+
+// etcdWrites has etcd (named name) write keys, deletes, a lease, a
+// compaction and auth, and crash (kill -9) after raft snapshots.
+func (g *dataDirRig) etcdWrites(name, bin string) {
+	t, m := g.t, g.m
+	r := g.start(name, bin)
+	writeKeys(t, r, m, 0, 150)
+	grantLease(t, r, m)
+	deleteKeys(t, r, m, 10, 20)
+	compact(t, r, m)
+	enableAuth(t, r, m)
+	r.client.Close()
+	r = g.start(name+" with auth", bin)
+	writeKeys(t, r, m, 150, 260)
+	m.memberID = checkServes(t, r, m)
+	r.p.Kill()
+	g.tookSnapshot(r)
+}
+
+// basaltWrites starts basalt after a crash: it serves what it found, and
+// writes, deletes and compacts in its turn before it is killed.
+func (g *dataDirRig) basaltWrites() {
+	t, m := g.t, g.m
+	r := g.start("basalt", Binary())
+	checkServes(t, r, m)
+	writeKeys(t, r, m, 260, 420)
+	deleteKeys(t, r, m, 300, 310)
+	compact(t, r, m)
+	checkServes(t, r, m)
+	r.p.Kill()
+	g.tookSnapshot(r)
+}
+
 // TestDataDirSwappedWithEtcd37: one data dir run in turn by etcd 3.7.3
 // and by basalt, each killed with -9 (or stopped) after writes, deletes,
 // compactions, a lease with keys, auth and enough entries to take raft
@@ -43,97 +150,43 @@ type kvModel struct {
 // keys, revisions, lease, member and auth, and keeps writing.
 func TestDataDirSwappedWithEtcd37(t *testing.T) {
 	etcdBin := Etcd37Binary(t, "basalt and etcd 3.7.3 take turns on one data dir")
-	ports, err := FreePorts(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	dir := t.TempDir()
-	args := []string{"--name", "m0", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "m0=" + peer, "--snapshot-count", "100"}
-	m := &kvModel{keys: map[string]*clientv3.GetResponse{}}
-	snapDir := filepath.Join(dir, "data", "member", "snap")
-	var snapIndex uint64
-	// tookSnapshot checks that the run just killed left a raft snapshot
-	// newer than the one it started from, for the next to load.
-	tookSnapshot := func(r *swapRun) {
-		t.Helper()
-		if idx := newestSnapshotIndex(t, snapDir); idx <= snapIndex {
-			t.Fatalf("%s took no raft snapshot after %d", r.name, snapIndex)
-		} else {
-			snapIndex = idx
-		}
-	}
-
-	start := func(name, bin string) *swapRun {
-		t.Helper()
-		p, err := StartProcessIn(dir, bin, args, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Kill)
-		cfg := clientv3.Config{Endpoints: []string{client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
-		if m.auth {
-			cfg.Username, cfg.Password = "root", "rootpw"
-		}
-		var cli *clientv3.Client
-		testutil.WaitUntil(t, 30*time.Second, name+" to serve the data dir", func() bool {
-			if p.Exited() {
-				t.Fatalf("%s exited on the data dir:\n%s", name, p.Output())
-			}
-			if cli == nil {
-				if cli, err = clientv3.New(cfg); err != nil {
-					cli = nil
-					return false
-				}
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			_, err := cli.Get(ctx, "health")
-			return err == nil
-		})
-		t.Cleanup(func() { cli.Close() })
-		return &swapRun{name: name, bin: bin, p: p, client: cli}
-	}
-
-	// etcd writes first: keys, deletes, a lease, a compaction, auth.
-	r := start("etcd 3.7.3", etcdBin)
-	writeKeys(t, r, m, 0, 150)
-	grantLease(t, r, m)
-	deleteKeys(t, r, m, 10, 20)
-	compact(t, r, m)
-	enableAuth(t, r, m)
-	r.client.Close()
-	r = start("etcd 3.7.3 with auth", etcdBin)
-	writeKeys(t, r, m, 150, 260)
-	m.memberID = checkServes(t, r, m)
-	r.p.Kill()
-	tookSnapshot(r)
-
-	// basalt starts on it after the crash, and writes its own.
-	r = start("basalt", Binary())
-	checkServes(t, r, m)
-	writeKeys(t, r, m, 260, 420)
-	deleteKeys(t, r, m, 300, 310)
-	compact(t, r, m)
-	checkServes(t, r, m)
-	r.p.Kill()
-	tookSnapshot(r)
+	g := newDataDirRig(t)
+	g.etcdWrites("etcd 3.7.3", etcdBin)
+	g.basaltWrites()
 
 	// etcd again, after basalt's crash, then a clean stop.
-	r = start("etcd 3.7.3 after basalt", etcdBin)
-	checkServes(t, r, m)
-	writeKeys(t, r, m, 420, 560)
-	checkServes(t, r, m)
+	r := g.start("etcd 3.7.3 after basalt", etcdBin)
+	checkServes(t, r, g.m)
+	writeKeys(t, r, g.m, 420, 560)
+	checkServes(t, r, g.m)
 	if _, err := r.p.Stop(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	tookSnapshot(r)
+	g.tookSnapshot(r)
 
-	r = start("basalt after etcd's stop", Binary())
-	checkServes(t, r, m)
+	r = g.start("basalt after etcd's stop", Binary())
+	checkServes(t, r, g.m)
+}
+
+// TestBasaltOnOlderEtcdDataDirs: basalt starts on a data dir that etcd 3.6
+// or 3.5 wrote (keys, deletes, compactions, a lease, auth, raft snapshots,
+// then a crash), serves the same, and keeps writing. The binaries come
+// from $BASALT_ETCD36 and $BASALT_ETCD35 (.ci/run builds them); a test
+// whose variable is unset skips.
+func TestBasaltOnOlderEtcdDataDirs(t *testing.T) {
+	for _, v := range []struct{ version, env string }{{"3.6", "BASALT_ETCD36"}, {"3.5", "BASALT_ETCD35"}} {
+		t.Run(v.version, func(t *testing.T) {
+			bin := os.Getenv(v.env)
+			if bin == "" {
+				t.Skipf("%s is not set (the path of an etcd %s server; .ci/run builds one)", v.env, v.version)
+			}
+			g := newDataDirRig(t)
+			g.etcdWrites("etcd "+v.version, bin)
+			g.basaltWrites()
+			r := g.start("basalt again", Binary())
+			checkServes(t, r, g.m)
+		})
+	}
 }
 
 func ctx10(t *testing.T) context.Context {
