@@ -76,8 +76,11 @@ func decideClusterVersion(current, minimal string) string {
 }
 
 // storedClusterVersion is the cluster version the applier stored, or "".
-func (m *Member) storedClusterVersion() string {
-	view := m.st.be.ReadTx()
+func (m *Member) storedClusterVersion() string { return m.st.clusterVersion() }
+
+// clusterVersion is the cluster version the applier stored, or "".
+func (st *state) clusterVersion() string {
+	view := st.be.ReadTx()
 	defer view.End()
 	if v, ok := view.Get(schema.Cluster, schema.ClusterVersionKey); ok {
 		return string(v)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
+	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/snap"
@@ -44,7 +45,13 @@ func (a *applier) maybeTriggerSnapshot() error {
 		return fmt.Errorf("commit the backend before a snapshot: %w", err)
 	}
 	cs := a.confState
-	snapshot, err := a.raft.storage.CreateSnapshot(applied, &cs, nil)
+	// The snapshot's data is etcd's: the membership as v2 store JSON,
+	// which etcd 3.5 and 3.6 read when they start on this data dir.
+	data, err := membership.V2StoreJSON(a.st.cluster.Members(), a.st.cluster.RemovedIDs(), a.st.clusterVersion())
+	if err != nil {
+		return fmt.Errorf("encode the membership for the snapshot at %d: %w", applied, err)
+	}
+	snapshot, err := a.raft.storage.CreateSnapshot(applied, &cs, data)
 	if err != nil {
 		if errors.Is(err, raft.ErrSnapOutOfDate) {
 			return nil

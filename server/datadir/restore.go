@@ -154,7 +154,13 @@ func RestoreSnapshot(cfg RestoreConfig) error {
 	if err != nil {
 		return err
 	}
-	rs := raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: index, Term: term, ConfState: raftpb.ConfState{Voters: slices.Clone(ids)}}}
+	// The membership as v2 store JSON, as etcdutl writes it: etcd 3.5 and
+	// 3.6 read it when they start on the restored data dir.
+	data, err := membership.V2StoreJSON(members, nil, "")
+	if err != nil {
+		return fmt.Errorf("encode the membership: %w", err)
+	}
+	rs := raftpb.Snapshot{Data: data, Metadata: raftpb.SnapshotMetadata{Index: index, Term: term, ConfState: raftpb.ConfState{Voters: slices.Clone(ids)}}}
 	if err := snapshotter.SaveSnap(rs); err != nil {
 		return fmt.Errorf("write raft snapshot: %w", err)
 	}
