@@ -20,8 +20,13 @@ import (
 // basalt, which joins from basalt's peer endpoints.
 func TestMixedClusterWithEtcd37(t *testing.T) {
 	etcd := Etcd37Binary(t, "basalt and etcd 3.7.3 members in one cluster")
+	t.Run("plain", func(t *testing.T) { mixedCluster(t, etcd, NoTLS) })
+	t.Run("peer mutual TLS", func(t *testing.T) { mixedCluster(t, etcd, MutualTLS) })
+}
+
+func mixedCluster(t *testing.T, etcd string, peerTLS TLSMode) {
 	c := NewCluster(t, 3, &Options{Binary: etcd, ReadyTimeout: 30 * time.Second, StopTimeout: 10 * time.Second,
-		Args: []string{"--snapshot-count=50", "--snapshot-catchup-entries=10"}})
+		PeerTLS: peerTLS, Args: []string{"--snapshot-count=50", "--snapshot-catchup-entries=10"}})
 	e0, e1, b := c.Members[0], c.Members[1], c.Members[2]
 	b.Stop(t)
 	b.Bin = Binary()
