@@ -34,7 +34,7 @@ const (
 	faultCrashPoint  // killed by a crash point on its way (a persist step, a compaction...)
 	faultInstall     // a follower down long enough to be sent a snapshot, maybe killed installing it
 	faultReplace     // removed from the cluster, its data wiped, added back as a new member that joins
-	faultSwapBinary  // stopped and restarted on its data dir as the other server: etcd ↔ basalt
+	faultSwapBinary  // stopped and restarted on its data dir as the other server (etcd ↔ basalt), members in turn
 )
 
 var faultNames = [...]string{
@@ -70,6 +70,10 @@ type schedule struct {
 	// compact: the scenario compacts, so compaction's crash points are
 	// reached.
 	compact bool
+	// nextSwap is the member faultSwapBinary swaps next: members go in
+	// turn, as in an operator's rolling migration (all to basalt, then all
+	// back to etcd, and so on).
+	nextSwap int
 
 	mu     sync.Mutex
 	events []faultEvent
@@ -146,6 +150,10 @@ func (s *schedule) inject(ctx context.Context, f fault, random int, hold time.Du
 			// A follower: the leader must send it a snapshot.
 			target = (l + 1 + random%(s.c.size()-1)) % s.c.size()
 		}
+	}
+	if f == faultSwapBinary {
+		target = s.nextSwap
+		s.nextSwap = (s.nextSwap + 1) % s.c.size()
 	}
 	m := s.c.Members[target]
 	ev := faultEvent{Fault: f, Member: m.Name, Start: s.rec.now()}
