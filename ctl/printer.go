@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 
+	"github.com/basaltkv/basalt/pkg/humanize"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -210,10 +210,10 @@ func endpointStatusRows(sts []epStatus) (hdr []string, rows [][]string) {
 			hexID(r.GetHeader().GetMemberId()),
 			r.GetVersion(),
 			r.GetStorageVersion(),
-			humanBytes(uint64(r.GetDbSize())),
-			humanBytes(uint64(r.GetDbSizeInUse())),
+			humanize.Bytes(uint64(r.GetDbSize())),
+			humanize.Bytes(uint64(r.GetDbSizeInUse())),
 			notInUse,
-			humanBytes(uint64(r.GetDbSizeQuota())),
+			humanize.Bytes(uint64(r.GetDbSizeQuota())),
 			strconv.FormatBool(r.GetLeader() == r.GetHeader().GetMemberId()),
 			strconv.FormatBool(r.GetIsLearner()),
 			strconv.FormatUint(r.GetRaftTerm(), 10),
@@ -238,20 +238,4 @@ func endpointHashKVRows(hs []epHashKV) (hdr []string, rows [][]string) {
 		})
 	}
 	return hdr, rows
-}
-
-// humanBytes writes a size in SI units as etcdctl's tables do ("8.2 kB",
-// "25 MB"), with the same floating-point steps so that values at a rounding
-// boundary come out the same.
-func humanBytes(n uint64) string {
-	if n < 10 {
-		return fmt.Sprintf("%d B", n)
-	}
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB"}
-	e := math.Floor(math.Log(float64(n)) / math.Log(1000))
-	val := math.Floor(float64(n)/math.Pow(1000, e)*10+0.5) / 10
-	if val < 10 {
-		return fmt.Sprintf("%.1f %s", val, units[int(e)])
-	}
-	return fmt.Sprintf("%.0f %s", val, units[int(e)])
 }

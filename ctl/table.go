@@ -112,6 +112,3 @@ func displayWidth(s string) int {
 // RenderTable draws hdr and rows as etcdctl's tables look; basaltutl
 // draws etcdutl's (same library, same configuration) with it.
 func RenderTable(w io.Writer, hdr []string, rows [][]string) { renderTable(w, hdr, rows) }
-
-// HumanBytes writes a size as go-humanize's Bytes does ("8.2 kB").
-func HumanBytes(n uint64) string { return humanBytes(n) }

@@ -14,6 +14,7 @@ import (
 	"github.com/basaltkv/basalt/auth"
 	"github.com/basaltkv/basalt/lease"
 	"github.com/basaltkv/basalt/pkg/flags"
+	"github.com/basaltkv/basalt/pkg/humanize"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"github.com/basaltkv/basalt/server/discovery"
@@ -293,16 +294,15 @@ func maybeDefragBackend(cfg Config, lg *zap.Logger, be *backend.Backend) error {
 	size, inUse := be.Size(), be.SizeInUse()
 	threshold := int64(cfg.BootstrapDefragThresholdMB) * 1024 * 1024
 	if size-inUse < threshold {
-		lg.Info("Skipping defragmentation", zap.Int64("current-db-size-bytes", size), zap.Int64("current-db-size-in-use-bytes", inUse),
-			zap.Int64("bootstrap-defrag-threshold-bytes", threshold))
+		lg.Info("Skipping defragmentation",
+			zap.Int64("current-db-size-bytes", size), zap.String("current-db-size", humanize.Bytes(uint64(size))),
+			zap.Int64("current-db-size-in-use-bytes", inUse), zap.String("current-db-size-in-use", humanize.Bytes(uint64(inUse))),
+			zap.Int64("bootstrap-defrag-threshold-bytes", threshold), zap.String("bootstrap-defrag-threshold", humanize.Bytes(uint64(threshold))))
 		return nil
 	}
-	res, err := be.Defrag()
-	if err != nil {
+	if err := defragLogged(lg, be, cfg.Layout().BackendPath()); err != nil {
 		return fmt.Errorf("defragment at start: %w", err)
 	}
-	lg.Info("finished defragmenting directory", zap.String("path", cfg.Layout().BackendPath()),
-		zap.Int64("current-db-size-bytes", res.SizeAfter), zap.Int64("previous-db-size-bytes", res.SizeBefore))
 	return nil
 }
 

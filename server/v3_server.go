@@ -7,6 +7,7 @@ import (
 
 	"github.com/basaltkv/basalt/auth"
 	"github.com/basaltkv/basalt/lease"
+	"github.com/basaltkv/basalt/pkg/humanize"
 	"github.com/basaltkv/basalt/raft"
 	"github.com/basaltkv/basalt/server/kvapply"
 	"github.com/basaltkv/basalt/server/schema"
@@ -319,12 +320,27 @@ func (m *Member) IsLearner() bool {
 
 // Defragment rewrites the backend compactly.
 func (m *Member) Defragment(ctx context.Context) error {
-	res, err := m.st.be.Defrag()
-	if err != nil {
+	return defragLogged(m.lg, m.st.be, m.cfg.Layout().BackendPath())
+}
+
+// defragLogged defragments be between etcd's two log lines: the sizes
+// before, then the sizes after with the differences and the time taken.
+func defragLogged(lg *zap.Logger, be *backend.Backend, path string) error {
+	size1, inUse1 := be.Size(), be.SizeInUse()
+	lg.Info("defragmenting", zap.String("path", path),
+		zap.Int64("current-db-size-bytes", size1), zap.String("current-db-size", humanize.Bytes(uint64(size1))),
+		zap.Int64("current-db-size-in-use-bytes", inUse1), zap.String("current-db-size-in-use", humanize.Bytes(uint64(inUse1))))
+	start := time.Now()
+	if _, err := be.Defrag(); err != nil {
 		return err
 	}
-	m.lg.Sugar().Infow("finished defragmenting directory", "path", m.cfg.Layout().BackendPath(),
-		"current-db-size-bytes", res.SizeAfter, "previous-db-size-bytes", res.SizeBefore, "took", res.WritesBlocked)
+	size2, inUse2 := be.Size(), be.SizeInUse()
+	lg.Info("finished defragmenting directory", zap.String("path", path),
+		zap.Int64("current-db-size-bytes-diff", size2-size1),
+		zap.Int64("current-db-size-bytes", size2), zap.String("current-db-size", humanize.Bytes(uint64(size2))),
+		zap.Int64("current-db-size-in-use-bytes-diff", inUse2-inUse1),
+		zap.Int64("current-db-size-in-use-bytes", inUse2), zap.String("current-db-size-in-use", humanize.Bytes(uint64(inUse2))),
+		zap.Duration("took", time.Since(start)))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/ctl"
+	"github.com/basaltkv/basalt/pkg/humanize"
 	"github.com/basaltkv/basalt/server/datadir"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -42,8 +43,8 @@ func (e *env) defrag(dataDir string) error {
 	after, err := datadir.DefragDataDir(dataDir, func(s datadir.DefragSizes) {
 		before = s
 		lg.Info("defragmenting", zap.String("path", path),
-			zap.Int64("current-db-size-bytes", s.Size), zap.String("current-db-size", ctl.HumanBytes(uint64(s.Size))),
-			zap.Int64("current-db-size-in-use-bytes", s.InUse), zap.String("current-db-size-in-use", ctl.HumanBytes(uint64(s.InUse))))
+			zap.Int64("current-db-size-bytes", s.Size), zap.String("current-db-size", humanize.Bytes(uint64(s.Size))),
+			zap.Int64("current-db-size-in-use-bytes", s.InUse), zap.String("current-db-size-in-use", humanize.Bytes(uint64(s.InUse))))
 	})
 	if err != nil {
 		return err
@@ -51,10 +52,10 @@ func (e *env) defrag(dataDir string) error {
 	lg.Info("finished defragmenting directory", zap.String("path", path),
 		zap.Int64("current-db-size-bytes-diff", after.Size-before.Size),
 		zap.Int64("current-db-size-bytes", after.Size),
-		zap.String("current-db-size", ctl.HumanBytes(uint64(after.Size))),
+		zap.String("current-db-size", humanize.Bytes(uint64(after.Size))),
 		zap.Int64("current-db-size-in-use-bytes-diff", after.InUse-before.InUse),
 		zap.Int64("current-db-size-in-use-bytes", after.InUse),
-		zap.String("current-db-size-in-use", ctl.HumanBytes(uint64(after.InUse))),
+		zap.String("current-db-size-in-use", humanize.Bytes(uint64(after.InUse))),
 		zap.Duration("took", time.Since(start)))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/basaltkv/basalt/ctl"
+	"github.com/basaltkv/basalt/pkg/humanize"
 	"github.com/basaltkv/basalt/server/datadir"
 )
 
@@ -41,7 +42,7 @@ func statusRows(s datadir.DBStatus) (hdr []string, rows [][]string) {
 		fmt.Sprintf("%x", s.Hash),
 		fmt.Sprint(s.Revision),
 		fmt.Sprint(s.TotalKey),
-		ctl.HumanBytes(uint64(s.TotalSize)),
+		humanize.Bytes(uint64(s.TotalSize)),
 		s.Version,
 	}}
 	return hdr, rows

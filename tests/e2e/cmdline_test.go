@@ -276,6 +276,12 @@ func TestBootstrapDefrag(t *testing.T) {
 	if !LogContains(m.Logs(), "finished defragmenting directory") {
 		t.Error("no defragmentation at start with a threshold below the free space")
 	}
+	// etcd's fields, which dashboards and log searches use.
+	for _, field := range []string{`"current-db-size-in-use-bytes-diff":`, `"current-db-size-in-use":"`, `"took":"`} {
+		if !strings.Contains(m.Logs(), field) {
+			t.Errorf("the defragmentation's log lines lack etcd's %s", field)
+		}
+	}
 	st, err := after.Status(ctx, m.ClientURL())
 	if err != nil {
 		t.Fatal(err)
