@@ -42,7 +42,13 @@ func (m *Member) monitorClusterVersion() {
 		if !m.IsLeader() {
 			continue
 		}
-		want := decideClusterVersion(m.storedClusterVersion(), m.membersMinimalVersion(hc))
+		current := m.storedClusterVersion()
+		if current != "" && compareVersions(current, EtcdVersion) >= 0 {
+			// Nothing can raise it past this member's own version: the
+			// peers need not be asked.
+			continue
+		}
+		want := decideClusterVersion(current, m.membersMinimalVersion(hc))
 		if want == "" {
 			continue
 		}

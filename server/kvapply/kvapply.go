@@ -7,6 +7,7 @@ package kvapply
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -105,25 +106,15 @@ func Range(txn Reader, r *pb.RangeRequest) (*pb.RangeResponse, error) {
 func kvComparator(target pb.RangeRequest_SortTarget) func(a, b *mvccpb.KeyValue) int {
 	switch target {
 	case pb.RangeRequest_VERSION:
-		return func(a, b *mvccpb.KeyValue) int { return cmpInt64(a.Version, b.Version) }
+		return func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.Version, b.Version) }
 	case pb.RangeRequest_CREATE:
-		return func(a, b *mvccpb.KeyValue) int { return cmpInt64(a.CreateRevision, b.CreateRevision) }
+		return func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.CreateRevision, b.CreateRevision) }
 	case pb.RangeRequest_MOD:
-		return func(a, b *mvccpb.KeyValue) int { return cmpInt64(a.ModRevision, b.ModRevision) }
+		return func(a, b *mvccpb.KeyValue) int { return cmp.Compare(a.ModRevision, b.ModRevision) }
 	case pb.RangeRequest_VALUE:
 		return func(a, b *mvccpb.KeyValue) int { return bytes.Compare(a.Value, b.Value) }
 	}
 	return func(a, b *mvccpb.KeyValue) int { return bytes.Compare(a.Key, b.Key) }
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // prevKV reads the key's current value when the request needs it.
@@ -244,13 +235,13 @@ func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
 	case pb.Compare_VALUE:
 		result = bytes.Compare(kv.Value, c.GetValue())
 	case pb.Compare_CREATE:
-		result = cmpInt64(kv.CreateRevision, c.GetCreateRevision())
+		result = cmp.Compare(kv.CreateRevision, c.GetCreateRevision())
 	case pb.Compare_MOD:
-		result = cmpInt64(kv.ModRevision, c.GetModRevision())
+		result = cmp.Compare(kv.ModRevision, c.GetModRevision())
 	case pb.Compare_VERSION:
-		result = cmpInt64(kv.Version, c.GetVersion())
+		result = cmp.Compare(kv.Version, c.GetVersion())
 	case pb.Compare_LEASE:
-		result = cmpInt64(kv.Lease, c.GetLease())
+		result = cmp.Compare(kv.Lease, c.GetLease())
 	}
 	switch c.Result {
 	case pb.Compare_EQUAL:

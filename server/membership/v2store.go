@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"cmp"
 	"encoding/json"
 	"path"
 	"slices"
@@ -23,7 +24,7 @@ func V2StoreJSON(members []*Member, removed []uint64, clusterVersion string) ([]
 	// the missing /0/members.
 	s.Stats.GetFail++
 	members = slices.Clone(members)
-	slices.SortFunc(members, func(a, b *Member) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(members, func(a, b *Member) int { return cmp.Compare(a.ID, b.ID) })
 	for _, m := range members {
 		raft, err := json.Marshal(struct {
 			PeerURLs  []string `json:"peerURLs"`
@@ -47,7 +48,7 @@ func V2StoreJSON(members []*Member, removed []uint64, clusterVersion string) ([]
 		}
 	}
 	removed = slices.Clone(removed)
-	slices.SortFunc(removed, cmpID)
+	slices.Sort(removed)
 	for _, id := range removed {
 		s.create(path.Join("/0/removed_members", strconv.FormatUint(id, 16)), "", "create")
 		s.Stats.CreateSuccess++
@@ -60,16 +61,6 @@ func V2StoreJSON(members []*Member, removed []uint64, clusterVersion string) ([]
 }
 
 func memberKey(id uint64) string { return path.Join("/0/members", strconv.FormatUint(id, 16)) }
-
-func cmpID(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // The shapes below are those encoding/json gives etcd's v2store types
 // (store, node, watcherHub, EventHistory, eventQueue, Event, NodeExtern,

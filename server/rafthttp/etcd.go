@@ -235,9 +235,8 @@ type etcdOut struct {
 // serveEtcdStream serves GET /raft/stream/{message,msgapp}/<peer ID>: the
 // peer's reader, to which this member writes what it sends the peer.
 func (t *Transport) serveEtcdStream(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+	from, ok := t.checkRequest(w, r, http.MethodGet, true)
+	if !ok {
 		return
 	}
 	typ := path.Base(path.Dir(r.URL.Path))
@@ -245,28 +244,12 @@ func (t *Transport) serveEtcdStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid path", http.StatusNotFound)
 		return
 	}
-	pathFrom, err := strconv.ParseUint(path.Base(r.URL.Path), 16, 64)
-	if err != nil {
+	if pathFrom, err := strconv.ParseUint(path.Base(r.URL.Path), 16, 64); err != nil || pathFrom != from {
 		http.Error(w, "invalid from", http.StatusNotFound)
 		return
 	}
-	from, ok := t.checkRequest(w, r, http.MethodGet, true)
+	p, ok := t.streamPeer(w, from)
 	if !ok {
-		return
-	}
-	if from != pathFrom {
-		http.Error(w, "invalid from", http.StatusNotFound)
-		return
-	}
-	p := t.peer(from)
-	if p == nil {
-		t.lg.Warn("failed to find remote peer in cluster", zap.String("local-member-id", t.idStr),
-			zap.String("remote-peer-id-from", idString(from)), zap.String("cluster-id", t.clusterIDStr))
-		http.Error(w, errSenderNotFound.Error(), http.StatusNotFound)
-		return
-	}
-	if !t.track() {
-		http.Error(w, errStopped.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	defer t.wg.Done()
@@ -303,13 +286,11 @@ func (t *Transport) serveEtcdStream(w http.ResponseWriter, r *http.Request) {
 	}
 	p.lg.Info("established TCP streaming connection with remote peer", zap.String("stream-writer-type", typ),
 		zap.String("remote-addr", r.RemoteAddr))
-	err = p.writeEtcdStream(w, rc, r, out, ch, enc)
+	err := p.writeEtcdStream(w, rc, r, out, ch, enc)
 	if typ == etcdStreamMessage {
 		p.deactivate(err)
-		p.dropQueued()
-	} else {
-		p.dropQueuedApps()
 	}
+	p.dropQueued(ch)
 }
 
 // writeEtcdStream writes the queue ch to the stream until it breaks, is
@@ -411,19 +392,6 @@ func (o *etcdOut) close() {
 	case <-o.closec:
 	default:
 		close(o.closec)
-	}
-}
-
-// dropQueuedApps discards the MsgApps queued for a msgappv2 stream that
-// went down.
-func (p *peer) dropQueuedApps() {
-	for {
-		select {
-		case m := <-p.appc:
-			p.drop(&m, "stream to peer is not connected")
-		default:
-			return
-		}
 	}
 }
 

@@ -292,12 +292,13 @@ func (p *peer) activeSince() time.Time {
 	return p.mu.since
 }
 
-// dropQueued discards what the send queue holds once the stream is down:
-// those messages are stale by the time a new stream is up.
-func (p *peer) dropQueued() {
+// dropQueued discards what a send queue (msgc, or appc for etcd's
+// msgappv2 stream) holds once its stream is down: those messages are stale
+// by the time a new stream is up.
+func (p *peer) dropQueued(ch chan raftpb.Message) {
 	for {
 		select {
-		case m := <-p.msgc:
+		case m := <-ch:
 			p.drop(&m, "stream to peer is not connected")
 		default:
 			return

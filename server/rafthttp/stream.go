@@ -43,21 +43,32 @@ func (s *inboundStream) closed() bool {
 	}
 }
 
+// streamPeer is the peer a stream comes from, the request counted for
+// Stop (the caller calls t.wg.Done), or false once it answered the
+// refusal: an unknown sender, a stopped transport.
+func (t *Transport) streamPeer(w http.ResponseWriter, from uint64) (*peer, bool) {
+	p := t.peer(from)
+	if p == nil {
+		t.lg.Warn("failed to find remote peer in cluster", zap.String("local-member-id", t.idStr),
+			zap.String("remote-peer-id-from", idString(from)), zap.String("cluster-id", t.clusterIDStr))
+		http.Error(w, errSenderNotFound.Error(), http.StatusNotFound)
+		return nil, false
+	}
+	if !t.track() {
+		http.Error(w, errStopped.Error(), http.StatusServiceUnavailable)
+		return nil, false
+	}
+	return p, true
+}
+
 // serveStream receives a peer's message stream.
 func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 	from, ok := t.checkRequest(w, r, http.MethodPost, true)
 	if !ok {
 		return
 	}
-	p := t.peer(from)
-	if p == nil {
-		t.lg.Warn("failed to find remote peer in cluster", zap.String("local-member-id", t.idStr),
-			zap.String("remote-peer-id-from", idString(from)), zap.String("cluster-id", t.clusterIDStr))
-		http.Error(w, errSenderNotFound.Error(), http.StatusNotFound)
-		return
-	}
-	if !t.track() {
-		http.Error(w, errStopped.Error(), http.StatusServiceUnavailable)
+	p, ok := t.streamPeer(w, from)
+	if !ok {
 		return
 	}
 	defer t.wg.Done()

@@ -137,7 +137,7 @@ func (p *peer) runStream() {
 			p.activate()
 			err = p.runSession(s)
 			p.deactivate(err)
-			p.dropQueued()
+			p.dropQueued(p.msgc)
 			if time.Since(start) >= tm.stableStream {
 				backoff = tm.backoffMin
 			}

@@ -1,6 +1,7 @@
 package snap
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -240,21 +241,11 @@ func (s *Snapshotter) snapNames() ([]snapName, error) {
 	}
 	slices.SortFunc(snaps, func(a, b snapName) int {
 		if a.index != b.index {
-			return cmpUint(a.index, b.index)
+			return cmp.Compare(a.index, b.index)
 		}
-		return cmpUint(a.term, b.term)
+		return cmp.Compare(a.term, b.term)
 	})
 	return snaps, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Purge removes the oldest snapshot files while more than maxSnapshots

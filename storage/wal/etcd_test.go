@@ -11,6 +11,7 @@ import (
 	"github.com/basaltkv/basalt/raft/raftpb"
 	"github.com/basaltkv/basalt/storage/vfs"
 	"github.com/basaltkv/basalt/storage/wal"
+	"github.com/basaltkv/basalt/storage/wal/internal/etcdwal/wire"
 )
 
 // The WAL is etcd's format: etcd 3.7's wal package reads what basalt
@@ -81,7 +82,7 @@ func buildEtcdWAL(t *testing.T) string {
 
 // etcdWAL sends req to the etcdwal helper bin and decodes its reply into
 // rep, if not nil.
-func etcdWAL(t *testing.T, bin string, req etcdRequest, rep any) {
+func etcdWAL(t *testing.T, bin string, req wire.Request, rep any) {
 	t.Helper()
 	in, err := json.Marshal(req)
 	if err != nil {
@@ -102,35 +103,6 @@ func etcdWAL(t *testing.T, bin string, req etcdRequest, rep any) {
 	}
 }
 
-type etcdSnapshot struct {
-	Index     uint64 `json:"index"`
-	Term      uint64 `json:"term"`
-	ConfState []byte `json:"conf_state,omitempty"`
-}
-
-type etcdStep struct {
-	HardState []byte        `json:"hard_state,omitempty"`
-	Entries   [][]byte      `json:"entries,omitempty"`
-	Snapshot  *etcdSnapshot `json:"snapshot,omitempty"`
-}
-
-type etcdRequest struct {
-	Op          string       `json:"op"`
-	Dir         string       `json:"dir"`
-	SegmentSize int64        `json:"segment_size"`
-	Metadata    []byte       `json:"metadata"`
-	At          etcdSnapshot `json:"at"`
-	Steps       []etcdStep   `json:"steps"`
-}
-
-type etcdReply struct {
-	Metadata  []byte         `json:"metadata"`
-	HardState []byte         `json:"hard_state"`
-	Entries   [][]byte       `json:"entries"`
-	Snapshots []etcdSnapshot `json:"snapshots"`
-	VerifyErr string         `json:"verify_error"`
-}
-
 func mustMarshal(t *testing.T, m interface{ Marshal() ([]byte, error) }) []byte {
 	t.Helper()
 	b, err := m.Marshal()
@@ -140,14 +112,14 @@ func mustMarshal(t *testing.T, m interface{ Marshal() ([]byte, error) }) []byte 
 	return b
 }
 
-func etcdSteps(t *testing.T, steps []step) []etcdStep {
-	var out []etcdStep
+func etcdSteps(t *testing.T, steps []step) []wire.Step {
+	var out []wire.Step
 	for _, s := range steps {
 		if s.snap != nil {
-			out = append(out, etcdStep{Snapshot: &etcdSnapshot{Index: s.snap.Index, Term: s.snap.Term, ConfState: mustMarshal(t, &s.snap.ConfState)}})
+			out = append(out, wire.Step{Snapshot: &wire.Snapshot{Index: s.snap.Index, Term: s.snap.Term, ConfState: mustMarshal(t, &s.snap.ConfState)}})
 			continue
 		}
-		es := etcdStep{HardState: mustMarshal(t, &s.st)}
+		es := wire.Step{HardState: mustMarshal(t, &s.st)}
 		for i := range s.ents {
 			es.Entries = append(es.Entries, mustMarshal(t, &s.ents[i]))
 		}
@@ -177,10 +149,10 @@ func writeBasalt(t *testing.T, dir string, steps []step) {
 	}
 }
 
-func readEtcd(t *testing.T, bin, dir string, at wal.Marker) (etcdReply, raftpb.HardState, []raftpb.Entry) {
+func readEtcd(t *testing.T, bin, dir string, at wal.Marker) (wire.Reply, raftpb.HardState, []raftpb.Entry) {
 	t.Helper()
-	var rep etcdReply
-	etcdWAL(t, bin, etcdRequest{Op: "read", Dir: dir, At: etcdSnapshot{Index: at.Index, Term: at.Term}}, &rep)
+	var rep wire.Reply
+	etcdWAL(t, bin, wire.Request{Op: "read", Dir: dir, At: wire.Snapshot{Index: at.Index, Term: at.Term}}, &rep)
 	var hs raftpb.HardState
 	if err := hs.Unmarshal(rep.HardState); err != nil {
 		t.Fatal(err)
@@ -258,7 +230,7 @@ func TestEtcdReadsBasaltsWAL(t *testing.T) {
 	// etcd appends to basalt's WAL, cutting segments of its own, and
 	// basalt reads the result.
 	more := []step{{st: raftpb.HardState{Term: 3, Vote: 2, Commit: 158}, ents: ents(163, 170, 3, 300)}}
-	etcdWAL(t, bin, etcdRequest{Op: "append", Dir: dir, SegmentSize: 4096, At: etcdSnapshot{Index: 60, Term: 2}, Steps: etcdSteps(t, more)}, nil)
+	etcdWAL(t, bin, wire.Request{Op: "append", Dir: dir, SegmentSize: 4096, At: wire.Snapshot{Index: 60, Term: 2}, Steps: etcdSteps(t, more)}, nil)
 	_, _, got := readBasalt(t, dir, wal.Marker{Index: 60, Term: 2})
 	if n := len(got); n != len(want(60))+8 || got[n-1].Index != 170 || !bytes.Equal(got[n-1].Data, more[0].ents[7].Data) {
 		t.Fatalf("basalt reads %d entries after etcd appended, last %d", n, got[n-1].Index)
@@ -268,7 +240,7 @@ func TestEtcdReadsBasaltsWAL(t *testing.T) {
 func TestBasaltReadsEtcdsWAL(t *testing.T) {
 	bin := buildEtcdWAL(t)
 	dir := filepath.Join(t.TempDir(), "wal")
-	etcdWAL(t, bin, etcdRequest{Op: "create", Dir: dir, SegmentSize: 4096, Metadata: etcdMeta, Steps: etcdSteps(t, history())}, nil)
+	etcdWAL(t, bin, wire.Request{Op: "create", Dir: dir, SegmentSize: 4096, Metadata: etcdMeta, Steps: etcdSteps(t, history())}, nil)
 	if names, _ := filepath.Glob(filepath.Join(dir, "*.wal")); len(names) < 4 {
 		t.Fatalf("only %d segments", len(names))
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Frame layout, etcd's (see doc.go):
@@ -178,44 +179,33 @@ func parseRecord(b []byte) (record, error) {
 
 // protoFields walks the fields of a protobuf message, calling f with each
 // varint's value or each length-delimited field's bytes (a field of the
-// wrong wire type is unknown to protobuf, and so to the caller). Fixed-width
-// fields are skipped; groups are refused.
+// wrong wire type is unknown to protobuf, and so to the caller). Other
+// fields are skipped.
 func protoFields(b []byte, f func(field int, varint bool, v uint64, bs []byte)) error {
 	for len(b) > 0 {
-		tag, k := binary.Uvarint(b)
-		if k <= 0 || tag>>3 == 0 || tag>>3 > 1<<29-1 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
 			return errBadRecord
 		}
-		b = b[k:]
-		field := int(tag >> 3)
-		switch tag & 7 {
-		case 0:
-			v, k := binary.Uvarint(b)
-			if k <= 0 {
-				return errBadRecord
+		b = b[n:]
+		switch typ {
+		case protowire.VarintType:
+			var v uint64
+			if v, n = protowire.ConsumeVarint(b); n >= 0 {
+				f(int(num), true, v, nil)
 			}
-			f(field, true, v, nil)
-			b = b[k:]
-		case 2:
-			l, k := binary.Uvarint(b)
-			if k <= 0 || l > uint64(len(b)-k) {
-				return errBadRecord
+		case protowire.BytesType:
+			var v []byte
+			if v, n = protowire.ConsumeBytes(b); n >= 0 {
+				f(int(num), false, 0, v)
 			}
-			f(field, false, 0, b[k:k+int(l)])
-			b = b[k+int(l):]
-		case 1:
-			if len(b) < 8 {
-				return errBadRecord
-			}
-			b = b[8:]
-		case 5:
-			if len(b) < 4 {
-				return errBadRecord
-			}
-			b = b[4:]
 		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
 			return errBadRecord
 		}
+		b = b[n:]
 	}
 	return nil
 }

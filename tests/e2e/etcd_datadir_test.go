@@ -21,7 +21,6 @@ import (
 // hands from one to the other.
 type swapRun struct {
 	name   string
-	bin    string
 	p      *Process
 	client *clientv3.Client
 }
@@ -108,7 +107,7 @@ func (g *dataDirRig) start(name, bin string) *swapRun {
 		return err == nil
 	})
 	t.Cleanup(func() { cli.Close() })
-	return &swapRun{name: name, bin: bin, p: p, client: cli}
+	return &swapRun{name: name, p: p, client: cli}
 }
 
 // etcdWrites has etcd (named name) write keys, deletes, a lease, a

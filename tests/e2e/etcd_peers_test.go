@@ -161,31 +161,45 @@ func mixedCluster(t *testing.T, etcd string, peerTLS TLSMode) {
 		t.Errorf("%s caught up without a snapshot from etcd", b.Name)
 	}
 
+	// join adds m (of bin) through via, as a learner if asked, and starts
+	// it. etcd refuses a change until every member has been connected for
+	// a while ("unhealthy cluster"): one may just have restarted.
+	join := func(via, m *Member, learner bool) {
+		t.Helper()
+		add := cli(via).MemberAdd
+		if learner {
+			add = cli(via).MemberAddAsLearner
+		}
+		var added *clientv3.MemberAddResponse
+		testutil.WaitUntil(t, 20*time.Second, via.Name+" to add "+m.Name, func() bool {
+			added, err = add(ctx(), []string{m.PeerURL()})
+			return err == nil
+		})
+		if err := c.Join(m); err != nil {
+			t.Fatalf("join %s: %v\n%s", m.Name, err, m.Process().Output())
+		}
+		ids[m] = added.Member.ID
+	}
+	remove := func(via, m *Member) {
+		t.Helper()
+		testutil.WaitUntil(t, 20*time.Second, m.Name+" to be removed through "+via.Name, func() bool {
+			_, err := cli(via).MemberRemove(ctx(), ids[m])
+			return err == nil
+		})
+		c.Drop(m)
+		delete(ids, m)
+	}
+
 	// A basalt learner added through etcd, promoted; an etcd member
 	// removed through basalt.
 	n := c.PrepareMember(t, "b1")
 	n.Bin = Binary()
-	var added *clientv3.MemberAddResponse
-	// etcd refuses a change until every member has been connected for a
-	// while ("unhealthy cluster"): the last one just restarted.
-	testutil.WaitUntil(t, 20*time.Second, "etcd to add a basalt learner", func() bool {
-		added, err = cli(e1).MemberAddAsLearner(ctx(), []string{n.PeerURL()})
-		return err == nil
-	})
-	if err := c.Join(n); err != nil {
-		t.Fatalf("join %s: %v\n%s", n.Name, err, n.Process().Output())
-	}
-	ids[n] = added.Member.ID
+	join(e1, n, true)
 	testutil.WaitUntil(t, 20*time.Second, n.Name+" to be promoted", func() bool {
-		_, err := cli(e1).MemberPromote(ctx(), added.Member.ID)
+		_, err := cli(e1).MemberPromote(ctx(), ids[n])
 		return err == nil
 	})
-	testutil.WaitUntil(t, 20*time.Second, e0.Name+" to be removed through basalt", func() bool {
-		_, err := cli(n).MemberRemove(ctx(), ids[e0])
-		return err == nil
-	})
-	c.Drop(e0)
-	delete(ids, e0)
+	remove(n, e0)
 	write(n, 20)
 	check(e1)
 	check(b)
@@ -195,26 +209,14 @@ func mixedCluster(t *testing.T, etcd string, peerTLS TLSMode) {
 	// from basalt's /members and /version on the peer port.
 	e2 := c.PrepareMember(t, "e2")
 	e2.Bin = etcd
-	testutil.WaitUntil(t, 20*time.Second, "basalt to add an etcd member", func() bool {
-		added, err = cli(n).MemberAdd(ctx(), []string{e2.PeerURL()})
-		return err == nil
-	})
-	if err := c.Join(e2); err != nil {
-		t.Fatalf("join %s: %v\n%s", e2.Name, err, e2.Process().Output())
-	}
-	ids[e2] = added.Member.ID
+	join(n, e2, false)
 	write(e2, 20)
 	check(e2)
 	check(n)
 	// Leadership first goes to basalt: proposals in flight to a removed
 	// leader are lost, in etcd as in basalt, and time out.
 	moveLeader(b)
-	testutil.WaitUntil(t, 20*time.Second, e1.Name+" to be removed through basalt", func() bool {
-		_, err := cli(b).MemberRemove(ctx(), ids[e1])
-		return err == nil
-	})
-	c.Drop(e1)
-	delete(ids, e1)
+	remove(b, e1)
 	ref = e2
 	write(b, 20)
 	check(n)

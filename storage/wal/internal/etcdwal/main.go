@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/basaltkv/basalt/storage/wal/internal/etcdwal/wire"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.etcd.io/etcd/server/v3/storage/wal/walpb"
 	"go.etcd.io/raft/v3/raftpb"
@@ -24,37 +25,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-type snapshot struct {
-	Index     uint64 `json:"index"`
-	Term      uint64 `json:"term"`
-	ConfState []byte `json:"conf_state,omitempty"`
-}
-
-type step struct {
-	HardState []byte    `json:"hard_state,omitempty"`
-	Entries   [][]byte  `json:"entries,omitempty"`
-	Snapshot  *snapshot `json:"snapshot,omitempty"`
-}
-
-type request struct {
-	Op          string   `json:"op"`
-	Dir         string   `json:"dir"`
-	SegmentSize int64    `json:"segment_size"`
-	Metadata    []byte   `json:"metadata"`
-	At          snapshot `json:"at"`
-	Steps       []step   `json:"steps"`
-}
-
-type reply struct {
-	Metadata  []byte     `json:"metadata"`
-	HardState []byte     `json:"hard_state"`
-	Entries   [][]byte   `json:"entries"`
-	Snapshots []snapshot `json:"snapshots"`
-	VerifyErr string     `json:"verify_error"`
-}
-
 func main() {
-	var req request
+	var req wire.Request
 	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
 		fail("decode request", err)
 	}
@@ -80,7 +52,7 @@ func main() {
 		}
 		write(w, req.Steps)
 	case "read":
-		var rep reply
+		var rep wire.Reply
 		w, err := wal.OpenForRead(lg, req.Dir, at)
 		if err != nil {
 			fail("open for read", err)
@@ -99,7 +71,7 @@ func main() {
 			fail("valid snapshot entries", err)
 		}
 		for _, s := range snaps {
-			rs := snapshot{Index: s.GetIndex(), Term: s.GetTerm()}
+			rs := wire.Snapshot{Index: s.GetIndex(), Term: s.GetTerm()}
 			if s.ConfState != nil {
 				rs.ConfState = marshal(s.ConfState)
 			}
@@ -116,7 +88,7 @@ func main() {
 	}
 }
 
-func write(w *wal.WAL, steps []step) {
+func write(w *wal.WAL, steps []wire.Step) {
 	for _, s := range steps {
 		if s.Snapshot != nil {
 			ws := &walpb.Snapshot{Index: proto.Uint64(s.Snapshot.Index), Term: proto.Uint64(s.Snapshot.Term), ConfState: &raftpb.ConfState{}}
