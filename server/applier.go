@@ -16,6 +16,7 @@ import (
 	"github.com/basaltkv/basalt/server/schema"
 	"github.com/basaltkv/basalt/server/serverr"
 	"github.com/basaltkv/basalt/storage/mvcc"
+	"github.com/basaltkv/basalt/storage/v2store"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -84,7 +85,9 @@ type toApply struct {
 // applyResult is what a proposer receives when its entry is applied.
 type applyResult struct {
 	resp proto.Message
-	err  error
+	// v2 is a v2 request's event.
+	v2  *v2store.Event
+	err error
 	// physc, for a compaction, closes when the backend is cleaned.
 	physc <-chan struct{}
 }
@@ -165,7 +168,7 @@ func (a *applier) applyEntries(ents []raftpb.Entry) error {
 // keeps both or loses both, and a replayed entry is skipped exactly when
 // its effects are already there.
 func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
-	if e.Index <= a.consistIndex {
+	if e.Index <= a.consistIndex && !carriesV2(e.Data) {
 		// Already in the backend: replayed after a restart, so nobody
 		// waits for it (this life's proposals come after the log's end).
 		return nil
@@ -178,6 +181,15 @@ func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
 	if err := proto.Unmarshal(e.Data, &r); err != nil {
 		a.lg.Error("cannot decode entry; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
 		return a.commitIndex(a.st.kv.Write(), e)
+	}
+	if unknown := r.ProtoReflect().GetUnknown(); len(unknown) > 0 {
+		v2, err := v2FromFields(unknown)
+		if err != nil {
+			a.lg.Error("cannot decode v2 request; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
+		}
+		if v2 != nil {
+			return a.applyV2Entry(e, &r, v2)
+		}
 	}
 	id := r.ID
 	if r.Header != nil {

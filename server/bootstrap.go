@@ -100,6 +100,12 @@ func NewMember(cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
+	if snapshot != nil {
+		if err := recoverV2Store(st.v2, snapshot); err != nil {
+			st.close(lg)
+			return nil, err
+		}
+	}
 	consistIndex, _ := st.kv.ConsistentIndex()
 	var rs *raftStart
 	if haveWAL {
@@ -272,7 +278,7 @@ func openState(cfg Config, lg *zap.Logger, mt *metrics, as *auth.Store) (*state,
 	if err != nil {
 		return nil, err
 	}
-	st := &state{be: be, alarms: newAlarmStore(lg, mt.alarms), auth: as}
+	st := &state{be: be, alarms: newAlarmStore(lg, mt.alarms), auth: as, v2: newV2Store()}
 	minTTL := lease.MinLeaseTTLFor(cfg.ElectionTicks, time.Duration(cfg.TickMs)*time.Millisecond)
 	st.lessor = lease.New(lease.Config{MinLeaseTTL: minTTL, Logger: zapLeaseLogger{lg}})
 	if err := st.open(mvcc.Config{CompactionBatchLimit: cfg.CompactionBatchLimit, CompactionSleepInterval: cfg.CompactionSleepInterval}); err != nil {

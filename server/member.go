@@ -115,6 +115,7 @@ func (m *Member) Start() {
 	})
 	m.goAttach(m.purgeLoop)
 	m.goAttach(m.monitorClusterVersion)
+	m.goAttach(m.v2SyncLoop)
 	m.goAttach(m.monitorFileDescriptors)
 	m.goAttach(func() { m.corruptCheckLoop("corruption check", m.cfg.CorruptCheckTime, m.periodicCorruptCheck) })
 	if m.cfg.CompactHashCheck {

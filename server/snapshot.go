@@ -45,11 +45,9 @@ func (a *applier) maybeTriggerSnapshot() error {
 		return fmt.Errorf("commit the backend before a snapshot: %w", err)
 	}
 	cs := a.confState
-	// The snapshot's data is etcd's: the membership as v2 store JSON,
-	// which etcd 3.5 and 3.6 read when they start on this data dir.
-	data, err := membership.V2StoreJSON(a.st.cluster.Members(), a.st.cluster.RemovedIDs(), a.st.clusterVersion())
+	data, err := a.snapshotData()
 	if err != nil {
-		return fmt.Errorf("encode the membership for the snapshot at %d: %w", applied, err)
+		return fmt.Errorf("encode the data of the snapshot at %d: %w", applied, err)
 	}
 	snapshot, err := a.raft.storage.CreateSnapshot(applied, &cs, data)
 	if err != nil {
@@ -82,6 +80,17 @@ func (a *applier) maybeTriggerSnapshot() error {
 	a.lg.Info("saved snapshot", zap.Uint64("snapshot-index", snapshot.Metadata.Index), zap.Uint64("compact-index", compactIndex))
 	a.raft.purgeNow()
 	return nil
+}
+
+// snapshotData is a snapshot's data, etcd's: the v2 store, its /0 the
+// membership (which etcd 3.5 and 3.6 read when they start on this data
+// dir).
+func (a *applier) snapshotData() ([]byte, error) {
+	ms, err := membership.V2StoreJSON(a.st.cluster.Members(), a.st.cluster.RemovedIDs(), a.st.clusterVersion())
+	if err != nil {
+		return nil, err
+	}
+	return a.st.v2.SaveWith(ms, v2MembershipPrefix)
 }
 
 // installSnapshot replaces the state with a snapshot from the leader. Its
@@ -137,6 +146,9 @@ func (a *applier) installSnapshot(s raftpb.Snapshot) error {
 		return fmt.Errorf("install the snapshot at %d: %w", index, err)
 	}
 	fpApplyAfterRestoreKV.Hit()
+	if err := recoverV2Store(a.st.v2, &s); err != nil {
+		return err
+	}
 	a.consistIndex, _ = a.st.kv.ConsistentIndex()
 	// The membership may have changed in ways the log no longer tells
 	// (members updated or removed): the transport follows it, as etcd's.

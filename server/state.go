@@ -7,6 +7,8 @@ import (
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"go.uber.org/zap"
+
+	"github.com/basaltkv/basalt/storage/v2store"
 )
 
 // state is the member's replicated state machine: the backend and what is
@@ -29,6 +31,9 @@ type state struct {
 	alarms  *alarmStore
 	cluster *membership.Cluster
 	auth    *auth.Store
+	// v2 is the v2 API's key space (see v2_server.go), kept in raft
+	// snapshots rather than the backend.
+	v2 *v2store.Store
 }
 
 // close stops the state's goroutines and closes the backend, last.

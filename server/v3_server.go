@@ -407,17 +407,27 @@ func (m *Member) moveLeader(ctx context.Context, transferee uint64) error {
 // propose replicates a request through raft and waits until it is
 // applied.
 func (m *Member) propose(ctx context.Context, r *pb.InternalRaftRequest) (*applyResult, error) {
-	if ci, ai := m.raft.committed.Load(), m.applier.appliedIndex.Load(); ci > ai+maxGapBetweenApplyAndCommitIndex {
-		// With PriorityRequest, lease revocations, which relieve the
-		// pressure, are accepted twice as far behind (etcd's).
-		if !m.cfg.PriorityRequest || r.LeaseRevoke == nil || ci > ai+2*maxGapBetweenApplyAndCommitIndex {
-			return nil, serverr.ErrTooManyRequests
-		}
+	if err := m.checkApplyGap(r); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	res, err := m.replicate(ctx, r)
 	m.metrics.observeRequest(requestType(r), start, err)
 	return res, err
+}
+
+// checkApplyGap refuses a new proposal while the applier is too far
+// behind the commit index. With PriorityRequest, lease revocations, which
+// relieve the pressure, are accepted twice as far behind (etcd's).
+func (m *Member) checkApplyGap(r *pb.InternalRaftRequest) error {
+	ci, ai := m.raft.committed.Load(), m.applier.appliedIndex.Load()
+	if ci <= ai+maxGapBetweenApplyAndCommitIndex {
+		return nil
+	}
+	if m.cfg.PriorityRequest && r != nil && r.LeaseRevoke != nil && ci <= ai+2*maxGapBetweenApplyAndCommitIndex {
+		return nil
+	}
+	return serverr.ErrTooManyRequests
 }
 
 // replicate is propose's work: a request ID and a waiter, the proposal,

@@ -174,6 +174,7 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.boolean(&cfg.SocketOpts.ReusePort, "socket-reuse-port", false, "Set SO_REUSEPORT on the listeners.")
 	c.boolean(&cfg.SocketOpts.ReuseAddress, "socket-reuse-address", false, "Set SO_REUSEADDR on the listeners.")
 	c.boolean(&cfg.EnableGRPCGateway, "enable-grpc-gateway", cfg.EnableGRPCGateway, "Serve the v3 JSON gateway (/v3/...) on the client URLs.")
+	c.boolean(&cfg.EnableV2, "enable-v2", false, "Serve the v2 API (/v2/keys, /v2/members, /v2/stats) on the client URLs (etcd 3.4's flag; etcd 3.6 removed it).")
 	c.duration(&cfg.RaftReadTimeout, "raft-read-timeout", cfg.RaftReadTimeout, "Read timeout set on each rafthttp connection.")
 	c.duration(&cfg.RaftWriteTimeout, "raft-write-timeout", cfg.RaftWriteTimeout, "Write timeout set on each rafthttp connection.")
 	c.value(featureGatesValue{&cfg.FeatureGates}, "feature-gates", embed.FeatureGatesHelp())

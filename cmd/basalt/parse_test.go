@@ -239,9 +239,9 @@ func TestParseConfig(t *testing.T) {
 				}
 			},
 		},
-		{name: "unknown flag", args: []string{"--enable-v2"}, wantExit: 2,
+		{name: "unknown flag", args: []string{"--enable-v1"}, wantExit: 2,
 			check: func(t *testing.T, o parseOutcome) {
-				if !strings.Contains(o.stderr, "flag provided but not defined: -enable-v2") || !strings.Contains(o.stderr, "Usage:") {
+				if !strings.Contains(o.stderr, "flag provided but not defined: -enable-v1") || !strings.Contains(o.stderr, "Usage:") {
 					t.Errorf("stderr = %q", o.stderr)
 				}
 			}},

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/api/httpapi"
+	"github.com/basaltkv/basalt/api/v2http"
 	"github.com/basaltkv/basalt/api/v3rpc"
 	"github.com/basaltkv/basalt/pkg/failpoint"
 	"github.com/basaltkv/basalt/pkg/flags"
@@ -220,6 +221,11 @@ func (n *node) clientHandler() (http.Handler, error) {
 		hc.Extra["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
 		hc.Extra["/debug/pprof/symbol"] = http.HandlerFunc(pprof.Symbol)
 		hc.Extra["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
+	}
+	if n.cfg.EnableV2 {
+		for pattern, h := range v2http.Handlers(n.lg, n.member, hc.RequestTimeout) {
+			hc.Extra[pattern] = h
+		}
 	}
 	if failpoint.HTTPEnabled() {
 		// A test hook (BASALT_FAILPOINTS_HTTP=on): arm crash points.

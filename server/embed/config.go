@@ -200,6 +200,10 @@ type Config struct {
 
 	// EnableGRPCGateway serves the v3 JSON gateway on the client URLs.
 	EnableGRPCGateway bool `json:"enable-grpc-gateway"`
+	// EnableV2 serves the v2 API (/v2/keys, /v2/members, /v2/machines,
+	// /v2/stats) on the client URLs: etcd 3.4's --enable-v2, which etcd
+	// 3.6 removed and basalt keeps.
+	EnableV2 bool `json:"enable-v2"`
 	// EnablePprof serves runtime profiles under /debug/pprof/.
 	EnablePprof bool `json:"enable-pprof"`
 	// CORS are the origins allowed cross-origin requests ("*": all).

@@ -37,7 +37,7 @@ func TestV2StoreJSONMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s v2Store
+	var s savedStore
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +71,34 @@ func TestV2StoreJSONMembers(t *testing.T) {
 		t.Error("a cluster version stored though none is set")
 	}
 	h := s.WatcherHub.EventHistory
-	if s.CurrentIndex != 5 || h.Queue.Size != 5 || h.StartIndex != 1 || h.LastIndex != 5 || len(h.Queue.Events) != v2HistoryCapacity {
+	if s.CurrentIndex != 5 || h.Queue.Size != 5 || h.StartIndex != 1 || h.LastIndex != 5 || len(h.Queue.Events) != 1000 {
 		t.Errorf("index %d, history %+v", s.CurrentIndex, h)
 	}
 	if h.Queue.Events[1].Action != "set" || h.Queue.Events[0].Action != "create" {
 		t.Errorf("events %s, %s: want create, set", h.Queue.Events[0].Action, h.Queue.Events[1].Action)
 	}
+}
+
+// savedStore is the part of a saved v2 store the tests read.
+type savedStore struct {
+	Root       *savedNode
+	WatcherHub struct {
+		EventHistory struct {
+			Queue struct {
+				Events []*struct {
+					Action string `json:"action"`
+				}
+				Size int
+			}
+			StartIndex, LastIndex uint64
+		}
+	}
+	CurrentIndex uint64
+}
+
+type savedNode struct {
+	Path                        string
+	CreatedIndex, ModifiedIndex uint64
+	Value                       string
+	Children                    map[string]*savedNode
 }

@@ -1,0 +1,54 @@
+package v2http
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/basaltkv/basalt/server"
+	"github.com/basaltkv/basalt/storage/v2store"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
+)
+
+// Member is what the v2 API needs of the member (server.Member).
+type Member interface {
+	ID() uint64
+	ClusterID() uint64
+	Leader() uint64
+	DoV2(ctx context.Context, r *server.V2Request) (server.V2Response, error)
+	V2Store() *v2store.Store
+	MemberList(ctx context.Context, linearizable bool) (*pb.MemberListResponse, error)
+	MemberAdd(ctx context.Context, peerURLs []string, isLearner bool) (*pb.MemberAddResponse, error)
+	MemberRemove(ctx context.Context, id uint64) (*pb.MemberRemoveResponse, error)
+	MemberUpdate(ctx context.Context, id uint64, peerURLs []string) (*pb.MemberUpdateResponse, error)
+}
+
+// Handlers are the v2 API's handlers by path pattern, for the client
+// port's mux; timeout bounds a request (etcd's request timeout).
+func Handlers(lg *zap.Logger, m Member, timeout time.Duration) map[string]http.Handler {
+	if lg == nil {
+		lg = zap.NewNop()
+	}
+	kh := &keysHandler{lg: lg, m: m, timeout: timeout}
+	mh := &membersHandler{lg: lg, m: m, timeout: timeout}
+	sh := &statsHandler{m: m}
+	return map[string]http.Handler{
+		keysPrefix:          kh,
+		keysPrefix + "/":    kh,
+		membersPrefix:       mh,
+		membersPrefix + "/": mh,
+		machinesPrefix:      &machinesHandler{m: m},
+		"/v2/stats/store":   http.HandlerFunc(sh.serveStore),
+	}
+}
+
+type statsHandler struct{ m Member }
+
+func (h *statsHandler) serveStore(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r.Method, "GET") {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(h.m.V2Store().JSONStats())
+}
