@@ -104,7 +104,7 @@ func NewMember(cfg Config) (*Member, error) {
 	consistIndex, _ := st.kv.ConsistentIndex()
 	var rs *raftStart
 	if haveWAL {
-		if cfg.Discovery != nil {
+		if cfg.Discovery != nil || cfg.DiscoveryURL != "" {
 			lg.Warn("discovery token is ignored since cluster already initialized; valid logs are found", zap.String("wal-dir", layout.WALPath()))
 		}
 		rs, err = restartRaft(cfg, lg, fsys, st, snapshot, consistIndex)

@@ -145,6 +145,9 @@ func TestV2Discovery(t *testing.T) {
 				}
 			}
 			m.Start(t)
+			if !LogContains(m.Logs(), "discovery token is ignored since cluster already initialized; valid logs are found") {
+				t.Errorf("restarted member did not say it ignores the discovery URL:\n%s", m.Logs())
+			}
 			if _, err := cli.Put(ctx, "k", "v"); err != nil {
 				t.Fatalf("put: %v", err)
 			}

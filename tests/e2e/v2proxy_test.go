@@ -149,6 +149,9 @@ func TestProxyBasaltMembers(t *testing.T) {
 	mustHTTP(t, http.MethodGet, ro.url+"/version", "", http.StatusOK)
 
 	c.Members[0].Kill()
+	// If it led, the others elect a leader first: that is the cluster's
+	// wait, not the proxy's.
+	mustHTTP(t, http.MethodPost, p.url+"/v3/kv/range", `{"key":"`+b64("k")+`"}`, http.StatusOK)
 	for i := range 20 {
 		for _, path := range []string{"/version", "/health"} {
 			a, err := doHTTP(http.MethodGet, p.url+path, "")
@@ -207,6 +210,9 @@ func TestProxyEtcdV2(t *testing.T) {
 		t.Fatalf("readonly proxy: %v, want etcd's bare 501", a)
 	}
 	c.Members[1].Kill()
+	// If it led, the others elect a leader first: that is the cluster's
+	// wait, not the proxy's.
+	mustHTTP(t, http.MethodPut, p.url+"/v2/keys/n", "value=-1", http.StatusOK)
 	for i := range 20 {
 		a, err := doHTTP(http.MethodPut, p.url+"/v2/keys/n", fmt.Sprintf("value=%d", i))
 		if err != nil || a.Code != http.StatusOK && a.Code != http.StatusCreated {
@@ -288,6 +294,22 @@ func TestProxySideBySide(t *testing.T) {
 			})
 		}
 	}
+	// Without a cluster to reach, both answer 503 with the same JSON.
+	dead := "x=http://127.0.0.1:1"
+	etcdDead := startV2Proxy(t, DebianEtcd, "on", t.TempDir(), "--initial-cluster", dead)
+	basaltDead := startV2Proxy(t, Binary(), "on", t.TempDir(), "--initial-cluster", dead)
+	want, err := doHTTP(http.MethodGet, etcdDead.url+"/v2/keys/a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := doHTTP(http.MethodGet, basaltDead.url+"/v2/keys/a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want || got.Code != http.StatusServiceUnavailable {
+		t.Errorf("no cluster: basalt's proxy %v, etcd's %v", got, want)
+	}
+
 	for mode, pr := range proxies {
 		want, err := os.ReadFile(filepath.Join(pr.etcd.dataDir, "proxy", "cluster"))
 		if err != nil {
