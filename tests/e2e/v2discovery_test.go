@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -252,4 +255,36 @@ func clusterIDOf(ids []uint64) uint64 {
 	}
 	sum := sha1.Sum(b)
 	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// TestV2DiscoveryProxy bootstraps a one-member cluster by a discovery URL
+// reached through --discovery-proxy, an HTTP proxy in the test that
+// counts what goes through it.
+func TestV2DiscoveryProxy(t *testing.T) {
+	svc := v2DiscoveryServices[0].start(t)
+	var mu sync.Mutex
+	var seen []string
+	fwd := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		// A forward proxy gets absolute URLs: send each where it names.
+		mu.Lock()
+		seen = append(seen, r.In.Method+" "+r.In.URL.Path)
+		mu.Unlock()
+		r.Out.URL = r.In.URL
+	}})
+	defer fwd.Close()
+	var durl string
+	c := NewCluster(t, 1, &Options{Bootstrap: func(_ []*Member, _ *Member, tok string) []string {
+		durl = newV2Token(t, svc, "via-proxy-"+tok, 1)
+		return []string{"--discovery", durl, "--discovery-proxy", strings.TrimPrefix(fwd.URL, "http://")}
+	}})
+	memberList(t, c.Client(t), 1)
+	u, err := url.Parse(durl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(seen, "GET "+u.Path+"/_config/size") || !slices.ContainsFunc(seen, func(s string) bool { return strings.HasPrefix(s, "PUT "+u.Path+"/") }) {
+		t.Fatalf("requests through the discovery proxy: %v", seen)
+	}
 }
