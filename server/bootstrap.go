@@ -21,6 +21,7 @@ import (
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/rafthttp"
 	"github.com/basaltkv/basalt/server/schema"
+	"github.com/basaltkv/basalt/server/v2discovery"
 	"github.com/basaltkv/basalt/storage/backend"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"github.com/basaltkv/basalt/storage/snap"
@@ -109,7 +110,7 @@ func NewMember(cfg Config) (*Member, error) {
 	consistIndex, _ := st.kv.ConsistentIndex()
 	var rs *raftStart
 	if haveWAL {
-		if cfg.Discovery != nil {
+		if cfg.Discovery != nil || cfg.DiscoveryURL != "" {
 			lg.Warn("discovery token is ignored since cluster already initialized; valid logs are found", zap.String("wal-dir", layout.WALPath()))
 		}
 		rs, err = restartRaft(cfg, lg, fsys, st, snapshot, consistIndex)
@@ -378,13 +379,21 @@ func alreadyBootstrapped(lg *zap.Logger, cfg Config, members []*membership.Membe
 
 // discoverMembers finds the members of a new cluster by etcd's v3
 // discovery: self registers under the token and waits for the others.
+// With a discovery URL it does so by etcd 3.4's protocol over the v2 keys
+// API instead.
 func discoverMembers(cfg Config, lg *zap.Logger, self *membership.Member) ([]*membership.Member, *membership.Member, error) {
-	lg.Info("Bootstrapping cluster using v3 discovery.")
 	mine := make([]string, len(self.PeerURLs))
 	for i, u := range self.PeerURLs {
 		mine[i] = self.Name + "=" + u
 	}
-	found, err := discovery.JoinCluster(context.Background(), lg, cfg.Discovery, self.ID, strings.Join(mine, ","))
+	var found string
+	var err error
+	if cfg.DiscoveryURL != "" {
+		found, err = v2discovery.JoinCluster(context.Background(), lg, cfg.DiscoveryURL, cfg.DiscoveryProxy, self.ID, strings.Join(mine, ","))
+	} else {
+		lg.Info("Bootstrapping cluster using v3 discovery.")
+		found, err = discovery.JoinCluster(context.Background(), lg, cfg.Discovery, self.ID, strings.Join(mine, ","))
+	}
 	if err != nil {
 		return nil, nil, &discovery.Error{Op: "join", Err: err}
 	}
@@ -416,7 +425,7 @@ func bootstrapRaft(cfg Config, lg *zap.Logger, fsys vfs.FS) (*raftStart, error) 
 	if alreadyBootstrapped(lg, cfg, members, self) {
 		return nil, fmt.Errorf("member %s has already been bootstrapped", idString(self.ID))
 	}
-	if cfg.Discovery != nil {
+	if cfg.Discovery != nil || cfg.DiscoveryURL != "" {
 		if members, self, err = discoverMembers(cfg, lg, self); err != nil {
 			return nil, err
 		}

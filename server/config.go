@@ -63,6 +63,12 @@ type Config struct {
 	// --discovery-endpoints): InitialCluster then holds only this member,
 	// and InitialClusterToken is the discovery token.
 	Discovery *discovery.Config
+	// DiscoveryURL, when set, makes a new member find the other members
+	// of its new cluster through etcd 3.4's discovery URL (--discovery),
+	// reached through the HTTP proxy DiscoveryProxy if set: InitialCluster
+	// then holds only this member, and InitialClusterToken is the URL.
+	DiscoveryURL   string
+	DiscoveryProxy string
 	// CheckDataDirCluster refuses, on restart, a data dir bootstrapped as
 	// another member or cluster than InitialCluster and its token make.
 	// Set when those were given explicitly: a restart with none of them

@@ -143,7 +143,6 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.fs.SetOutput(output)
 	c.fs.Usage = func() { fmt.Fprint(c.fs.Output(), usageText) }
 	var scratch struct {
-		fallback      string
 		v2deprecation string
 	}
 
@@ -202,8 +201,6 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	c.str(&dc.Auth.Password, "discovery-password", "", "V3 discovery: password for authentication (then --discovery-user holds no password).")
 	c.str(&cfg.DNSCluster, "discovery-srv", "", "DNS domain whose SRV records list the initial cluster.")
 	c.str(&cfg.DNSClusterServiceName, "discovery-srv-name", "", "Service name suffix of the SRV records queried by --discovery-srv.")
-	scratch.fallback = "exit"
-	c.value(flags.NewChoice(&scratch.fallback, "exit", "proxy"), "discovery-fallback", "What to do when discovery fails: 'exit' (the v2 proxy is deprecated).")
 	c.boolean(&cfg.StrictReconfigCheck, "strict-reconfig-check", cfg.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
 	c.boolean(&cfg.PreVote, "pre-vote", cfg.PreVote, "Run raft's Pre-Vote phase so that a rejoining member does not disrupt the cluster.")
 	c.str(&cfg.AutoCompactionRetention, "auto-compaction-retention", cfg.AutoCompactionRetention, "History to keep: hours or a duration (periodic), revisions (revision); 0 disables auto compaction.")
@@ -211,6 +208,20 @@ func newCmdline(cfg *embed.Config, output io.Writer) *cmdline {
 	scratch.v2deprecation = "write-only"
 	c.value(flags.NewChoice(&scratch.v2deprecation, "write-only", "write-only-skip-check", "write-only-drop-data", "gone"), "v2-deprecation",
 		"v2 store deprecation stage. Deprecated in etcd; the default is enforced.")
+
+	// etcd 3.4's v2 discovery URL and v2 proxy, which basalt brings back.
+	c.str(&cfg.Durl, "discovery", "", "Discovery URL used to bootstrap the cluster (etcd 3.4's v2 discovery: a token directory of the v2 keys API).")
+	c.str(&cfg.Dproxy, "discovery-proxy", "", "HTTP proxy to use for traffic to the discovery service (--discovery).")
+	c.value(flags.NewChoice(&cfg.Fallback, embed.FallbackExit, embed.FallbackProxy), "discovery-fallback",
+		"What to do when --discovery finds the cluster full: 'exit', or 'proxy' to become a v2 proxy.")
+	c.section("Proxy")
+	c.value(flags.NewChoice(&cfg.Proxy, embed.ProxyOff, embed.ProxyReadonly, embed.ProxyOn), "proxy",
+		"etcd 3.4's v2 proxy: 'on' or 'readonly' proxies the client URLs to the cluster instead of running a member; 'off' runs a member.")
+	c.uintv(&cfg.ProxyFailureWaitMs, "proxy-failure-wait", cfg.ProxyFailureWaitMs, "Time (in milliseconds) an endpoint will be held in a failed state.")
+	c.uintv(&cfg.ProxyRefreshIntervalMs, "proxy-refresh-interval", cfg.ProxyRefreshIntervalMs, "Time (in milliseconds) of the endpoints refresh interval.")
+	c.uintv(&cfg.ProxyDialTimeoutMs, "proxy-dial-timeout", cfg.ProxyDialTimeoutMs, "Time (in milliseconds) for a dial to timeout.")
+	c.uintv(&cfg.ProxyWriteTimeoutMs, "proxy-write-timeout", cfg.ProxyWriteTimeoutMs, "Time (in milliseconds) for a write to timeout.")
+	c.uintv(&cfg.ProxyReadTimeoutMs, "proxy-read-timeout", cfg.ProxyReadTimeoutMs, "Time (in milliseconds) for a read to timeout (0: none).")
 
 	c.section("Security")
 	c.str(&cfg.ClientTLSInfo.CertFile, "cert-file", "", "Certificate of the client listeners (https).")

@@ -21,6 +21,7 @@ import (
 	"github.com/basaltkv/basalt/server/datadir"
 	"github.com/basaltkv/basalt/server/discovery"
 	"github.com/basaltkv/basalt/server/embed"
+	"github.com/basaltkv/basalt/server/v2discovery"
 	"go.uber.org/zap"
 )
 
@@ -89,9 +90,35 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			zap.String(failpoint.EnvPoints, os.Getenv(failpoint.EnvPoints)), zap.Bool("http", failpoint.HTTPEnabled()))
 	}
 
+	// etcd 3.4's choice between a member and a v2 proxy: a data dir that
+	// holds one stays one; an empty one follows --proxy.
+	kind, err := cfg.DataDirKind()
+	if err != nil {
+		lg.Error("failed to identify data directory", zap.String("data-dir", cfg.Dir), zap.Error(err))
+		return 1
+	}
+	if kind == embed.DirProxy || (kind == embed.DirEmpty && cfg.IsProxy()) {
+		if kind == embed.DirProxy {
+			lg.Info("server has already been initialized", zap.String("data-dir", cfg.Dir), zap.String("dir-type", kind))
+		}
+		return runProxy(cfg, lg)
+	}
+
 	n, err := start(cfg, lg)
+	if errors.Is(err, v2discovery.ErrFullCluster) && cfg.ShouldFallbackToProxy() {
+		lg.Warn("discovery cluster is full, falling back to proxy", zap.String("fallback-proxy", embed.FallbackProxy), zap.Error(err))
+		if err := cfg.RemoveUnbootstrappedMember(); err != nil {
+			lg.Error("failed to fall back to proxy", zap.Error(err))
+			return 1
+		}
+		return runProxy(cfg, lg)
+	}
 	var derr *discovery.Error
 	if errors.As(err, &derr) {
+		if cfg.Durl != "" {
+			warnV2Discovery(lg, cfg, err)
+			return 1
+		}
 		lg.Warn("failed to bootstrap; discovery token was already used", zap.String("discovery-token", cfg.DiscoveryCfg.Token),
 			zap.Strings("discovery-endpoints", cfg.DiscoveryCfg.Endpoints), zap.Error(err))
 		lg.Warn("do not reuse discovery token; generate a new one to bootstrap a cluster")
@@ -143,6 +170,39 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// runProxy runs a v2 proxy until a signal or a listener failure.
+func runProxy(cfg *embed.Config, lg *zap.Logger) int {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigc)
+	p, err := startProxy(cfg, lg)
+	if err != nil {
+		lg.Error("discovery failed", zap.Error(err))
+		return 1
+	}
+	return p.wait(sigc)
+}
+
+// warnV2Discovery logs a failed v2 discovery with etcd 3.4's advice.
+func warnV2Discovery(lg *zap.Logger, cfg *embed.Config, err error) {
+	switch {
+	case errors.Is(err, v2discovery.ErrDuplicateID):
+		lg.Warn("member has been registered with discovery service", zap.String("name", cfg.Name),
+			zap.String("discovery-token", cfg.Durl), zap.Error(v2discovery.ErrDuplicateID))
+		lg.Warn("but could not find valid cluster configuration", zap.String("data-dir", cfg.Dir))
+		lg.Warn("check data dir if previous bootstrap succeeded")
+		lg.Warn("or use a new discovery token if previous bootstrap failed")
+	case errors.Is(err, v2discovery.ErrDuplicateName):
+		lg.Warn("member with duplicated name has already been registered", zap.String("discovery-token", cfg.Durl),
+			zap.Error(v2discovery.ErrDuplicateName))
+		lg.Warn("cURL the discovery token URL for details")
+		lg.Warn("do not reuse discovery token; generate a new one to bootstrap a cluster")
+	default:
+		lg.Warn("failed to bootstrap; discovery token was already used", zap.String("discovery-token", cfg.Durl), zap.Error(err))
+		lg.Warn("do not reuse discovery token; generate a new one to bootstrap a cluster")
+	}
 }
 
 // supportedArch says whether basalt may run on arch: etcd's supported

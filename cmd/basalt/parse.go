@@ -100,16 +100,14 @@ func (c *cmdline) applyEnv(environ []string, lg *zap.Logger) error {
 // finish applies what etcd derives from which flags were given.
 func (c *cmdline) finish(lg *zap.Logger) error {
 	cfg := c.cfg
-	if v := c.fs.Lookup("discovery-fallback").Value.String(); v == "proxy" {
-		return fmt.Errorf("v2 proxy is deprecated, and --discovery-fallback can't be configured as %q", v)
-	}
 	c.fs.Visit(func(f *flag.Flag) { cfg.ExplicitlySet[f.Name] = true })
 	for _, name := range c.ignoredSet {
 		lg.Warn("flag is no longer supported - ignoring", zap.String("flag-name", name))
 	}
 	warnDeprecated(lg, cfg.ExplicitlySet)
-	// Listening on explicit client URLs needs explicit advertised ones.
-	if flags.IsSet(c.fs, "listen-client-urls") && !flags.IsSet(c.fs, "advertise-client-urls") {
+	// Listening on explicit client URLs needs explicit advertised ones,
+	// except in a process that may be a proxy (etcd 3.4).
+	if flags.IsSet(c.fs, "listen-client-urls") && !flags.IsSet(c.fs, "advertise-client-urls") && !cfg.MayBeProxy() {
 		cfg.AdvertiseClientUrls = nil
 	}
 	// Without --initial-cluster a member bootstraps alone, under its name

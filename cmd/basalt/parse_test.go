@@ -137,8 +137,38 @@ func TestParseConfig(t *testing.T) {
 		{name: "https without certs", args: []string{"--listen-client-urls=https://127.0.0.1:1", "--advertise-client-urls=https://127.0.0.1:1"}, wantExit: -1,
 			wantErr: "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:1 with HTTPS scheme"},
 		{name: "positional argument", args: []string{"extra"}, wantExit: -1, wantErr: `"extra" is not a valid flag`},
-		{name: "discovery fallback proxy", args: []string{"--discovery-fallback=proxy"}, wantExit: -1,
-			wantErr: `v2 proxy is deprecated, and --discovery-fallback can't be configured as "proxy"`},
+		{name: "v2 discovery with fallback to proxy", wantExit: -1,
+			args: []string{"--discovery=http://d:2379/v2/keys/_etcd/registry/t", "--discovery-proxy=p:8080", "--discovery-fallback=proxy",
+				"--listen-client-urls=http://127.0.0.1:1"},
+			check: func(t *testing.T, o parseOutcome) {
+				c := o.cfg
+				// A process that may become a proxy needs no advertised client URLs.
+				if c.Durl != "http://d:2379/v2/keys/_etcd/registry/t" || c.Dproxy != "p:8080" || !c.ShouldFallbackToProxy() ||
+					c.InitialCluster != "" || !c.MayBeProxy() || c.AdvertiseClientUrls == nil {
+					t.Errorf("v2 discovery: %+v", c.V2Proxy)
+				}
+			}},
+		{name: "proxy flags", wantExit: -1,
+			args: []string{"--proxy=readonly", "--proxy-failure-wait=1", "--proxy-refresh-interval=2", "--proxy-dial-timeout=3",
+				"--proxy-write-timeout=4", "--proxy-read-timeout=5", "--listen-client-urls=http://127.0.0.1:1"},
+			check: func(t *testing.T, o parseOutcome) {
+				want := embed.V2Proxy{Proxy: "readonly", ProxyFailureWaitMs: 1, ProxyRefreshIntervalMs: 2, ProxyDialTimeoutMs: 3,
+					ProxyWriteTimeoutMs: 4, ProxyReadTimeoutMs: 5, Fallback: "exit"}
+				if o.cfg.V2Proxy != want || !o.cfg.IsReadonlyProxy() {
+					t.Errorf("proxy settings %+v, want %+v", o.cfg.V2Proxy, want)
+				}
+			}},
+		{name: "proxy defaults", wantExit: -1,
+			check: func(t *testing.T, o parseOutcome) {
+				if o.cfg.V2Proxy != embed.DefaultV2Proxy() || o.cfg.IsProxy() || o.cfg.MayBeProxy() {
+					t.Errorf("proxy settings %+v, want etcd 3.4's defaults", o.cfg.V2Proxy)
+				}
+			}},
+		{name: "bad proxy mode", args: []string{"--proxy=maybe"}, wantExit: 2},
+		{name: "v2 discovery and initial cluster", args: []string{"--discovery=http://d/t", "--initial-cluster=default=http://localhost:2380"}, wantExit: -1,
+			wantErr: `multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery", "discovery-endpoints" or "discovery-srv"`},
+		{name: "v2 and v3 discovery settings", args: []string{"--discovery-proxy=p:1", "--discovery-token=t", "--discovery-endpoints=http://d:2379"}, wantExit: -1,
+			wantErr: "both v2 discovery settings (discovery, discovery-proxy) and v3 discovery settings (discovery-token, discovery-endpoints, discovery-cert, discovery-key, discovery-cacert, discovery-user, discovery-password) are set"},
 		{name: "auth", args: []string{"--auth-token=jwt,sign-method=RS256", "--bcrypt-cost=4", "--auth-token-ttl=30"}, wantExit: -1,
 			check: func(t *testing.T, o parseOutcome) {
 				if o.cfg.AuthToken != "jwt,sign-method=RS256" || o.cfg.BcryptCost != 4 || o.cfg.AuthTokenTTL != 30 {

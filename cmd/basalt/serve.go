@@ -129,7 +129,8 @@ func start(cfg *embed.Config, lg *zap.Logger) (_ *node, err error) {
 		zap.Bool("discovery-insecure-transport", cfg.DiscoveryCfg.Secure.InsecureTransport),
 		zap.Bool("discovery-insecure-skip-tls-verify", cfg.DiscoveryCfg.Secure.InsecureSkipVerify),
 		zap.String("discovery-cert", cfg.DiscoveryCfg.Secure.Cert), zap.String("discovery-key", cfg.DiscoveryCfg.Secure.Key),
-		zap.String("discovery-cacert", cfg.DiscoveryCfg.Secure.Cacert), zap.String("discovery-user", discoveryUser(cfg)))
+		zap.String("discovery-cacert", cfg.DiscoveryCfg.Secure.Cacert), zap.String("discovery-user", discoveryUser(cfg)),
+		zap.String("discovery-url", cfg.Durl), zap.String("discovery-proxy", cfg.Dproxy))
 
 	if n.member, err = server.NewMember(scfg); err != nil {
 		return nil, err

@@ -170,6 +170,9 @@ type Config struct {
 	DiscoveryCfg discovery.Config `json:"discovery-config"`
 	// MaxLearners bounds the learners in the cluster.
 	MaxLearners int `json:"max-learners"`
+	// V2Proxy is etcd 3.4's --proxy, --proxy-*, --discovery,
+	// --discovery-proxy and --discovery-fallback.
+	V2Proxy
 
 	// FeatureGates is --feature-gates ("Name=bool,..."; see Gates).
 	FeatureGates string `json:"feature-gates"`
@@ -273,6 +276,7 @@ func NewConfig() *Config {
 			Auth:             &clientv3.AuthConfig{},
 		}},
 		MaxLearners:                 DefaultMaxLearners,
+		V2Proxy:                     DefaultV2Proxy(),
 		CompactHashCheckTime:        DefaultCompactHashCheckTime,
 		PreVote:                     true,
 		InitialElectionTickAdvance:  true,

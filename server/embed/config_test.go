@@ -310,13 +310,25 @@ self-signed-cert-validity: 3
 		},
 		{
 			name: "keys of older etcd releases are ignored, and reported",
-			body: "name: a\nenable-v2: true\nproxy: 'off'\ndiscovery: ''\nauth-token: simple\nenable-grpc-gateway: true\n",
+			body: "name: a\nenable-v2: true\nenable-v2v3: /v2\nauth-token: simple\nenable-grpc-gateway: true\n",
 			check: func(t *testing.T, c *Config, res FileResult) {
 				if !c.EnableV2 {
 					t.Error("enable-v2 is not read")
 				}
-				if strings.Join(res.UnknownKeys, ",") != "discovery,proxy" {
+				if strings.Join(res.UnknownKeys, ",") != "enable-v2v3" {
 					t.Errorf("UnknownKeys = %v", res.UnknownKeys)
+				}
+			},
+		},
+		{
+			name: "etcd 3.4's proxy and v2 discovery keys",
+			body: "name: a\nproxy: readonly\nproxy-failure-wait: 1\nproxy-refresh-interval: 2\nproxy-dial-timeout: 3\n" +
+				"proxy-write-timeout: 4\nproxy-read-timeout: 5\ndiscovery: http://d/t\ndiscovery-proxy: p:1\ndiscovery-fallback: proxy\n",
+			check: func(t *testing.T, c *Config, res FileResult) {
+				want := V2Proxy{Proxy: "readonly", ProxyFailureWaitMs: 1, ProxyRefreshIntervalMs: 2, ProxyDialTimeoutMs: 3,
+					ProxyWriteTimeoutMs: 4, ProxyReadTimeoutMs: 5, Durl: "http://d/t", Dproxy: "p:1", Fallback: "proxy"}
+				if c.V2Proxy != want || len(res.UnknownKeys) != 0 || c.InitialCluster != "" {
+					t.Errorf("proxy settings %+v (unknown keys %v, initial cluster %q), want %+v", c.V2Proxy, res.UnknownKeys, c.InitialCluster, want)
 				}
 			},
 		},

@@ -23,9 +23,7 @@ func (cfg *Config) CheckDataDir(lg *zap.Logger) (initialized bool, err error) {
 	}
 	for _, e := range entries {
 		switch e.Name() {
-		case "member", "fixtures":
-		case "proxy":
-			return false, fmt.Errorf("data directory %s holds a v2 proxy, which etcd 3.6 removed", cfg.Dir)
+		case "member", "fixtures", "proxy":
 		default:
 			lg.Warn("found invalid file under data directory", zap.String("filename", e.Name()), zap.String("data-dir", cfg.Dir))
 		}
@@ -48,4 +46,55 @@ func (cfg *Config) walExists() bool {
 		}
 	}
 	return false
+}
+
+// What a data dir holds, as etcd 3.4 tells it by its subdirectories.
+const (
+	DirEmpty  = "empty"
+	DirMember = "member"
+	DirProxy  = "proxy"
+)
+
+// DataDirKind says whether the data dir holds a member, a v2 proxy or
+// neither; both is an error, as in etcd.
+func (cfg *Config) DataDirKind() (string, error) {
+	entries, err := os.ReadDir(cfg.Dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return DirEmpty, nil
+		}
+		return "", fmt.Errorf("failed to list data directory %s: %w", cfg.Dir, err)
+	}
+	var member, proxy bool
+	for _, e := range entries {
+		switch e.Name() {
+		case DirMember:
+			member = true
+		case DirProxy:
+			proxy = true
+		}
+	}
+	switch {
+	case member && proxy:
+		return "", errors.New("invalid datadir; both member and proxy directories exist")
+	case member:
+		return DirMember, nil
+	case proxy:
+		return DirProxy, nil
+	}
+	return DirEmpty, nil
+}
+
+// RemoveUnbootstrappedMember removes the member directory a bootstrap
+// left before it failed, when it holds no WAL: a member that discovery
+// found the cluster full for and that becomes a proxy instead. etcd 3.4
+// leaves it, and then refuses to restart on a data dir with both.
+func (cfg *Config) RemoveUnbootstrappedMember() error {
+	if cfg.walExists() {
+		return nil
+	}
+	if err := os.RemoveAll(cfg.MemberDir()); err != nil {
+		return fmt.Errorf("remove unbootstrapped member directory: %w", err)
+	}
+	return nil
 }

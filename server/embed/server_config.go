@@ -59,7 +59,7 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		return server.Config{}, err
 	}
 	var disc *discovery.Config
-	if cfg.ShouldDiscover() {
+	if cfg.ShouldDiscoverV3() {
 		disc = &cfg.DiscoveryCfg
 	}
 	retention := cfg.AutoCompactionRetention
@@ -82,6 +82,8 @@ func (cfg *Config) ServerConfig(lg *zap.Logger) (server.Config, error) {
 		InitialClusterToken:        cfg.InitialClusterToken,
 		NewCluster:                 cfg.IsNewCluster(),
 		Discovery:                  disc,
+		DiscoveryURL:               cfg.Durl,
+		DiscoveryProxy:             cfg.Dproxy,
 		CheckDataDirCluster: cfg.IsNewCluster() &&
 			(cfg.ExplicitlySet["initial-cluster"] || cfg.ExplicitlySet["initial-cluster-token"]),
 		ForceNewCluster:            cfg.ForceNewCluster,

@@ -84,8 +84,16 @@ func TestCheckDataDir(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(cfg.Dir, "proxy"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.CheckDataDir(zap.NewNop()); err == nil {
-		t.Fatal("proxy dir accepted")
+	// A data dir with both a member and a v2 proxy is refused, as etcd 3.4
+	// refuses it; CheckDataDir itself leaves the choice to DataDirKind.
+	if kind, err := cfg.DataDirKind(); err == nil {
+		t.Fatalf("member and proxy dirs accepted as %s", kind)
+	}
+	if err := os.RemoveAll(cfg.MemberDir()); err != nil {
+		t.Fatal(err)
+	}
+	if kind, err := cfg.DataDirKind(); kind != DirProxy || err != nil {
+		t.Fatalf("proxy dir: %q, %v", kind, err)
 	}
 }
 

@@ -49,6 +49,9 @@ func (cfg *Config) Validate() error {
 	if err := cfg.validateDiscovery(); err != nil {
 		return err
 	}
+	if err := cfg.validateV2Proxy(); err != nil {
+		return err
+	}
 	if cfg.EnableDistributedTracing {
 		if err := validateTracing(cfg.DistributedTracingSamplingRatePerMillion); err != nil {
 			return err
@@ -66,7 +69,8 @@ func (cfg *Config) Validate() error {
 	if cfg.ElectionMs > maxElectionMs {
 		return fmt.Errorf("--election-timeout[%vms] is too long, and should be set less than %vms", cfg.ElectionMs, maxElectionMs)
 	}
-	if cfg.ListenClientUrls != nil && cfg.AdvertiseClientUrls == nil {
+	// A process that may serve as a proxy advertises no client URLs.
+	if cfg.ListenClientUrls != nil && cfg.AdvertiseClientUrls == nil && !cfg.MayBeProxy() {
 		return ErrUnsetAdvertiseClientURLsFlag
 	}
 	switch cfg.AutoCompactionMode {
