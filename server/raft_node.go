@@ -39,7 +39,9 @@ type raftNode struct {
 	// heartbeats tracks a leader's heartbeats, whose lateness metrics
 	// counts.
 	heartbeats heartbeatTracker
-	metrics    *metrics
+	// stats are the v2 API's statistics of raft traffic (v2_stats.go).
+	stats   *raftStats
+	metrics *metrics
 
 	// Published to every goroutine.
 	term, lead, committed atomic.Uint64
@@ -122,6 +124,7 @@ func (r *raftNode) handleReady(rd raft.Ready, islead *bool, stopping <-chan stru
 		var now []raftpb.Message
 		now, later = splitBeforePersist(rd.Messages)
 		fpRaftBeforeLeaderSend.Hit()
+		r.stats.sent(now)
 		r.transport.Send(r.dropRemoved(now))
 	}
 
@@ -169,6 +172,7 @@ func (r *raftNode) handleReady(rd raft.Ready, islead *bool, stopping <-chan stru
 		fpRaftAfterWALRelease.Hit()
 	}
 	fpRaftBeforeFollowerSend.Hit()
+	r.stats.sent(later)
 	r.transport.Send(r.dropRemoved(later))
 
 	if hasSnap || hasConfChange(rd.CommittedEntries) {
@@ -267,6 +271,9 @@ func (r *raftNode) updateSoftState(ss *raft.SoftState) bool {
 		}
 		r.leaderChanged.fire()
 		r.heartbeats.reset()
+		if islead {
+			r.stats.becomeLeader()
+		}
 	}
 	r.onRole(ss.Lead, islead, changed)
 	return islead

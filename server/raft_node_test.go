@@ -49,6 +49,7 @@ func TestLeaderChangeAnnouncedWithItsTerm(t *testing.T) {
 		wal:        w,
 		transport:  rafthttp.New(rafthttp.Config{ID: 1, ClusterID: 1}),
 		cluster:    membership.New(1),
+		stats:      newRaftStats(1, "m"),
 		readStates: make(chan raft.ReadState, 1),
 		applyc:     make(chan toApply, 1),
 	}
@@ -135,6 +136,7 @@ func TestDurableReadyIsInTheLog(t *testing.T) {
 		transport:  rafthttp.New(rafthttp.Config{ID: 1, ClusterID: 1}),
 		cluster:    membership.New(1),
 		onRole:     func(uint64, bool, bool) {},
+		stats:      newRaftStats(1, "m"),
 		readStates: make(chan raft.ReadState, 1),
 		applyc:     make(chan toApply, 1),
 	}

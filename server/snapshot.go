@@ -230,12 +230,16 @@ func (g raftGlue) Process(ctx context.Context, msg raftpb.Message) error {
 	if g.r.cluster.IsRemoved(msg.From) {
 		return fmt.Errorf("member %s was removed from the cluster", idString(msg.From))
 	}
+	g.r.stats.received(&msg)
 	return g.r.node.Step(ctx, msg)
 }
 
 func (g raftGlue) IsIDRemoved(id uint64) bool { return g.r.cluster.IsRemoved(id) }
 
-func (g raftGlue) ReportUnreachable(id uint64) { g.r.node.ReportUnreachable(id) }
+func (g raftGlue) ReportUnreachable(id uint64) {
+	g.r.stats.unreachable(id)
+	g.r.node.ReportUnreachable(id)
+}
 
 func (g raftGlue) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	g.r.node.ReportSnapshot(id, status)

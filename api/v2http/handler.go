@@ -18,6 +18,8 @@ type Member interface {
 	Leader() uint64
 	DoV2(ctx context.Context, r *server.V2Request) (server.V2Response, error)
 	V2Store() *v2store.Store
+	V2SelfStats() []byte
+	V2LeaderStats() []byte
 	MemberList(ctx context.Context, linearizable bool) (*pb.MemberListResponse, error)
 	MemberAdd(ctx context.Context, peerURLs []string, isLearner bool) (*pb.MemberAddResponse, error)
 	MemberRemove(ctx context.Context, id uint64) (*pb.MemberRemoveResponse, error)
@@ -40,6 +42,8 @@ func Handlers(lg *zap.Logger, m Member, timeout time.Duration) map[string]http.H
 		membersPrefix + "/": mh,
 		machinesPrefix:      &machinesHandler{m: m},
 		"/v2/stats/store":   http.HandlerFunc(sh.serveStore),
+		"/v2/stats/self":    http.HandlerFunc(sh.serveSelf),
+		"/v2/stats/leader":  http.HandlerFunc(sh.serveLeader),
 	}
 }
 
@@ -51,4 +55,28 @@ func (h *statsHandler) serveStore(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(h.m.V2Store().JSONStats())
+}
+
+// serveSelf answers /v2/stats/self.
+func (h *statsHandler) serveSelf(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r.Method, "GET") {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(h.m.V2SelfStats())
+}
+
+// serveLeader answers /v2/stats/leader; a member that does not lead
+// answers etcd's 403.
+func (h *statsHandler) serveLeader(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r.Method, "GET") {
+		return
+	}
+	stats := h.m.V2LeaderStats()
+	if stats == nil {
+		(&httpError{Message: "not current leader", code: http.StatusForbidden}).writeTo(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(stats)
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -259,5 +260,6 @@ func (h *machinesHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, m := range list.Members {
 		urls = append(urls, m.ClientURLs...)
 	}
+	slices.Sort(urls)
 	_, _ = w.Write([]byte(strings.Join(urls, ", ")))
 }

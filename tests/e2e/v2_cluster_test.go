@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +196,90 @@ func TestV2StoreSurvivesRestartsAndSnapshots(t *testing.T) {
 	if !strings.Contains(behind.Logs(), "applying snapshot") {
 		t.Errorf("the member that was down did not receive a snapshot")
 	}
+}
+
+// TestV2Stats: /v2/stats/self and /v2/stats/leader carry etcd 3.4's
+// fields with live counts: the leader counts appends sent and times its
+// followers, a follower counts appends received and names its leader, and
+// a follower refuses leader stats as etcd's does. The shape is compared
+// with Debian's etcd 3.4.
+func TestV2Stats(t *testing.T) {
+	c := NewCluster(t, 3, &Options{Args: []string{"--enable-v2"}})
+	leader := c.Members[v2Leader(t, c, c.Members[0])]
+	for i := range 10 {
+		v2Call(t, leader.ClientURL(), http.MethodPut, "/v2/keys/s", url.Values{"value": {fmt.Sprint(i)}})
+	}
+	getJSON := func(u string) (int, map[string]any) {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		return resp.StatusCode, m
+	}
+	_, self := getJSON(leader.ClientURL() + "/v2/stats/self")
+	if self["state"] != "StateLeader" || self["leaderInfo"].(map[string]any)["leader"] != self["id"] || self["sendAppendRequestCnt"].(float64) == 0 {
+		t.Errorf("leader's self stats: %v", self)
+	}
+	testutil.WaitUntil(t, 10*time.Second, "the leader times both followers", func() bool {
+		_, ls := getJSON(leader.ClientURL() + "/v2/stats/leader")
+		fs, _ := ls["followers"].(map[string]any)
+		if len(fs) != 2 {
+			return false
+		}
+		for _, f := range fs {
+			counts := f.(map[string]any)["counts"].(map[string]any)
+			if counts["success"].(float64) == 0 {
+				return false
+			}
+		}
+		return ls["leader"] == self["id"]
+	})
+	for _, m := range c.Members {
+		if m == leader {
+			continue
+		}
+		_, fself := getJSON(m.ClientURL() + "/v2/stats/self")
+		if fself["state"] != "StateFollower" || fself["leaderInfo"].(map[string]any)["leader"] != self["id"] || fself["recvAppendRequestCnt"].(float64) == 0 {
+			t.Errorf("follower's self stats: %v", fself)
+		}
+		if status, body := getJSON(m.ClientURL() + "/v2/stats/leader"); status != http.StatusForbidden || body["message"] != "not current leader" {
+			t.Errorf("follower's leader stats: %d %v", status, body)
+		}
+	}
+	// The same fields as etcd 3.4's (rates appear with recent traffic in
+	// both, so they are left out).
+	etcd := StartEtcd(t, "the v2 stats' fields are compared with etcd 3.4's", "--enable-v2")
+	lone := NewCluster(t, 1, &Options{Args: []string{"--enable-v2"}})
+	keys := func(m map[string]any) string {
+		var ks []string
+		for k, v := range m {
+			if strings.HasSuffix(k, "Rate") {
+				continue
+			}
+			if sub, ok := v.(map[string]any); ok && k != "followers" {
+				k += "{" + jsonKeys(sub) + "}"
+			}
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		return strings.Join(ks, " ")
+	}
+	for _, p := range []string{"/v2/stats/self", "/v2/stats/leader", "/v2/stats/store"} {
+		_, want := getJSON(etcd.ClientURL + p)
+		_, got := getJSON(lone.Members[0].ClientURL() + p)
+		if keys(want) != keys(got) {
+			t.Errorf("%s: etcd 3.4 has %s, basalt %s", p, keys(want), keys(got))
+		}
+	}
+}
+
+// jsonKeys are an object's keys, sorted.
+func jsonKeys(m map[string]any) string {
+	ks := slices.Sorted(maps.Keys(m))
+	return strings.Join(ks, " ")
 }
