@@ -7,17 +7,15 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/basaltkv/basalt/bench/report"
 )
 
 // drive makes total requests with gen (in order, from one goroutine) and
 // hands each to the first free of the clients' goroutines, which runs
-// work with its client's index. It returns once every request is done or
-// ctx ends.
-func drive[T any](ctx context.Context, clients []*clientv3.Client, total int, gen func(i int) T, work func(client int, req T)) {
-	reqs := make(chan T, len(clients))
+// work with its client's index (0 to clients-1). It returns once every
+// request is done or ctx ends.
+func drive[T any](ctx context.Context, clients int, total int, gen func(i int) T, work func(client int, req T)) {
+	reqs := make(chan T, clients)
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Add(1)

@@ -55,7 +55,7 @@ func runOps(ctx context.Context, cfg *Config, cs *clientSet, total, rate int, ge
 	bar := newProgress(cfg.Progress, total)
 	r := cfg.newReport()
 	summary := r.Run()
-	drive(ctx, cs.clients, total, gen, func(c int, op clientv3.Op) {
+	drive(ctx, len(cs.clients), total, gen, func(c int, op clientv3.Op) {
 		if lim.Wait(ctx) != nil {
 			return
 		}
@@ -168,7 +168,7 @@ func TxnMixed(ctx context.Context, cfg *Config, o TxnMixedOptions) error {
 	bar := newProgress(cfg.Progress, o.Total)
 	rr, wr := cfg.newReport(), cfg.newReport()
 	readSummary, writeSummary := rr.Run(), wr.Run()
-	drive(ctx, cs.clients, o.Total, func(i int) mixedReq {
+	drive(ctx, len(cs.clients), o.Total, func(i int) mixedReq {
 		if rand.Float64() < o.RWRatio/(1+o.RWRatio) {
 			reads++
 			return mixedReq{op: read}

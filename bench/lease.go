@@ -60,7 +60,7 @@ func LeaseKeepalive(ctx context.Context, cfg *Config, o LeaseKeepaliveOptions) e
 	bar := newProgress(cfg.Progress, o.Total)
 	r := cfg.newReport()
 	summary := r.Run()
-	drive(ctx, cs.clients, o.Total, func(int) struct{} { return struct{}{} }, func(c int, _ struct{}) {
+	drive(ctx, len(cs.clients), o.Total, func(int) struct{} { return struct{}{} }, func(c int, _ struct{}) {
 		timed(r.Results(), func() error { _, err := cs.clients[c].KeepAliveOnce(ctx, leases[c]); return err })
 		bar.Increment()
 	})

@@ -66,7 +66,7 @@ func Put(ctx context.Context, cfg *Config, o PutOptions) error {
 	bar := newProgress(cfg.Progress, o.Total)
 	r := cfg.newReport()
 	summary := r.Run()
-	drive(ctx, cs.clients, o.Total, func(i int) clientv3.Op {
+	drive(ctx, len(cs.clients), o.Total, func(i int) clientv3.Op {
 		n := rand.IntN(o.KeySpaceSize)
 		if o.SequentialKeys {
 			n = i % o.KeySpaceSize

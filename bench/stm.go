@@ -80,7 +80,7 @@ func STM(ctx context.Context, cfg *Config, o STMOptions) error {
 	bar := newProgress(cfg.Progress, o.Total)
 	r := cfg.newReport()
 	summary := r.Run()
-	drive(ctx, cs.clients, o.Total, func(int) []string {
+	drive(ctx, len(cs.clients), o.Total, func(int) []string {
 		set := make(map[string]struct{}, o.KeysPerTxn)
 		keys := make([]string, 0, o.KeysPerTxn)
 		for len(keys) < o.KeysPerTxn {

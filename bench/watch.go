@@ -136,7 +136,7 @@ func Watch(ctx context.Context, cfg *Config, o WatchOptions, warn io.Writer) err
 	}
 	lim := newLimiter(o.PutRate, 1)
 	putErr := make(chan error, 1)
-	drive(ctx, cs.clients, o.PutTotal, func(i int) clientv3.Op {
+	drive(ctx, len(cs.clients), o.PutTotal, func(i int) clientv3.Op {
 		return clientv3.OpPut(keys[i%len(keys)], "data")
 	}, func(c int, op clientv3.Op) {
 		if lim.Wait(ctx) != nil {

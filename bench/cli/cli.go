@@ -104,6 +104,8 @@ func NewRoot(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) *co
 		leaseKeepaliveCommand(ctx, config),
 		stmCommand(ctx, config),
 		mvccCommand(config),
+		v2PutCommand(ctx, config),
+		v2GetCommand(ctx, config),
 	)
 	return root
 }

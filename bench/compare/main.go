@@ -53,6 +53,10 @@ type options struct {
 	// auth turns auth on in both clusters once seeded; the workloads run
 	// as root (the RSS and restart measures are left out).
 	auth bool
+	// v2 starts both servers with --enable-v2 and adds the v2 keys API's
+	// workloads (the reference must be etcd 3.4 or 3.5: later etcd has no
+	// v2 API).
+	v2 bool
 }
 
 // The user the workloads run as with -auth.
@@ -68,6 +72,7 @@ func main() {
 	workDir := flag.String("dir", "", "directory for binaries, data and logs (default: a new temporary directory)")
 	keep := flag.Bool("keep", false, "keep the data dirs and logs")
 	withAuth := flag.Bool("auth", false, "turn auth on in both clusters and run the workloads as root (no RSS and restart measures)")
+	v2 := flag.Bool("v2", false, "start both servers with --enable-v2 and add the v2 keys API's workloads (needs an etcd with the v2 API: 3.4, 3.5)")
 	only := flag.String("only", "", "run only the workloads whose name matches this regular expression, and the RSS and restart measures if it matches \""+gaugesName+"\"")
 	flag.Parse()
 
@@ -88,7 +93,7 @@ func main() {
 	}
 	o := options{
 		scale: sc, etcdBin: *etcdBin, basaltBin: *basaltBin, benchBin: *benchBin, workDir: *workDir,
-		keep: *keep, write: *write, snapshotCount: envOr("BENCH_SNAPSHOT_COUNT", "100000"), auth: *withAuth,
+		keep: *keep, write: *write, snapshotCount: envOr("BENCH_SNAPSHOT_COUNT", "100000"), auth: *withAuth, v2: *v2,
 	}
 	if *only != "" {
 		re, err := regexp.Compile(*only)
@@ -149,6 +154,9 @@ func run(ctx context.Context, o options) error {
 	etcd := server{name: "etcd", bin: o.etcdBin}
 	basalt := server{name: "basalt", bin: o.basaltBin}
 	extra := []string{"--snapshot-count", o.snapshotCount}
+	if o.v2 {
+		extra = append(extra, "--enable-v2")
+	}
 
 	var rows []row
 	var gauges []gauge
@@ -221,7 +229,11 @@ func compareSize(ctx context.Context, o options, dir string, size int, etcd, bas
 	}
 
 	var rows []row
-	for _, w := range workloads(o.scale) {
+	ws := workloads(o.scale)
+	if o.v2 {
+		ws = append(ws, v2Workloads(o.scale)...)
+	}
+	for _, w := range ws {
 		if o.only != nil && !o.only.MatchString(w.name) {
 			continue
 		}

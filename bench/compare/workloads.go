@@ -100,6 +100,37 @@ func workloads(s scale) []workload {
 	}
 }
 
+// v2Workloads are the v2 keys API's benchmarks (-v2): sets of 256-byte
+// values and reads, plain (served locally) and quorum (through raft).
+func v2Workloads(s scale) []workload {
+	set := func(n, cl int) workload {
+		return workload{
+			name: fmt.Sprintf("v2 set, %s client(s)", thousands(cl)),
+			args: append(clients(cl), "v2-put", "--key-size", keySize, "--val-size", valSize,
+				"--total", total(n), "--key-space-size", keySpace, "--sequential-keys"),
+			leader: cl == 1,
+		}
+	}
+	get := func(quorum bool, n, cl int) workload {
+		kind, args := "plain", []string{}
+		if quorum {
+			kind, args = "quorum", []string{"--quorum"}
+		}
+		return workload{
+			name: fmt.Sprintf("v2 get %s, %s client(s)", kind, thousands(cl)),
+			args: append(append(clients(cl), "v2-get", "--key-size", keySize, "--total", total(n),
+				"--key-space-size", keySpace, "--sequential-keys"), args...),
+			leader: cl == 1,
+		}
+	}
+	return []workload{
+		set(s.one, 1),
+		set(s.many/2, 100),
+		get(false, s.many/2, 100),
+		get(true, s.many/2, 100),
+	}
+}
+
 // rssLoad writes n distinct keys with 1,000 clients.
 func rssLoad(n int) workload {
 	return workload{
