@@ -32,6 +32,7 @@ var scenarios = []struct {
 	{scenario{name: "3members-reconfig", members: 3, clients: 6, faults: []fault{faultReplace, faultReplace, faultKillRandom, faultPartitionRandom, faultPauseLeader, faultMoveLeader}, args: snapshotArgs, compact: true}, true},
 	{scenario{name: "3members-auth", members: 3, clients: 6, faults: []fault{faultKillRandom, faultKillLeader, faultPartitionRandom, faultMoveLeader, faultInstall}, args: snapshotArgs, compact: true, auth: true}, true},
 	{scenario{name: "3members-etcd-migration", members: 3, clients: 6, faults: []fault{faultSwapBinary, faultSwapBinary, faultSwapBinary, faultSwapBinary, faultSwapBinary, faultKillRandom, faultMoveLeader}, args: snapshotArgs, compact: true, etcd: true}, true},
+	{scenario{name: "3members-v2", members: 3, clients: 4, faults: []fault{faultKillRandom, faultKillLeader, faultPartitionRandom, faultMoveLeader, faultInstall}, args: snapshotArgs, compact: true, v2: true}, true},
 	{scenario{name: "3members-kill", members: 3, clients: 6, faults: []fault{faultKillRandom, faultKillLeader}, args: snapshotArgs, compact: true}, false},
 	{scenario{name: "3members-pause", members: 3, clients: 6, faults: []fault{faultPauseRandom, faultPauseLeader}}, false},
 	{scenario{name: "3members-partition", members: 3, clients: 6, faults: []fault{faultPartitionRandom, faultPartitionLeader, faultPartitionLeaderIn, faultPartitionLeaderOut}, args: snapshotArgs, compact: true}, false},

@@ -34,6 +34,9 @@ type scenario struct {
 	// etcd starts the cluster as etcd 3.7.3 members ($BASALT_ETCD37), for
 	// faultSwapBinary to migrate to basalt and back.
 	etcd bool
+	// v2 serves the v2 API (--enable-v2) and adds the v2 traffic, its
+	// watcher and its checks (v2.go).
+	v2 bool
 }
 
 // scenarioSeed makes scenarios run by one seed differ from one another.
@@ -105,7 +108,11 @@ func runScenario(t *testing.T, sc scenario, seed uint64, duration time.Duration)
 	if sc.etcd {
 		bin = e2e.Etcd37Binary(t, "members migrated between etcd 3.7.3 and basalt under traffic")
 	}
-	r.c = startCluster(t, sc.members, sc.args, sc.auth, bin)
+	args := sc.args
+	if sc.v2 {
+		args = append(append([]string(nil), args...), "--enable-v2")
+	}
+	r.c = startCluster(t, sc.members, args, sc.auth, bin)
 	r.rec = newRecorder()
 	r.traffic()
 	ops = r.rec.history()
@@ -151,6 +158,10 @@ func (r *run) traffic() {
 			defer wg.Done()
 			r.compactor(ctx, cli)
 		}()
+	}
+	var v2 *v2Traffic
+	if r.sc.v2 {
+		v2 = startV2Traffic(ctx, r, 2)
 	}
 	r.sched = newSchedule(c, r.rec, r.seed, r.sc.faults, r.sc.compact)
 	wg.Add(1)
@@ -212,6 +223,9 @@ func (r *run) traffic() {
 	stopWatch()
 	wwg.Wait()
 	r.finalRev, r.finalKVs = final.Rev, final.KVs
+	if v2 != nil {
+		v2.finish(fctx)
+	}
 }
 
 // compactor compacts up to a little before what every watcher has seen,
