@@ -168,7 +168,12 @@ func (a *applier) applyEntries(ents []raftpb.Entry) error {
 // keeps both or loses both, and a replayed entry is skipped exactly when
 // its effects are already there.
 func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
-	if e.Index <= a.consistIndex && !carriesV2(e.Data) {
+	if v2, err := v2store.RequestFromEntry(e.Data); err != nil {
+		a.lg.Error("cannot decode v2 request; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
+	} else if v2 != nil {
+		return a.applyV2Entry(e, v2)
+	}
+	if e.Index <= a.consistIndex {
 		// Already in the backend: replayed after a restart, so nobody
 		// waits for it (this life's proposals come after the log's end).
 		return nil
@@ -181,15 +186,6 @@ func (a *applier) applyEntryNormal(e *raftpb.Entry) error {
 	if err := proto.Unmarshal(e.Data, &r); err != nil {
 		a.lg.Error("cannot decode entry; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
 		return a.commitIndex(a.st.kv.Write(), e)
-	}
-	if unknown := r.ProtoReflect().GetUnknown(); len(unknown) > 0 {
-		v2, err := v2FromFields(unknown)
-		if err != nil {
-			a.lg.Error("cannot decode v2 request; skipping it", zap.Uint64("index", e.Index), zap.Error(err))
-		}
-		if v2 != nil {
-			return a.applyV2Entry(e, &r, v2)
-		}
 	}
 	id := r.ID
 	if r.Header != nil {

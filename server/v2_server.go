@@ -7,16 +7,13 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/raft/raftpb"
-	"github.com/basaltkv/basalt/server/serverr"
 	"github.com/basaltkv/basalt/storage/v2store"
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // The v2 API's key space, as etcd 3.4 keeps it: a v2 store beside the
-// backend, changed only by committed entries (an InternalRaftRequest
-// whose field 2, V2, holds etcd's v2 Request: V2Request), saved whole in raft snapshots and
+// backend, changed only by committed entries (etcd's v2 Request, bare, as
+// etcd 3.4 proposes it: v2store.Request), saved whole in raft snapshots and
 // recovered from the newest one at restart, after which the log's v2
 // entries are applied again. Clients' keys live under /1; /0 is the
 // membership's namespace in etcd's store, which basalt keeps in the
@@ -62,7 +59,7 @@ func (m *Member) V2Store() *v2store.Store { return m.st.v2 }
 // DoV2 serves a v2 request as etcd does: writes and quorum reads go
 // through raft; plain reads, HEAD and waits are served from the local
 // store (a plain GET may be stale, as etcd's).
-func (m *Member) DoV2(ctx context.Context, r *V2Request) (V2Response, error) {
+func (m *Member) DoV2(ctx context.Context, r *v2store.Request) (V2Response, error) {
 	method := r.Method
 	if method == "GET" && r.Quorum {
 		method = "QGET"
@@ -87,60 +84,20 @@ func (m *Member) DoV2(ctx context.Context, r *V2Request) (V2Response, error) {
 	case "HEAD":
 		resp.Event, err = m.st.v2.Get(r.Path, r.Recursive, r.Sorted)
 	default:
-		err = serverr.ErrUnknownMethod
+		err = v2store.ErrUnknownMethod
 	}
 	resp.Term, resp.Index = m.Term(), m.raft.committed.Load()
 	return resp, err
-}
-
-// applyV2 applies a committed v2 request to the store (etcd's v2
-// applier); the store's errors are the result's.
-func applyV2(s *v2store.Store, r *V2Request) *applyResult {
-	var ev *v2store.Event
-	var err error
-	ttl := v2store.TTLOptions{Refresh: r.Refresh != nil && *r.Refresh}
-	if r.Expiration != 0 {
-		ttl.ExpireTime = time.Unix(0, r.Expiration)
-	}
-	switch r.Method {
-	case "POST":
-		ev, err = s.Create(r.Path, r.Dir, r.Val, true, ttl)
-	case "PUT":
-		switch {
-		case r.PrevExist != nil && *r.PrevExist && r.PrevIndex == 0 && r.PrevValue == "":
-			ev, err = s.Update(r.Path, r.Val, ttl)
-		case r.PrevExist != nil && *r.PrevExist:
-			ev, err = s.CompareAndSwap(r.Path, r.PrevValue, r.PrevIndex, r.Val, ttl)
-		case r.PrevExist != nil:
-			ev, err = s.Create(r.Path, r.Dir, r.Val, false, ttl)
-		case r.PrevIndex > 0 || r.PrevValue != "":
-			ev, err = s.CompareAndSwap(r.Path, r.PrevValue, r.PrevIndex, r.Val, ttl)
-		default:
-			ev, err = s.Set(r.Path, r.Dir, r.Val, ttl)
-		}
-	case "DELETE":
-		if r.PrevIndex > 0 || r.PrevValue != "" {
-			ev, err = s.CompareAndDelete(r.Path, r.PrevValue, r.PrevIndex)
-		} else {
-			ev, err = s.Delete(r.Path, r.Dir, r.Recursive)
-		}
-	case "QGET":
-		ev, err = s.Get(r.Path, r.Recursive, r.Sorted)
-	case "SYNC":
-		s.DeleteExpiredKeys(time.Unix(0, r.Time))
-	default:
-		err = serverr.ErrUnknownMethod
-	}
-	return &applyResult{v2: ev, err: err}
 }
 
 // applyV2Entry applies an entry that carries a v2 request. The v2 store
 // was recovered from the newest snapshot, so the entries the log replays
 // after it are applied to it again even when the backend has them: only
 // the consistent index is skipped then.
-func (a *applier) applyV2Entry(e *raftpb.Entry, r *pb.InternalRaftRequest, v2 *V2Request) error {
+func (a *applier) applyV2Entry(e *raftpb.Entry, v2 *v2store.Request) error {
 	start := time.Now()
-	res := applyV2(a.st.v2, v2)
+	ev, err := a.st.v2.Apply(v2)
+	res := &applyResult{v2: ev, err: err}
 	a.metrics.applySec.WithLabelValues("v2", v2.Method, fmt.Sprint(res.err == nil)).Observe(time.Since(start).Seconds())
 	if e.Index <= a.consistIndex {
 		return nil
@@ -148,46 +105,20 @@ func (a *applier) applyV2Entry(e *raftpb.Entry, r *pb.InternalRaftRequest, v2 *V
 	if err := a.commitIndex(a.st.kv.Write(), e); err != nil {
 		return err
 	}
-	if res.err != nil && errors.Is(res.err, serverr.ErrUnknownMethod) {
+	if errors.Is(err, v2store.ErrUnknownMethod) {
 		a.lg.Warn("failed to apply v2 request", zap.Uint64("index", e.Index), zap.String("method", v2.Method))
 	}
-	id := r.ID
-	if r.Header != nil {
-		id = r.Header.ID
-	}
-	a.waiters.trigger(id, res)
+	a.waiters.trigger(v2.ID, res)
 	return nil
 }
 
-// carriesV2 tells, without decoding the whole entry, whether an
-// InternalRaftRequest has its V2 field (number 2, a message).
-func carriesV2(data []byte) bool {
-	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 {
-			return false
-		}
-		if num == 2 && typ == protowire.BytesType {
-			return true
-		}
-		data = data[n:]
-		m := protowire.ConsumeFieldValue(num, typ, data)
-		if m < 0 {
-			return false
-		}
-		data = data[m:]
-	}
-	return false
-}
-
 // proposeV2 replicates a v2 request and waits for its result.
-func (m *Member) proposeV2(ctx context.Context, r *V2Request) (*applyResult, error) {
+func (m *Member) proposeV2(ctx context.Context, r *v2store.Request) (*applyResult, error) {
 	if err := m.checkApplyGap(nil); err != nil {
 		return nil, err
 	}
-	ir := &pb.InternalRaftRequest{}
-	ir.ProtoReflect().SetUnknown(v2Field(r))
-	return m.replicate(ctx, ir)
+	r.ID = m.reqIDs.next()
+	return m.replicateData(ctx, r.ID, r.Marshal())
 }
 
 // v2SyncLoop has the leader propose the expiry of the v2 store's TTLs
@@ -206,7 +137,7 @@ func (m *Member) v2SyncLoop() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
-		req := &V2Request{Method: "SYNC", Time: time.Now().UnixNano()}
+		req := &v2store.Request{Method: "SYNC", Time: time.Now().UnixNano()}
 		if _, err := m.proposeV2(ctx, req); err != nil {
 			m.lg.Debug("failed to propose v2 expiry", zap.Error(err))
 		}

@@ -442,6 +442,12 @@ func (m *Member) replicate(ctx context.Context, r *pb.InternalRaftRequest) (*app
 	if err != nil {
 		return nil, err
 	}
+	return m.replicateData(ctx, id, data)
+}
+
+// replicateData proposes an entry's data and waits until the applier
+// answers the waiter id.
+func (m *Member) replicateData(ctx context.Context, id uint64, data []byte) (*applyResult, error) {
 	if len(data) > int(m.cfg.MaxRequestBytes) {
 		return nil, serverr.ErrRequestTooLarge
 	}

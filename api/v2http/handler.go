@@ -16,7 +16,7 @@ type Member interface {
 	ID() uint64
 	ClusterID() uint64
 	Leader() uint64
-	DoV2(ctx context.Context, r *server.V2Request) (server.V2Response, error)
+	DoV2(ctx context.Context, r *v2store.Request) (server.V2Response, error)
 	V2Store() *v2store.Store
 	V2SelfStats() []byte
 	V2LeaderStats() []byte

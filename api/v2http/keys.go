@@ -71,14 +71,14 @@ func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // parseKeyRequest reads a /v2/keys request's form and query into a v2
 // request, with etcd's checks in etcd's order; now turns a TTL into an
 // expiry time.
-func parseKeyRequest(r *http.Request, now time.Time) (*server.V2Request, bool, error) {
+func parseKeyRequest(r *http.Request, now time.Time) (*v2store.Request, bool, error) {
 	if err := r.ParseForm(); err != nil {
 		return nil, false, requestError(v2store.EcodeInvalidForm, err.Error())
 	}
 	if !strings.HasPrefix(r.URL.Path, keysPrefix) {
 		return nil, false, requestError(v2store.EcodeInvalidForm, "incorrect key prefix")
 	}
-	req := &server.V2Request{Method: r.Method, Path: path.Join(server.V2KeysPrefix, r.URL.Path[len(keysPrefix):])}
+	req := &v2store.Request{Method: r.Method, Path: path.Join(server.V2KeysPrefix, r.URL.Path[len(keysPrefix):])}
 	var err error
 	if req.PrevIndex, err = formUint(r.Form, "prevIndex"); err != nil {
 		return nil, false, requestError(v2store.EcodeIndexNaN, `invalid value for "prevIndex"`)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/basaltkv/basalt/server"
 	"github.com/basaltkv/basalt/storage/v2store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,7 +33,7 @@ func init() {
 
 // failed counts a failed request by its method (QGET for a quorum GET)
 // and HTTP status.
-func (m *v2Metrics) failed(r *server.V2Request, err error) {
+func (m *v2Metrics) failed(r *v2store.Request, err error) {
 	code := http.StatusInternalServerError
 	var e *v2store.Error
 	if errors.As(err, &e) {
@@ -43,11 +42,11 @@ func (m *v2Metrics) failed(r *server.V2Request, err error) {
 	m.failedVec.WithLabelValues(method(r), strconv.Itoa(code)).Inc()
 }
 
-func (m *v2Metrics) succeeded(r *server.V2Request, start time.Time) {
+func (m *v2Metrics) succeeded(r *v2store.Request, start time.Time) {
 	m.successSec.WithLabelValues(method(r)).Observe(time.Since(start).Seconds())
 }
 
-func method(r *server.V2Request) string {
+func method(r *v2store.Request) string {
 	if r.Method == http.MethodGet && r.Quorum {
 		return "QGET"
 	}

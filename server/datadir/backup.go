@@ -11,6 +11,7 @@ import (
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/storage/mvcc"
 	"github.com/basaltkv/basalt/storage/snap"
+	"github.com/basaltkv/basalt/storage/v2store"
 	"github.com/basaltkv/basalt/storage/vfs"
 	"github.com/basaltkv/basalt/storage/wal"
 	bolt "go.etcd.io/bbolt"
@@ -276,12 +277,15 @@ func droppedByBackup(e *raftpb.Entry, withV3 bool) string {
 	if e.Type != raftpb.EntryNormal || len(e.Data) == 0 {
 		return ""
 	}
+	if v2, _ := v2store.RequestFromEntry(e.Data); v2 != nil {
+		// v2 requests are what a backup keeps (etcd also empties the PUTs
+		// of member attributes, which basalt never proposes).
+		return ""
+	}
 	var r pb.InternalRaftRequest
 	if proto.Unmarshal(e.Data, &r) != nil {
 		return "" // not a request: the member logs and skips it
 	}
-	// etcd also empties v2 PUTs of member attributes; basalt's log has no
-	// v2 requests (and etcd 3.7's InternalRaftRequest no V2 field).
 	switch {
 	case r.ClusterMemberAttrSet != nil:
 		return "ignoring cluster_member_attr_set"

@@ -1,7 +1,6 @@
 package linearizability
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -332,104 +331,102 @@ type v2Event struct {
 	Value  string
 }
 
-// v2Watcher streams every event under the keys' directory, resuming from
-// the next index on another member when a stream ends or stays silent
-// (a member that installs a snapshot forgets its watchers, as etcd's).
+// v2Watcher follows every event under the keys' directory as etcd's v2
+// clients do: one wait at a time, each from the index after the last
+// event seen (a stream wait from a past index brings that one event
+// alone, in etcd 3.4 as in basalt). It moves to another member when one
+// cannot be reached or stays silent (a member that installs a snapshot
+// forgets its watchers, as etcd's).
 type v2Watcher struct {
 	eps    []string
+	rec    *recorder
 	mu     sync.Mutex
 	events []v2Event
 	err    error
+	// moves describes each change of member (for a failing run's report).
+	moves []string
 }
 
 func (w *v2Watcher) run(ctx context.Context) {
-	for i := 0; ctx.Err() == nil; i++ {
-		if err := w.stream(ctx, w.eps[i%len(w.eps)]); err != nil {
+	for i := 0; ctx.Err() == nil; {
+		ok, err := w.next(ctx, w.eps[i%len(w.eps)])
+		if err != nil {
 			w.mu.Lock()
 			w.err = err
 			w.mu.Unlock()
 			return
 		}
+		if !ok {
+			i++
+		}
 	}
 }
 
-// v2Idle ends a stream that brought nothing for so long.
+// v2Idle ends a wait that brought nothing for so long.
 const v2Idle = 2 * time.Second
 
-// stream follows one member until its stream ends, stays idle, or
-// ctx ends; an error means the history needed is gone.
-func (w *v2Watcher) stream(ctx context.Context, ep string) error {
+// next waits for the next event on ep; false if none came (the member
+// is unreachable, silent or failing); an error means the history needed
+// is gone.
+func (w *v2Watcher) next(ctx context.Context, ep string) (bool, error) {
 	w.mu.Lock()
 	from := uint64(1)
 	if n := len(w.events); n > 0 {
 		from = w.events[n-1].Index + 1
 	}
 	w.mu.Unlock()
-	sctx, cancel := context.WithCancel(ctx)
+	why := ""
+	defer func() {
+		if why != "" {
+			w.mu.Lock()
+			w.moves = append(w.moves, fmt.Sprintf("%v %s from %d: %s", time.Duration(w.rec.now()).Round(time.Millisecond), ep, from, why))
+			w.mu.Unlock()
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, v2Idle)
 	defer cancel()
-	req, err := http.NewRequestWithContext(sctx, http.MethodGet,
-		ep+v2Dir+"?wait=true&stream=true&recursive=true&waitIndex="+strconv.FormatUint(from, 10), nil)
+	req, err := http.NewRequestWithContext(wctx, http.MethodGet,
+		ep+v2Dir+"?wait=true&recursive=true&waitIndex="+strconv.FormatUint(from, 10), nil)
 	if err != nil {
-		return nil
+		return false, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil
+		why = err.Error()
+		return false, nil
 	}
 	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		why = "read: " + err.Error()
+		return false, nil
+	}
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
+		why = fmt.Sprintf("%d %s", resp.StatusCode, b)
 		if strings.Contains(string(b), `"errorCode":401`) {
-			return fmt.Errorf("v2 watch from %d on %s: %s", from, ep, b)
+			return false, fmt.Errorf("v2 watch from %d on %s: %s", from, ep, b)
 		}
-		return nil
+		return false, nil
 	}
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		r := bufio.NewReader(resp.Body)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			select {
-			case lines <- line:
-			case <-sctx.Done():
-				return
-			}
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(v2Idle):
-			return nil
-		case line, ok := <-lines:
-			if !ok {
-				return nil
-			}
-			var ev struct {
-				Action string `json:"action"`
-				Node   struct {
-					Key           string  `json:"key"`
-					Value         *string `json:"value"`
-					ModifiedIndex uint64  `json:"modifiedIndex"`
-				} `json:"node"`
-			}
-			if err := json.Unmarshal([]byte(line), &ev); err != nil {
-				return fmt.Errorf("v2 watch on %s: bad event %q: %w", ep, line, err)
-			}
-			e := v2Event{Index: ev.Node.ModifiedIndex, Action: ev.Action, Key: ev.Node.Key}
-			if ev.Node.Value != nil {
-				e.Value = *ev.Node.Value
-			}
-			w.mu.Lock()
-			w.events = append(w.events, e)
-			w.mu.Unlock()
-		}
+	var ev struct {
+		Action string `json:"action"`
+		Node   struct {
+			Key           string  `json:"key"`
+			Value         *string `json:"value"`
+			ModifiedIndex uint64  `json:"modifiedIndex"`
+		} `json:"node"`
 	}
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return false, fmt.Errorf("v2 watch on %s: bad event %q: %w", ep, b, err)
+	}
+	e := v2Event{Index: ev.Node.ModifiedIndex, Action: ev.Action, Key: ev.Node.Key}
+	if ev.Node.Value != nil {
+		e.Value = *ev.Node.Value
+	}
+	w.mu.Lock()
+	w.events = append(w.events, e)
+	w.mu.Unlock()
+	return true, nil
 }
 
 func (w *v2Watcher) seen() (uint64, error) {
@@ -454,7 +451,7 @@ type v2Traffic struct {
 
 func startV2Traffic(ctx context.Context, r *run, clients int) *v2Traffic {
 	eps := r.c.Endpoints()
-	tr := &v2Traffic{r: r, rec: &v2Recorder{rec: r.rec}, watcher: &v2Watcher{eps: eps}}
+	tr := &v2Traffic{r: r, rec: &v2Recorder{rec: r.rec}, watcher: &v2Watcher{eps: eps, rec: r.rec}}
 	wctx, stop := context.WithCancel(context.Background())
 	tr.stopW = stop
 	tr.wg.Add(1)
@@ -513,6 +510,7 @@ func (tr *v2Traffic) finish(ctx context.Context) {
 	tr.wg.Wait()
 	if err != nil {
 		r.problem("%v", err)
+		r.t.Logf("v2 watcher's moves:\n%s", strings.Join(tr.watcher.moves, "\n"))
 		return
 	}
 	ops := tr.rec.history()

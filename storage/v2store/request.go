@@ -1,16 +1,18 @@
-package server
+package v2store
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// V2Request is a v2 API request as etcd's raft log carries it: etcd
-// 3.5's etcdserverpb.Request (etcd 3.7's API module no longer has it),
-// with its field numbers. A committed one is an InternalRaftRequest whose
-// field 2 (V2) holds it.
-type V2Request struct {
+// Request is a v2 API request as etcd's raft log carries it: etcd 3.4's
+// etcdserverpb.Request (etcd 3.7's API module no longer has it), with its
+// field numbers, proposed bare as etcd 3.4 proposes it (older etcd also
+// wrapped it in field 2, V2, of an InternalRaftRequest; both are read).
+type Request struct {
 	ID         uint64
 	Method     string
 	Path       string
@@ -31,12 +33,12 @@ type V2Request struct {
 }
 
 // internalRaftRequestV2 is the field number of V2 in etcd's
-// InternalRaftRequest.
+// InternalRaftRequest, and that of Method in a Request.
 const internalRaftRequestV2 = 2
 
 // Marshal encodes r as etcd's gogo-generated code does: every field
 // present but the two optional booleans, which are there when set.
-func (r *V2Request) Marshal() []byte {
+func (r *Request) Marshal() []byte {
 	var b []byte
 	varint := func(num protowire.Number, v uint64) {
 		b = protowire.AppendTag(b, num, protowire.VarintType)
@@ -72,8 +74,8 @@ func (r *V2Request) Marshal() []byte {
 
 // Unmarshal decodes what Marshal (or etcd) encoded; unknown fields are
 // skipped.
-func (r *V2Request) Unmarshal(b []byte) error {
-	*r = V2Request{}
+func (r *Request) Unmarshal(b []byte) error {
+	*r = Request{}
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -106,7 +108,7 @@ func (r *V2Request) Unmarshal(b []byte) error {
 	return nil
 }
 
-func (r *V2Request) setVarint(num protowire.Number, v uint64) {
+func (r *Request) setVarint(num protowire.Number, v uint64) {
 	flag := protowire.DecodeBool(v)
 	switch num {
 	case 1:
@@ -138,7 +140,7 @@ func (r *V2Request) setVarint(num protowire.Number, v uint64) {
 	}
 }
 
-func (r *V2Request) setString(num protowire.Number, v string) {
+func (r *Request) setString(num protowire.Number, v string) {
 	switch num {
 	case 2:
 		r.Method = v
@@ -151,35 +153,81 @@ func (r *V2Request) setString(num protowire.Number, v string) {
 	}
 }
 
-// v2Field is r as the V2 field of an InternalRaftRequest, for its unknown
-// fields.
-func v2Field(r *V2Request) []byte {
-	b := protowire.AppendTag(nil, internalRaftRequestV2, protowire.BytesType)
-	return protowire.AppendBytes(b, r.Marshal())
-}
+// methods are the methods a Request in the log may have.
+var methods = map[string]bool{"PUT": true, "POST": true, "DELETE": true, "QGET": true, "SYNC": true, "GET": true, "HEAD": true}
 
-// v2FromFields finds and decodes the V2 field among an
-// InternalRaftRequest's unknown fields; nil if there is none.
-func v2FromFields(b []byte) (*V2Request, error) {
+// RequestFromEntry decodes the v2 request a raft entry's data holds: a
+// bare Request (its field 2, Method, is a method name, which no
+// InternalRaftRequest's field 2 or any of its messages can be), or an
+// InternalRaftRequest whose field 2 (V2) holds one. It returns nil for
+// any other entry.
+func RequestFromEntry(data []byte) (*Request, error) {
+	b := data
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil, protowire.ParseError(n)
+			return nil, nil
 		}
 		b = b[n:]
 		if num == internalRaftRequestV2 && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return nil, protowire.ParseError(n)
+				return nil, nil
 			}
-			r := &V2Request{}
-			return r, r.Unmarshal(v)
+			r := &Request{}
+			if methods[string(v)] {
+				return r, r.Unmarshal(data)
+			}
+			if err := r.Unmarshal(v); err != nil || !methods[r.Method] {
+				return nil, nil
+			}
+			return r, nil
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return nil, protowire.ParseError(n)
+			return nil, nil
 		}
 		b = b[n:]
 	}
 	return nil, nil
 }
+
+// Apply applies a committed request to the store, as etcd's v2 applier
+// does; a read (QGET) is answered, an expiry (SYNC) answers nothing.
+func (s *Store) Apply(r *Request) (*Event, error) {
+	ttl := TTLOptions{Refresh: r.Refresh != nil && *r.Refresh}
+	if r.Expiration != 0 {
+		ttl.ExpireTime = time.Unix(0, r.Expiration)
+	}
+	switch r.Method {
+	case "POST":
+		return s.Create(r.Path, r.Dir, r.Val, true, ttl)
+	case "PUT":
+		switch {
+		case r.PrevExist != nil && *r.PrevExist && r.PrevIndex == 0 && r.PrevValue == "":
+			return s.Update(r.Path, r.Val, ttl)
+		case r.PrevExist != nil && *r.PrevExist:
+			return s.CompareAndSwap(r.Path, r.PrevValue, r.PrevIndex, r.Val, ttl)
+		case r.PrevExist != nil:
+			return s.Create(r.Path, r.Dir, r.Val, false, ttl)
+		case r.PrevIndex > 0 || r.PrevValue != "":
+			return s.CompareAndSwap(r.Path, r.PrevValue, r.PrevIndex, r.Val, ttl)
+		default:
+			return s.Set(r.Path, r.Dir, r.Val, ttl)
+		}
+	case "DELETE":
+		if r.PrevIndex > 0 || r.PrevValue != "" {
+			return s.CompareAndDelete(r.Path, r.PrevValue, r.PrevIndex)
+		}
+		return s.Delete(r.Path, r.Dir, r.Recursive)
+	case "QGET":
+		return s.Get(r.Path, r.Recursive, r.Sorted)
+	case "SYNC":
+		s.DeleteExpiredKeys(time.Unix(0, r.Time))
+		return nil, nil
+	}
+	return nil, ErrUnknownMethod
+}
+
+// ErrUnknownMethod is etcd's error for a request of no known method.
+var ErrUnknownMethod = errors.New("etcdserver: unknown method")
