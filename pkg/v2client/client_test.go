@@ -3,6 +3,8 @@ package v2client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -205,5 +207,22 @@ func TestSync(t *testing.T) {
 	c2 := newTestClient(t, Config{Endpoints: []string{none.URL}})
 	if err := c2.Sync(context.Background()); !errors.Is(err, ErrNoEndpoints) {
 		t.Fatalf("sync with no client URLs: %v, want ErrNoEndpoints", err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	s := httptest.NewTLSServer(answer(200, `{"action":"get","node":{"key":"/a","value":"1"}}`))
+	defer s.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(s.Certificate())
+	c := newTestClient(t, Config{Endpoints: []string{s.URL}, TLS: &tls.Config{RootCAs: pool}})
+	if resp, err := c.Get(context.Background(), "/a", GetOptions{}); err != nil || resp.Node.Value != "1" {
+		t.Fatalf("get over TLS: %v, %v", resp, err)
+	}
+	// Without the server's CA the handshake fails on every endpoint.
+	c2 := newTestClient(t, Config{Endpoints: []string{s.URL}})
+	var cerr *ClusterError
+	if _, err := c2.Get(context.Background(), "/a", GetOptions{}); !errors.As(err, &cerr) {
+		t.Fatalf("get without the CA: %v, want a cluster error", err)
 	}
 }

@@ -7,23 +7,32 @@ import (
 
 // Keys API error codes (etcd's v2 error package).
 const (
-	ErrorCodeKeyNotFound       = 100
-	ErrorCodeTestFailed        = 101
-	ErrorCodeNotFile           = 102
-	ErrorCodeNotDir            = 104
-	ErrorCodeNodeExist         = 105
-	ErrorCodeRootROnly         = 107
-	ErrorCodeDirNotEmpty       = 108
-	ErrorCodeUnauthorized      = 110
-	ErrorCodePrevValueReq      = 201
-	ErrorCodeTTLNaN            = 202
-	ErrorCodeIndexNaN          = 203
-	ErrorCodeInvalidField      = 209
-	ErrorCodeInvalidForm       = 210
-	ErrorCodeRaftInternal      = 300
-	ErrorCodeLeaderElect       = 301
-	ErrorCodeWatcherCleared    = 400
-	ErrorCodeEventIndexCleared = 401
+	ErrorCodeKeyNotFound     = 100
+	ErrorCodeTestFailed      = 101
+	ErrorCodeNotFile         = 102
+	ErrorCodeNotDir          = 104
+	ErrorCodeNodeExist       = 105
+	ErrorCodeKeyIsPreserved  = 106
+	ErrorCodeRootROnly       = 107
+	ErrorCodeDirNotEmpty     = 108
+	ErrorCodeUnauthorized    = 110
+	ErrorCodeValueRequired   = 200
+	ErrorCodePrevValueReq    = 201
+	ErrorCodeTTLNaN          = 202
+	ErrorCodeIndexNaN        = 203
+	ErrorCodeValueOrTTLReq   = 204
+	ErrorCodeTimeoutNaN      = 205
+	ErrorCodeNameRequired    = 206
+	ErrorCodeIndexOrValueReq = 207
+	ErrorCodeIndexValueMutex = 208
+	ErrorCodeInvalidField    = 209
+	ErrorCodeInvalidForm     = 210
+	ErrorCodeRefreshValue    = 211
+	ErrorCodeRefreshTTLReq   = 212
+	ErrorCodeRaftInternal    = 300
+	ErrorCodeLeaderElect     = 301
+	ErrorCodeWatcherCleared  = 400
+	ErrorCodeEventIndexClear = 401
 )
 
 // Sentinel errors, worded as etcd's client words them.
