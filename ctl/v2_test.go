@@ -121,7 +121,8 @@ var v2WatchScript = []v2Step{
 	{args: []string{"watch", "--after-index", "$IDX2", "/w/a"}, background: true, then: []v2Step{s2("set", "/w/a", "fired")}},
 	{args: []string{"-o", "extended", "get", "/w/a"}, capture: map[string]string{"IDX3": `(?m)^Index: (\d+)$`}},
 	{args: []string{"watch", "-r", "--after-index", "$IDX3", "/w"}, background: true, then: []v2Step{s2("mkdir", "/w/d"), s2("set", "/w/d/x", "fired")}},
-	{args: []string{"exec-watch", "--after-index", "$IDX1", "sh", "-c", "echo $ETCD_WATCH_ACTION $ETCD_WATCH_KEY $ETCD_WATCH_VALUE ETCD_WATCH_MODIFIED_INDEX=$ETCD_WATCH_MODIFIED_INDEX", "/w/b"}, background: true, lines: 2},
+	{args: []string{"exec-watch", "--after-index", "$IDX1", "sh", "-c", "echo $ETCD_WATCH_ACTION $ETCD_WATCH_KEY $ETCD_WATCH_VALUE ETCD_WATCH_MODIFIED_INDEX=$ETCD_WATCH_MODIFIED_INDEX", "/w/b"}, background: true, lines: 2,
+		sortLines: true}, // exec-watch runs each event's command without waiting for the last
 	{args: []string{"-o", "extended", "get", "/w/a"}, capture: map[string]string{"IDX4": `(?m)^Index: (\d+)$`}},
 	{args: []string{"exec-watch", "-r", "--after-index", "$IDX4", "sh", "-c", "echo $ETCD_WATCH_ACTION $ETCD_WATCH_KEY $ETCD_WATCH_VALUE", "/w"}, background: true, lines: 1,
 		then: []v2Step{s2("mkdir", "/w/e"), s2("set", "/w/e/y", "exec")}},
@@ -130,7 +131,7 @@ var v2WatchScript = []v2Step{
 // v2MembersScript changes the membership: a second member joins (a real
 // process) and is removed again.
 var v2MembersScript = []v2Step{
-	{args: []string{"member", "list"}, capture: map[string]string{"SELF": `(?m)^([0-9a-f]{16}): name=e0`}},
+	{args: []string{"member", "list"}, capture: map[string]string{"SELF": `(?m)^([0-9a-f]+): name=e0`}},
 	s2("member", "list", "extra"),
 	s2("member", "add"),
 	s2("member", "add", "m2", "nourl"),
@@ -213,6 +214,8 @@ var v2AuthScript = []v2Step{
 	s2("-u", "root:rootpw", "user", "remove", "u1"),
 	s2("-u", "root:rootpw", "user", "remove", "u1"),
 	s2("-u", "root:rootpw", "user", "get", "u2"),
+	{args: []string{"user", "get", "u2"}, env: []string{"ETCDCTL_ENDPOINTS=$EP", "ETCDCTL_USERNAME=root:rootpw"}},
+	{args: []string{"user", "get", "u2"}, env: []string{"ETCDCTL_ENDPOINTS=$EP", "ETCDCTL_USERNAME=root:wrong"}},
 	s2("auth", "disable"),
 	s2("-u", "root:rootpw", "auth", "disable"),
 	s2("auth", "disable"),
@@ -246,6 +249,15 @@ var v2HelpScript = []v2Step{
 	s2("--debug", "set", "/x", "1"),
 	s2("--debug", "--no-sync", "mkdir", "/d"),
 	s2("--debug", "rm", "-r", "/d"),
+	// ETCDCTL_* variables: endpoints in their order of precedence.
+	{args: []string{"set", "/env", "1"}, env: []string{"ETCDCTL_ENDPOINTS=$EP"}},
+	{args: []string{"get", "/env"}, env: []string{"ETCDCTL_ENDPOINT=$EP"}},
+	{args: []string{"get", "/env"}, env: []string{"ETCDCTL_PEERS=$EP"}},
+	{args: []string{"-C", "$EP", "get", "/env"}, env: []string{"ETCDCTL_ENDPOINT=http://127.0.0.1:1"}},
+	{args: []string{"--endpoint", "$EP", "get", "/env"}, env: []string{"ETCDCTL_ENDPOINTS=http://127.0.0.1:1"}},
+	{args: []string{"--endpoints", "$EP", "get", "/env"}, env: []string{"ETCDCTL_ENDPOINTS=http://127.0.0.1:1", "ETCDCTL_BOGUS=1"}},
+	{args: []string{"get", "/env"}, env: []string{"ETCDCTL_ENDPOINTS=$EP", "ETCDCTL_CA_FILE=/nonexistent"}},
+	{args: []string{"user", "list"}, env: []string{"ETCDCTL_ENDPOINTS=$EP", "ETCDCTL_USERNAME=root:x"}},
 }
 
 // v2BackupScript backs up the first member's data dir (it is read while

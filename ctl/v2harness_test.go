@@ -102,6 +102,9 @@ func startV2Member(t testing.TB, srv v2Server, dataDir, name, clientURL, peerURL
 type v2Step struct {
 	args  []string
 	stdin string
+	// env are extra variables ($EP, here and in args, is the endpoint); a
+	// step with env names its endpoints itself, not with --endpoints.
+	env []string
 	// capture sets vars[name] from stdout's first submatch.
 	capture map[string]string
 	// sortLines compares stdout's lines in sorted order (member lists,
@@ -146,6 +149,7 @@ func newV2Run(t testing.TB, tool string, srv v2Server) *v2Run {
 	r := &v2Run{tool: tool, srv: srv, dir: dir, members: []v2Member{m}, vars: map[string]string{}, norm: &normalizer{}}
 	r.addMember(m, 0)
 	r.vars["PEER0"] = m.peerURL
+	r.vars["EP"] = m.clientURL
 	r.vars["DIR"] = dir
 	r.norm.addLiteral(dir, "<DIR>")
 	return r
@@ -159,7 +163,8 @@ func (r *v2Run) addMember(m v2Member, i int) {
 
 // v2Norms are the values that differ between runs of one script.
 var v2Norms = []struct{ re, repl string }{
-	{`\b[0-9a-f]{16}\b`, `<ID>`},
+	// v2 writes IDs in hex without padding.
+	{`\b[0-9a-f]{10,16}\b`, `<ID>`},
 	{`/\d{20}\b`, `/<SEQ>`},
 	{`"(createdIndex|modifiedIndex|index)":\d+`, `"$1":<N>`},
 	{`(?m)^(Created-Index|Modified-Index|Index): \d+$`, `$1: <N>`},
@@ -208,11 +213,17 @@ func (r *v2Run) runStep(t testing.TB, bin string, s v2Step) []v2Result {
 		s.do(t, r)
 		return nil
 	}
-	args := []string{"--endpoints=" + r.endpoint()}
+	var args []string
+	env := []string{"ETCDCTL_API=2"}
+	if s.env == nil {
+		args = append(args, "--endpoints="+r.endpoint())
+	}
+	for _, kv := range s.env {
+		env = append(env, r.expand(kv))
+	}
 	for _, a := range s.args {
 		args = append(args, r.expand(a))
 	}
-	env := []string{"ETCDCTL_API=2"}
 	var res v2Result
 	var then []v2Result
 	if s.background {

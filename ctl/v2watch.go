@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 
 	"github.com/basaltkv/basalt/pkg/v2client"
 )
@@ -89,7 +90,7 @@ func v2ExecWatchCommand() *v2Command {
 				continue
 			}
 			cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
-			cmd.Env = append(os.Environ(),
+			cmd.Env = append(environWithoutAPI(),
 				"ETCD_WATCH_ACTION="+resp.Action,
 				fmt.Sprintf("ETCD_WATCH_MODIFIED_INDEX=%d", resp.Node.ModifiedIndex),
 				"ETCD_WATCH_KEY="+resp.Node.Key,
@@ -105,4 +106,16 @@ func v2ExecWatchCommand() *v2Command {
 			}()
 		}
 	}}
+}
+
+// environWithoutAPI is the environment without ETCDCTL_API, which etcdctl
+// unsets before it runs: the commands exec-watch runs do not see it.
+func environWithoutAPI() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ETCDCTL_API=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
