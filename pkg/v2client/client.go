@@ -32,6 +32,10 @@ type Config struct {
 	HeaderTimeout time.Duration
 	// Username and Password, if Username is set, are sent as basic auth.
 	Username, Password string
+	// KeysPrefix is the keys API's path under each endpoint; empty is
+	// DefaultKeysPrefix. "/" addresses keys right under the endpoint's own
+	// path, as a v2 discovery URL (https://host/<token>) needs.
+	KeysPrefix string
 	// CURLDebug, if set, receives each request as a curl command line
 	// ("cURL Command: curl -X GET http://...") before it is sent.
 	CURLDebug io.Writer
@@ -44,6 +48,7 @@ type Client struct {
 	headerTimeout time.Duration
 	username      string
 	password      string
+	keysPrefix    string
 	curl          io.Writer
 	curlMu        sync.Mutex
 
@@ -81,8 +86,15 @@ func New(cfg Config) (*Client, error) {
 		headerTimeout: cfg.HeaderTimeout,
 		username:      cfg.Username,
 		password:      cfg.Password,
+		keysPrefix:    cfg.KeysPrefix,
 		curl:          cfg.CURLDebug,
 		endpoints:     eps,
+	}
+	switch c.keysPrefix {
+	case "":
+		c.keysPrefix = DefaultKeysPrefix
+	case "/":
+		c.keysPrefix = ""
 	}
 	return c, nil
 }

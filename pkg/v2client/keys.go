@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-const keysPrefix = "/v2/keys"
+// DefaultKeysPrefix is where the keys API is under a member's URL.
+const DefaultKeysPrefix = "/v2/keys"
 
 // Node is a key or a directory of the v2 store.
 type Node struct {
@@ -110,12 +111,12 @@ func canonicalPath(p string) string {
 	return np
 }
 
-func keysURL(key string, q url.Values) func(url.URL) *url.URL {
+func (c *Client) keysURL(key string, q url.Values) func(url.URL) *url.URL {
 	return func(ep url.URL) *url.URL {
 		if key != "" && key[0] != '/' {
 			key = "/" + key
 		}
-		ep.Path = canonicalPath(ep.Path + keysPrefix + key)
+		ep.Path = canonicalPath(ep.Path + c.keysPrefix + key)
 		if q != nil {
 			ep.RawQuery = q.Encode()
 		}
@@ -131,7 +132,7 @@ func (c *Client) Get(ctx context.Context, key string, opts GetOptions) (*Respons
 	q.Set("recursive", strconv.FormatBool(opts.Recursive))
 	q.Set("sorted", strconv.FormatBool(opts.Sort))
 	q.Set("quorum", strconv.FormatBool(opts.Quorum))
-	return c.keysDo(ctx, &request{method: http.MethodGet, url: keysURL(key, q)})
+	return c.keysDo(ctx, &request{method: http.MethodGet, url: c.keysURL(key, q)})
 }
 
 // Set writes key under opts' conditions.
@@ -163,7 +164,7 @@ func (c *Client) Set(ctx context.Context, key, value string, opts SetOptions) (*
 	}
 	return c.keysDo(ctx, &request{
 		method:      http.MethodPut,
-		url:         keysURL(key, q),
+		url:         c.keysURL(key, q),
 		body:        []byte(form.Encode()),
 		contentType: formType,
 		oneShot:     opts.PrevExist == PrevNoExist,
@@ -190,7 +191,7 @@ func (c *Client) CreateInOrder(ctx context.Context, dir, value string, opts Crea
 	}
 	return c.keysDo(ctx, &request{
 		method:      http.MethodPost,
-		url:         keysURL(dir, nil),
+		url:         c.keysURL(dir, nil),
 		body:        []byte(form.Encode()),
 		contentType: formType,
 	})
@@ -213,7 +214,7 @@ func (c *Client) Delete(ctx context.Context, key string, opts DeleteOptions) (*R
 	}
 	return c.keysDo(ctx, &request{
 		method:      http.MethodDelete,
-		url:         keysURL(key, q),
+		url:         c.keysURL(key, q),
 		contentType: formType,
 		oneShot:     true,
 	})
@@ -279,7 +280,7 @@ func (w *Watcher) Next(ctx context.Context) (*Response, error) {
 		q.Set("wait", "true")
 		q.Set("waitIndex", strconv.FormatUint(w.waitIndex, 10))
 		q.Set("recursive", strconv.FormatBool(w.recursive))
-		resp, err := w.c.keysDo(ctx, &request{method: http.MethodGet, url: keysURL(w.key, q), wait: true})
+		resp, err := w.c.keysDo(ctx, &request{method: http.MethodGet, url: w.c.keysURL(w.key, q), wait: true})
 		if err == ErrEmptyBody {
 			// The server ends an idle wait with an empty body: ask again.
 			continue

@@ -18,51 +18,61 @@ func TestKeysRequests(t *testing.T) {
 		name string
 		call func(c *Client) error
 		want recorded
+		// prefix is Config.KeysPrefix; endpointPath follows the endpoint's
+		// host.
+		prefix, endpointPath string
 	}{
 		{"get", func(c *Client) error {
 			_, err := c.Get(bg, "/a/b", GetOptions{Recursive: true, Sort: true})
 			return err
 		},
-			recorded{method: "GET", path: "/v2/keys/a/b", query: "quorum=false&recursive=true&sorted=true"}},
+			recorded{method: "GET", path: "/v2/keys/a/b", query: "quorum=false&recursive=true&sorted=true"}, "", ""},
 		{"get root, quorum", func(c *Client) error { _, err := c.Get(bg, "", GetOptions{Quorum: true}); return err },
-			recorded{method: "GET", path: "/v2/keys", query: "quorum=true&recursive=false&sorted=false"}},
+			recorded{method: "GET", path: "/v2/keys", query: "quorum=true&recursive=false&sorted=false"}, "", ""},
 		{"get cleans the path", func(c *Client) error { _, err := c.Get(bg, "a//b/../c/", GetOptions{}); return err },
-			recorded{method: "GET", path: "/v2/keys/a/c/", query: "quorum=false&recursive=false&sorted=false"}},
+			recorded{method: "GET", path: "/v2/keys/a/c/", query: "quorum=false&recursive=false&sorted=false"}, "", ""},
 		{"set", func(c *Client) error { _, err := c.Set(bg, "/a", "v 1", SetOptions{}); return err },
-			recorded{method: "PUT", path: "/v2/keys/a", body: "value=v+1", contentType: formType}},
+			recorded{method: "PUT", path: "/v2/keys/a", body: "value=v+1", contentType: formType}, "", ""},
 		{"compare and swap", func(c *Client) error {
 			_, err := c.Set(bg, "/a", "v", SetOptions{PrevValue: "old", PrevIndex: 4, TTL: 1500 * time.Millisecond})
 			return err
-		}, recorded{method: "PUT", path: "/v2/keys/a", query: "prevIndex=4&prevValue=old", body: "ttl=1&value=v", contentType: formType}},
+		}, recorded{method: "PUT", path: "/v2/keys/a", query: "prevIndex=4&prevValue=old", body: "ttl=1&value=v", contentType: formType}, "", ""},
 		{"create", func(c *Client) error { _, err := c.Create(bg, "/a", "v"); return err },
-			recorded{method: "PUT", path: "/v2/keys/a", query: "prevExist=false", body: "value=v", contentType: formType}},
+			recorded{method: "PUT", path: "/v2/keys/a", query: "prevExist=false", body: "value=v", contentType: formType}, "", ""},
 		{"update", func(c *Client) error { _, err := c.Update(bg, "/a", "v"); return err },
-			recorded{method: "PUT", path: "/v2/keys/a", query: "prevExist=true", body: "value=v", contentType: formType}},
+			recorded{method: "PUT", path: "/v2/keys/a", query: "prevExist=true", body: "value=v", contentType: formType}, "", ""},
 		{"dir: no value, no prevValue", func(c *Client) error {
 			_, err := c.Set(bg, "/d", "ignored", SetOptions{Dir: true, PrevValue: "x", PrevExist: PrevNoExist})
 			return err
-		}, recorded{method: "PUT", path: "/v2/keys/d", query: "dir=true&prevExist=false", contentType: formType}},
+		}, recorded{method: "PUT", path: "/v2/keys/d", query: "dir=true&prevExist=false", contentType: formType}, "", ""},
 		{"refresh", func(c *Client) error {
 			_, err := c.Set(bg, "/a", "", SetOptions{Refresh: true, TTL: 10 * time.Second, PrevExist: PrevExists, NoValueOnSuccess: true})
 			return err
-		}, recorded{method: "PUT", path: "/v2/keys/a", query: "noValueOnSuccess=true&prevExist=true", body: "refresh=true&ttl=10&value=", contentType: formType}},
+		}, recorded{method: "PUT", path: "/v2/keys/a", query: "noValueOnSuccess=true&prevExist=true", body: "refresh=true&ttl=10&value=", contentType: formType}, "", ""},
 		{"in order", func(c *Client) error {
 			_, err := c.CreateInOrder(bg, "/q", "job", CreateInOrderOptions{TTL: 3 * time.Second})
 			return err
-		}, recorded{method: "POST", path: "/v2/keys/q", body: "ttl=3&value=job", contentType: formType}},
+		}, recorded{method: "POST", path: "/v2/keys/q", body: "ttl=3&value=job", contentType: formType}, "", ""},
 		{"delete", func(c *Client) error {
 			_, err := c.Delete(bg, "/a", DeleteOptions{PrevValue: "v", PrevIndex: 2, Dir: true, Recursive: true})
 			return err
-		}, recorded{method: "DELETE", path: "/v2/keys/a", query: "dir=true&prevIndex=2&prevValue=v&recursive=true", contentType: formType}},
+		}, recorded{method: "DELETE", path: "/v2/keys/a", query: "dir=true&prevIndex=2&prevValue=v&recursive=true", contentType: formType}, "", ""},
 		{"watch after index", func(c *Client) error {
 			_, err := c.Watch("/a", WatchOptions{AfterIndex: 9, Recursive: true}).Next(bg)
 			return err
-		}, recorded{method: "GET", path: "/v2/keys/a", query: "recursive=true&wait=true&waitIndex=10"}},
+		}, recorded{method: "GET", path: "/v2/keys/a", query: "recursive=true&wait=true&waitIndex=10"}, "", ""},
+		{"discovery URL: keys under the endpoint's path", func(c *Client) error { _, err := c.Create(bg, "/8e2f", "m0=http://p"); return err },
+			recorded{method: "PUT", path: "/token/8e2f", query: "prevExist=false", body: "value=m0%3Dhttp%3A%2F%2Fp", contentType: formType}, "/", "/token"},
+		{"another prefix", func(c *Client) error { _, err := c.Get(bg, "_config/size", GetOptions{}); return err },
+			recorded{method: "GET", path: "/v2/keys/token/_config/size", query: "quorum=false&recursive=false&sorted=false"}, "/v2/keys/token", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newFakeServer(t, answer(200, `{"action":"x","node":{"key":"/a","modifiedIndex":5}}`))
-			c := newTestClient(t, Config{Endpoints: []string{s.URL}})
+			c := newTestClient(t, Config{Endpoints: []string{s.URL}, KeysPrefix: tt.prefix})
+			if tt.endpointPath != "" {
+				c = newTestClient(t, Config{Endpoints: []string{s.URL + tt.endpointPath}, KeysPrefix: tt.prefix})
+			}
 			if err := tt.call(c); err != nil {
 				t.Fatal(err)
 			}
