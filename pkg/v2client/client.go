@@ -27,6 +27,9 @@ type Config struct {
 	// DialTimeout bounds a connection's set-up when Transport is nil
 	// (default 30s, as etcd's transport).
 	DialTimeout time.Duration
+	// DialContext, if set, makes connections when Transport is nil (for
+	// a resolver of the caller's own); the default dials as net.Dialer.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HeaderTimeout bounds the wait for each response's headers, except
 	// for waits (watches); 0 waits as long as the context allows.
 	HeaderTimeout time.Duration
@@ -69,9 +72,13 @@ func New(cfg Config) (*Client, error) {
 		if dt == 0 {
 			dt = 30 * time.Second
 		}
+		dial := cfg.DialContext
+		if dial == nil {
+			dial = (&net.Dialer{Timeout: dt, KeepAlive: 30 * time.Second}).DialContext
+		}
 		tr = &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: dt, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:         dial,
 			TLSHandshakeTimeout: 10 * time.Second,
 			TLSClientConfig:     cfg.TLS,
 		}
