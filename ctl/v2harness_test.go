@@ -3,6 +3,7 @@ package ctl_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -31,6 +32,9 @@ type v2Server struct {
 	name  string
 	bin   string
 	extra []string
+	// clientTLS, if set, serves clients over https, and is how the
+	// harness checks the members' health.
+	clientTLS *tls.Config
 }
 
 var debianEtcdV2 = v2Server{name: "etcd 3.4", bin: e2e.DebianEtcd, extra: []string{"--enable-v2"}}
@@ -78,6 +82,7 @@ func startV2Member(t testing.TB, srv v2Server, dataDir, name, clientURL, peerURL
 		<-exited
 		logf.Close()
 	})
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: srv.clientTLS}}
 	testutil.WaitUntil(t, 30*time.Second, srv.name+" "+name+" to be healthy", func() bool {
 		select {
 		case <-exited:
@@ -85,7 +90,7 @@ func startV2Member(t testing.TB, srv v2Server, dataDir, name, clientURL, peerURL
 			t.Fatalf("%s %s exited before it was healthy; its log:\n%s", srv.name, name, b)
 		default:
 		}
-		resp, err := http.Get(clientURL + "/health")
+		resp, err := hc.Get(clientURL + "/health")
 		if err != nil {
 			return false
 		}
@@ -145,6 +150,9 @@ func newV2Run(t testing.TB, tool string, srv v2Server) *v2Run {
 	t.Helper()
 	dir := t.TempDir()
 	client, peer := newV2URLs(t)
+	if srv.clientTLS != nil {
+		client = "https" + strings.TrimPrefix(client, "http")
+	}
 	m := startV2Member(t, srv, filepath.Join(dir, "e0"), "e0", client, peer, "", "new")
 	r := &v2Run{tool: tool, srv: srv, dir: dir, members: []v2Member{m}, vars: map[string]string{}, norm: &normalizer{}}
 	r.addMember(m, 0)
@@ -158,7 +166,8 @@ func newV2Run(t testing.TB, tool string, srv v2Server) *v2Run {
 func (r *v2Run) addMember(m v2Member, i int) {
 	r.norm.addLiteral(m.clientURL, fmt.Sprintf("<CLIENT%d>", i))
 	r.norm.addLiteral(m.peerURL, fmt.Sprintf("<PEER%d>", i))
-	r.norm.addLiteral(strings.TrimPrefix(m.clientURL, "http://"), fmt.Sprintf("<CLIENT%d_HOST>", i))
+	host := strings.TrimPrefix(strings.TrimPrefix(m.clientURL, "https://"), "http://")
+	r.norm.addLiteral(host, fmt.Sprintf("<CLIENT%d_HOST>", i))
 }
 
 // v2Norms are the values that differ between runs of one script.
@@ -340,6 +349,7 @@ func crossCheckV2(t *testing.T, srv v2Server, script []v2Step) {
 			t.Fatalf("%q: %d results from etcdctl, %d from basaltctl", s.args, len(w), len(g))
 		}
 		for i := range w {
+			t.Logf("%q (result %d): exit %d\nstdout:\n%s\nstderr:\n%s", s.args, i, w[i].code, w[i].stdout, w[i].stderr)
 			if w[i] != g[i] {
 				t.Errorf("%q (result %d):\netcdctl:   exit %d\nstdout:\n%s\nstderr:\n%s\nbasaltctl: exit %d\nstdout:\n%s\nstderr:\n%s",
 					s.args, i, w[i].code, w[i].stdout, w[i].stderr, g[i].code, g[i].stdout, g[i].stderr)
