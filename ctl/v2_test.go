@@ -146,6 +146,8 @@ var v2MembersScript = []v2Step{
 	s2("member", "remove", "e0"),
 	s2("member", "bogus"),
 	s2("cluster-health"),
+	// --forever reports, then waits ten seconds for the next check.
+	{args: []string{"cluster-health", "--forever"}, background: true, lines: 4},
 	{do: func(t testing.TB, r *v2Run) {
 		_, r.vars["PEER1"] = newV2URLs(t)
 		r.norm.addLiteral(r.vars["PEER1"], "<PEER1>")
