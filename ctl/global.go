@@ -89,7 +89,7 @@ func envName(name string) string {
 // ignoredEnv are ETCDCTL_* variables that are not flags but are read
 // elsewhere, so are neither applied nor reported as unrecognized.
 var ignoredEnv = map[string]bool{
-	// the API version: basaltctl speaks v3 only for now.
+	// the API version: 2 selects the v2 command line (see Main).
 	"ETCDCTL_API": true,
 }
 

@@ -46,6 +46,11 @@ func Main(progName string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		environ: os.Environ,
 		osArgs:  args,
 	}
+	// As etcdctl 3.4: ETCDCTL_API=2 selects the v2 command line, anything
+	// else this one.
+	if os.Getenv("ETCDCTL_API") == "2" {
+		return e.mainV2(args)
+	}
 	root := e.newRoot()
 	root.SetArgs(args)
 	// Cobra's usage after a bad flag goes to the process's stderr and help
