@@ -1,6 +1,7 @@
 package ctl_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -317,4 +318,55 @@ func TestV2CrossCheckTLS(t *testing.T) {
 		{args: []string{"--ca-file", "/nonexistent", "get", "/tls"}},
 		{args: []string{"--cert-file", certs.Client.CertFile, "get", "/tls"}},
 	})
+}
+
+// basaltV2 is basalt's own member with the v2 API.
+func basaltV2() v2Server {
+	return v2Server{name: "basalt", bin: e2e.Binary(), extra: []string{"--enable-v2"}}
+}
+
+// TestV2EtcdctlOnBasalt runs Debian's etcdctl 3.4 (ETCDCTL_API=2) against
+// etcd 3.4 and against basalt --enable-v2, and basaltctl against basalt:
+// each tool on basalt must print what etcdctl prints on etcd.
+func TestV2EtcdctlOnBasalt(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script []v2Step
+	}{
+		{"keys", v2KeysScript},
+		{"formats", v2FormatsScript},
+		{"watch", v2WatchScript},
+		{"members", v2MembersScript},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat(debianEtcdV2.bin); err != nil {
+				t.Skipf("%s is missing: the v2 cross-check needs %s", debianEtcdV2.bin, debianEtcdV2.name)
+			}
+			etcdctl, basaltctl := v2Tools(t)
+			want := newV2Run(t, "etcdctl", debianEtcdV2)
+			onBasalt := newV2Run(t, "etcdctl", basaltV2())
+			ours := newV2Run(t, "basaltctl", basaltV2())
+			for _, s := range tc.script {
+				w := want.runStep(t, etcdctl, s)
+				for _, run := range []struct {
+					name string
+					got  []v2Result
+				}{
+					{"etcdctl on basalt", onBasalt.runStep(t, etcdctl, s)},
+					{"basaltctl on basalt", ours.runStep(t, basaltctl, s)},
+				} {
+					if len(w) != len(run.got) {
+						t.Fatalf("%q: %d results from etcdctl on etcd, %d from %s", s.args, len(w), len(run.got), run.name)
+					}
+					for i := range w {
+						if w[i] != run.got[i] {
+							g := run.got[i]
+							t.Errorf("%q (result %d):\netcdctl on etcd 3.4: exit %d\nstdout:\n%s\nstderr:\n%s\n%s: exit %d\nstdout:\n%s\nstderr:\n%s",
+								s.args, i, w[i].code, w[i].stdout, w[i].stderr, run.name, g.code, g.stdout, g.stderr)
+						}
+					}
+				}
+			}
+		})
+	}
 }

@@ -178,6 +178,8 @@ var v2Norms = []struct{ re, repl string }{
 	{`"(createdIndex|modifiedIndex|index)":\d+`, `"$1":<N>`},
 	{`(?m)^(Created-Index|Modified-Index|Index): \d+$`, `$1: <N>`},
 	{`(?m) \[\d+\]$`, ` [<N>]`},
+	// A compare on the index names the key's modified index.
+	{`\[(\d+) != \d+\]`, `[$1 != <N>]`},
 	{`"expiration":"[^"]+"`, `"expiration":"<TIME>"`},
 	{`"ttl":\d+`, `"ttl":<TTL>`},
 	{`(?m)^TTL: [1-9]\d*$`, `TTL: <TTL>`},
