@@ -100,6 +100,7 @@ func (e *env) newRoot() *cobra.Command {
 		e.newRoleCommand(),
 		e.newAuthCommand(),
 		e.newCheckCommand(),
+		e.newMigrateCommand(),
 		e.newCompletionCommand(),
 		e.newOptionsCommand(root),
 	)
