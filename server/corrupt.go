@@ -322,19 +322,9 @@ func (m *Member) corruptCheckLoop(name string, interval time.Duration, check fun
 		return
 	}
 	m.lg.Info("enabled "+name, zap.String("local-member-id", idString(m.id)), zap.Duration("interval", interval))
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-m.stopping:
-			return
-		}
-		if !m.IsLeader() {
-			continue
-		}
+	m.whileLeader(interval, func() {
 		if err := check(); err != nil && !errors.Is(err, serverr.ErrStopped) {
 			m.lg.Warn("failed to check hash KV", zap.String("check", name), zap.Error(err))
 		}
-	}
+	})
 }

@@ -104,3 +104,20 @@ func (m *Member) purgeFiles() {
 		}
 	}
 }
+
+// whileLeader calls fn every interval, from one goroutine, while this
+// member leads, until the member stops.
+func (m *Member) whileLeader(interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-m.stopping:
+			return
+		}
+		if m.IsLeader() {
+			fn()
+		}
+	}
+}

@@ -125,22 +125,15 @@ func (m *Member) proposeV2(ctx context.Context, r *v2store.Request) (*applyResul
 // every half second while it holds any (etcd's SYNC), with the leader's
 // clock: every member expires the same keys at the same index.
 func (m *Member) v2SyncLoop() {
-	t := time.NewTicker(v2SyncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-		case <-m.stopping:
+	m.whileLeader(v2SyncInterval, func() {
+		if !m.st.v2.HasTTLKeys() {
 			return
 		}
-		if !m.IsLeader() || !m.st.v2.HasTTLKeys() {
-			continue
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+		defer cancel()
 		req := &v2store.Request{Method: "SYNC", Time: time.Now().UnixNano()}
 		if _, err := m.proposeV2(ctx, req); err != nil {
 			m.lg.Debug("failed to propose v2 expiry", zap.Error(err))
 		}
-		cancel()
-	}
+	})
 }

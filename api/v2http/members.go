@@ -90,17 +90,11 @@ func (h *membersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 		h.get(ctx, w, r)
 	case http.MethodPost:
-		var req struct {
-			PeerURLs []string `json:"peerURLs"`
-		}
-		if !decodeJSON(w, r, &req) {
+		peerURLs, ok := decodePeerURLs(w, r)
+		if !ok {
 			return
 		}
-		if err := validURLs(req.PeerURLs); err != nil {
-			(&httpError{Message: err.Error(), code: http.StatusBadRequest}).writeTo(w)
-			return
-		}
-		resp, err := h.m.MemberAdd(ctx, req.PeerURLs, false)
+		resp, err := h.m.MemberAdd(ctx, peerURLs, false)
 		if errors.Is(err, membership.ErrIDExists) || errors.Is(err, membership.ErrPeerURLExists) {
 			err = &httpError{Message: err.Error(), code: http.StatusConflict}
 		}
@@ -133,17 +127,11 @@ func (h *membersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		var req struct {
-			PeerURLs []string `json:"peerURLs"`
-		}
-		if !decodeJSON(w, r, &req) {
+		peerURLs, ok := decodePeerURLs(w, r)
+		if !ok {
 			return
 		}
-		if err := validURLs(req.PeerURLs); err != nil {
-			(&httpError{Message: err.Error(), code: http.StatusBadRequest}).writeTo(w)
-			return
-		}
-		_, err := h.m.MemberUpdate(ctx, id, req.PeerURLs)
+		_, err := h.m.MemberUpdate(ctx, id, peerURLs)
 		switch {
 		case errors.Is(err, membership.ErrPeerURLExists):
 			err = &httpError{Message: err.Error(), code: http.StatusConflict}
@@ -202,6 +190,22 @@ func memberID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 		return 0, false
 	}
 	return id, true
+}
+
+// decodePeerURLs reads a member request's {"peerURLs": [...]} and checks
+// the URLs, answering etcd's error if it cannot.
+func decodePeerURLs(w http.ResponseWriter, r *http.Request) ([]string, bool) {
+	var req struct {
+		PeerURLs []string `json:"peerURLs"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return nil, false
+	}
+	if err := validURLs(req.PeerURLs); err != nil {
+		(&httpError{Message: err.Error(), code: http.StatusBadRequest}).writeTo(w)
+		return nil, false
+	}
+	return req.PeerURLs, true
 }
 
 // decodeJSON reads a JSON body, answering etcd's 415 or 400 if it cannot.

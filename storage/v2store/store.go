@@ -91,34 +91,35 @@ type TTLOptions struct {
 // Create makes a new key or directory; with unique, a new key under
 // nodePath named by the next index (an in-order key).
 func (s *Store) Create(nodePath string, dir bool, value string, unique bool, opts TTLOptions) (*Event, error) {
+	return s.write(Create, &s.stats.CreateSuccess, &s.stats.CreateFail, func() (*Event, error) {
+		e, err := s.createLocked(nodePath, dir, value, unique, false, opts.ExpireTime, Create)
+		if err != nil {
+			return nil, err
+		}
+		e.EtcdIndex = s.index
+		s.hub.notify(e)
+		return e, nil
+	})
+}
+
+// write runs a change under the store's lock and counts its outcome.
+func (s *Store) write(action string, succeeded, failed *uint64, change func() (*Event, error)) (*Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, err := s.createLocked(nodePath, dir, value, unique, false, opts.ExpireTime, Create)
+	e, err := change()
 	if err != nil {
-		s.stats.inc(&s.stats.CreateFail)
-		metrics.write(Create, false)
+		s.stats.inc(failed)
+		metrics.write(action, false)
 		return nil, err
 	}
-	e.EtcdIndex = s.index
-	s.hub.notify(e)
-	s.stats.inc(&s.stats.CreateSuccess)
-	metrics.write(Create, true)
+	s.stats.inc(succeeded)
+	metrics.write(action, true)
 	return e, nil
 }
 
 // Set creates or replaces a key (or creates a directory).
 func (s *Store) Set(nodePath string, dir bool, value string, opts TTLOptions) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.setLocked(nodePath, dir, value, opts)
-	if err != nil {
-		s.stats.inc(&s.stats.SetFail)
-		metrics.write(Set, false)
-		return nil, err
-	}
-	s.stats.inc(&s.stats.SetSuccess)
-	metrics.write(Set, true)
-	return e, nil
+	return s.write(Set, &s.stats.SetSuccess, &s.stats.SetFail, func() (*Event, error) { return s.setLocked(nodePath, dir, value, opts) })
 }
 
 func (s *Store) setLocked(nodePath string, dir bool, value string, opts TTLOptions) (*Event, error) {
@@ -154,17 +155,7 @@ func (s *Store) publish(e *Event, refresh bool) {
 
 // Update changes an existing key's value or TTL, or a directory's TTL.
 func (s *Store) Update(nodePath, value string, opts TTLOptions) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.updateLocked(nodePath, value, opts)
-	if err != nil {
-		s.stats.inc(&s.stats.UpdateFail)
-		metrics.write(Update, false)
-		return nil, err
-	}
-	s.stats.inc(&s.stats.UpdateSuccess)
-	metrics.write(Update, true)
-	return e, nil
+	return s.write(Update, &s.stats.UpdateSuccess, &s.stats.UpdateFail, func() (*Event, error) { return s.updateLocked(nodePath, value, opts) })
 }
 
 func (s *Store) updateLocked(nodePath, value string, opts TTLOptions) (*Event, error) {
@@ -205,17 +196,7 @@ func (s *Store) updateLocked(nodePath, value string, opts TTLOptions) (*Event, e
 // CompareAndSwap replaces a key's value if its value and modified index
 // are the given ones (an empty value and 0 match anything).
 func (s *Store) CompareAndSwap(nodePath, prevValue string, prevIndex uint64, value string, opts TTLOptions) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.casLocked(nodePath, prevValue, prevIndex, value, opts)
-	if err != nil {
-		s.stats.inc(&s.stats.CompareAndSwapFail)
-		metrics.write(CompareAndSwap, false)
-		return nil, err
-	}
-	s.stats.inc(&s.stats.CompareAndSwapSuccess)
-	metrics.write(CompareAndSwap, true)
-	return e, nil
+	return s.write(CompareAndSwap, &s.stats.CompareAndSwapSuccess, &s.stats.CompareAndSwapFail, func() (*Event, error) { return s.casLocked(nodePath, prevValue, prevIndex, value, opts) })
 }
 
 func (s *Store) casLocked(nodePath, prevValue string, prevIndex uint64, value string, opts TTLOptions) (*Event, error) {
@@ -252,17 +233,7 @@ func (s *Store) casLocked(nodePath, prevValue string, prevIndex uint64, value st
 // Delete removes a key, an empty directory (dir), or a directory and all
 // under it (recursive).
 func (s *Store) Delete(nodePath string, dir, recursive bool) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.deleteLocked(nodePath, dir, recursive)
-	if err != nil {
-		s.stats.inc(&s.stats.DeleteFail)
-		metrics.write(Delete, false)
-		return nil, err
-	}
-	s.stats.inc(&s.stats.DeleteSuccess)
-	metrics.write(Delete, true)
-	return e, nil
+	return s.write(Delete, &s.stats.DeleteSuccess, &s.stats.DeleteFail, func() (*Event, error) { return s.deleteLocked(nodePath, dir, recursive) })
 }
 
 func (s *Store) deleteLocked(nodePath string, dir, recursive bool) (*Event, error) {
@@ -293,17 +264,7 @@ func (s *Store) deleteLocked(nodePath string, dir, recursive bool) (*Event, erro
 // CompareAndDelete removes a key if its value and modified index are the
 // given ones.
 func (s *Store) CompareAndDelete(nodePath, prevValue string, prevIndex uint64) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.cadLocked(nodePath, prevValue, prevIndex)
-	if err != nil {
-		s.stats.inc(&s.stats.CompareAndDeleteFail)
-		metrics.write(CompareAndDelete, false)
-		return nil, err
-	}
-	s.stats.inc(&s.stats.CompareAndDeleteSuccess)
-	metrics.write(CompareAndDelete, true)
-	return e, nil
+	return s.write(CompareAndDelete, &s.stats.CompareAndDeleteSuccess, &s.stats.CompareAndDeleteFail, func() (*Event, error) { return s.cadLocked(nodePath, prevValue, prevIndex) })
 }
 
 func (s *Store) cadLocked(nodePath, prevValue string, prevIndex uint64) (*Event, error) {

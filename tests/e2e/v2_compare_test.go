@@ -137,13 +137,7 @@ func TestV2KeysMatchEtcd34(t *testing.T) {
 		{method: "GET", path: "/v2/keys/foo", params: "wait=true&waitIndex=abc"},
 		{method: "GET", path: "/v2/keys/", params: "sorted=true"},
 	}
-	for i, step := range steps {
-		want := v2Do(t, servers[0], step)
-		got := v2Do(t, servers[1], step)
-		if want != got {
-			t.Errorf("step %d: %s %s %s:\n%s:\n%s\n%s:\n%s", i, step.method, step.path, step.params, servers[0].name, want, servers[1].name, got)
-		}
-	}
+	v2CompareSteps(t, servers, steps)
 }
 
 // TestV2MembersMatchEtcd34 compares the v2 members API's refusals and
@@ -169,11 +163,18 @@ func TestV2MembersMatchEtcd34(t *testing.T) {
 		{method: "POST", path: "/v2/stats/self"},
 		{method: "GET", path: "/v2/nothing"},
 	}
+	v2CompareSteps(t, servers, steps)
+}
+
+// v2CompareSteps sends each step to both servers and compares the
+// answers.
+func v2CompareSteps(t *testing.T, servers []*v2Server, steps []v2Step) {
+	t.Helper()
 	for i, step := range steps {
 		want := v2Do(t, servers[0], step)
 		got := v2Do(t, servers[1], step)
 		if want != got {
-			t.Errorf("step %d: %s %s %s:\n%s:\n%s\n%s:\n%s", i, step.method, step.path, step.body, servers[0].name, want, servers[1].name, got)
+			t.Errorf("step %d: %s %s %s%s:\n%s:\n%s\n%s:\n%s", i, step.method, step.path, step.params, step.body, servers[0].name, want, servers[1].name, got)
 		}
 	}
 }
