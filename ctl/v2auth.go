@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"reflect"
@@ -68,7 +69,10 @@ func userAndClient(c *v2Context, what string) (*v2client.Client, string, error) 
 	return cli, c.args[0], nil
 }
 
-func v2UserList(c *v2Context) error {
+func v2UserList(c *v2Context) error { return v2List(c, (*v2client.Client).ListUsers) }
+
+// v2List prints the names list returns, one per line.
+func v2List(c *v2Context, list func(*v2client.Client, context.Context) ([]string, error)) error {
 	if len(c.args) != 0 {
 		return c.failLine(1, "No arguments accepted\n")
 	}
@@ -78,12 +82,12 @@ func v2UserList(c *v2Context) error {
 	}
 	ctx, cancel := c.g.totalTimeout()
 	defer cancel()
-	users, err := cli.ListUsers(ctx)
+	names, err := list(cli, ctx)
 	if err != nil {
 		return c.failLine(1, "%s\n", err)
 	}
-	for _, u := range users {
-		fmt.Fprintf(c.e.stdout, "%s\n", u)
+	for _, n := range names {
+		fmt.Fprintf(c.e.stdout, "%s\n", n)
 	}
 	return nil
 }
@@ -200,25 +204,7 @@ func v2RoleCommand() *v2Command {
 	}}
 }
 
-func v2RoleList(c *v2Context) error {
-	if len(c.args) != 0 {
-		return c.failLine(1, "No arguments accepted\n")
-	}
-	cli, err := c.mustClient()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.g.totalTimeout()
-	defer cancel()
-	roles, err := cli.ListRoles(ctx)
-	if err != nil {
-		return c.failLine(1, "%s\n", err)
-	}
-	for _, r := range roles {
-		fmt.Fprintf(c.e.stdout, "%s\n", r)
-	}
-	return nil
-}
+func v2RoleList(c *v2Context) error { return v2List(c, (*v2client.Client).ListRoles) }
 
 func v2RoleAdd(c *v2Context) error {
 	cli, name, err := userAndClient(c, "role name")
