@@ -290,13 +290,19 @@ func TestV2CrossCheck(t *testing.T) {
 	}
 }
 
-// TestV2CrossCheckTLS runs the v2 commands against a member that serves
-// clients over https and asks for a client certificate: the CA, the
+// TestV2CrossCheckTLS runs the v2 commands against a member (etcd 3.4,
+// basalt) that serves clients over https and asks for a client
+// certificate: the CA, the
 // certificate and the key from flags and from ETCDCTL_* variables, and
 // the errors without them.
 func TestV2CrossCheckTLS(t *testing.T) {
+	for _, srv := range []v2Server{debianEtcdV2, basaltV2()} {
+		t.Run(srv.name, func(t *testing.T) { crossCheckV2TLS(t, srv) })
+	}
+}
+
+func crossCheckV2TLS(t *testing.T, srv v2Server) {
 	certs := e2e.NewCerts(t, t.TempDir())
-	srv := debianEtcdV2
 	srv.name += " (client TLS)"
 	srv.extra = append(append([]string(nil), srv.extra...), "--cert-file", certs.Member.CertFile, "--key-file", certs.Member.KeyFile,
 		"--trusted-ca-file", certs.CA.CertFile, "--client-cert-auth")
