@@ -30,6 +30,11 @@ type Config struct {
 	// DialContext, if set, makes connections when Transport is nil (for
 	// a resolver of the caller's own); the default dials as net.Dialer.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Proxy chooses the HTTP proxy of each request when Transport is nil,
+	// as http.Transport.Proxy does; nil is the environment's
+	// (http.ProxyFromEnvironment). A func answering nil, nil uses none,
+	// as etcd's discovery does without --discovery-proxy.
+	Proxy func(*http.Request) (*url.URL, error)
 	// HeaderTimeout bounds the wait for each response's headers, except
 	// for waits (watches); 0 waits as long as the context allows.
 	HeaderTimeout time.Duration
@@ -76,8 +81,12 @@ func New(cfg Config) (*Client, error) {
 		if dial == nil {
 			dial = (&net.Dialer{Timeout: dt, KeepAlive: 30 * time.Second}).DialContext
 		}
+		proxy := cfg.Proxy
+		if proxy == nil {
+			proxy = http.ProxyFromEnvironment
+		}
 		tr = &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
+			Proxy:               proxy,
 			DialContext:         dial,
 			TLSHandshakeTimeout: 10 * time.Second,
 			TLSClientConfig:     cfg.TLS,

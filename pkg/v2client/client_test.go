@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -224,5 +226,33 @@ func TestTLS(t *testing.T) {
 	var cerr *ClusterError
 	if _, err := c2.Get(context.Background(), "/a", GetOptions{}); !errors.As(err, &cerr) {
 		t.Fatalf("get without the CA: %v, want a cluster error", err)
+	}
+}
+
+// TestProxy sends requests through Config.Proxy: a forward proxy gets
+// the whole URL of the endpoint it stands in front of.
+func TestProxy(t *testing.T) {
+	s := newFakeServer(t, answer(200, `{"action":"get","node":{"key":"/a","value":"1"}}`))
+	var mu sync.Mutex
+	var seen []string
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		mu.Lock()
+		seen = append(seen, r.In.URL.String())
+		mu.Unlock()
+		r.Out.URL = r.In.URL
+	}})
+	defer proxy.Close()
+	pu, err := url.Parse(proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, Config{Endpoints: []string{s.URL}, Proxy: http.ProxyURL(pu)})
+	if resp, err := c.Get(context.Background(), "/a", GetOptions{}); err != nil || resp.Node.Value != "1" {
+		t.Fatalf("get through the proxy: %v, %v", resp, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := s.URL + "/v2/keys/a?quorum=false&recursive=false&sorted=false"; len(seen) != 1 || seen[0] != want {
+		t.Fatalf("proxy saw %q, want [%q]", seen, want)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"path"
 	"strconv"
-
 	"time"
 )
 
@@ -273,7 +272,9 @@ func (c *Client) Watch(key string, opts WatchOptions) *Watcher {
 }
 
 // Next waits for the next change and returns it; the following call waits
-// for the change after it.
+// for the change after it. An event without a node is ErrInvalidJSON: it
+// is not the keys API's (etcd's client would fail on it with a nil
+// pointer).
 func (w *Watcher) Next(ctx context.Context) (*Response, error) {
 	for {
 		q := url.Values{}
@@ -287,6 +288,9 @@ func (w *Watcher) Next(ctx context.Context) (*Response, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if resp.Node == nil {
+			return nil, ErrInvalidJSON
 		}
 		w.waitIndex = resp.Node.ModifiedIndex + 1
 		return resp, nil

@@ -192,3 +192,13 @@ func TestWatcherNext(t *testing.T) {
 		t.Fatalf("queries %q, want %q (a wait is not bounded by the header timeout)", idx, want)
 	}
 }
+
+// TestWatcherEventWithoutNode: an answer to a wait that has no node is
+// not the keys API's.
+func TestWatcherEventWithoutNode(t *testing.T) {
+	s := newFakeServer(t, answer(200, `{"action":"get"}`))
+	c := newTestClient(t, Config{Endpoints: []string{s.URL}})
+	if _, err := c.Watch("/a", WatchOptions{AfterIndex: 3}).Next(bg); !errors.Is(err, ErrInvalidJSON) {
+		t.Fatalf("error %v, want %v", err, ErrInvalidJSON)
+	}
+}

@@ -16,8 +16,9 @@
 // createdIndex form the cluster; a member that comes later finds the
 // cluster full. A v2 proxy only reads the registrations (GetCluster).
 //
-// The few v2 calls are plain net/http and encoding/json here; the
-// behaviour (retries, backoff, errors, log lines) is etcd 3.4's.
+// The v2 calls go through pkg/v2client, as etcd's go through its v2
+// client; the behaviour (retries, backoff, errors, log lines) is etcd
+// 3.4's.
 package v2discovery
 
 import (
@@ -33,6 +34,7 @@ import (
 	"time"
 
 	"github.com/basaltkv/basalt/pkg/flags"
+	"github.com/basaltkv/basalt/pkg/v2client"
 	"go.uber.org/zap"
 )
 
@@ -82,12 +84,13 @@ func GetCluster(ctx context.Context, lg *zap.Logger, durl, dproxy string) (strin
 
 type discovery struct {
 	lg *zap.Logger
-	// base is the discovery URL without its path; token is its path, the
-	// token directory's key as the keys API addresses it.
+	// base is the discovery URL without its path, the client's endpoint;
+	// token is its path, the token directory's key as the client
+	// addresses it.
 	base    *url.URL
 	token   string
 	id      uint64
-	hc      *http.Client
+	c       *v2client.Client
 	retries uint
 	// sleep waits out a backoff; tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -107,20 +110,20 @@ func newDiscovery(lg *zap.Logger, durl, dproxy string, id uint64) (*discovery, e
 	if err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{
-		Proxy:               proxy,
-		DialContext:         (&netDialer{timeout: dialTimeout}).DialContext,
-		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConnsPerHost: 2,
+	// No prefix: the keys are the discovery URL's paths.
+	c, err := v2client.New(v2client.Config{Endpoints: []string{u.String()}, KeysPrefix: "/", DialTimeout: dialTimeout, Proxy: proxy})
+	if err != nil {
+		return nil, err
 	}
-	return &discovery{lg: lg, base: u, token: token, id: id, hc: &http.Client{Transport: tr}, sleep: sleep}, nil
+	return &discovery{lg: lg, base: u, token: token, id: id, c: c, sleep: sleep}, nil
 }
 
 // proxyFunc is --discovery-proxy as etcd reads it: a URL, or a host:port
-// taken as http.
+// taken as http. Without one there is no proxy (etcd's discovery does not
+// look at the environment's).
 func proxyFunc(lg *zap.Logger, proxy string) (func(*http.Request) (*url.URL, error), error) {
 	if proxy == "" {
-		return nil, nil
+		return noProxy, nil
 	}
 	u, err := url.Parse(proxy)
 	if err != nil || !strings.HasPrefix(u.Scheme, "http") {
@@ -134,6 +137,18 @@ func proxyFunc(lg *zap.Logger, proxy string) (func(*http.Request) (*url.URL, err
 	}
 	lg.Info("running proxy with discovery", zap.String("proxy-url", u.String()))
 	return http.ProxyURL(u), nil
+}
+
+func noProxy(*http.Request) (*url.URL, error) { return nil, nil }
+
+// withNode turns an answer without a node into ErrInvalidJSON: it is not
+// the keys API's, and etcd's discovery would fail on it with a nil
+// pointer.
+func withNode(resp *v2client.Response, err error) (*v2client.Response, error) {
+	if err == nil && resp.Node == nil {
+		return nil, v2client.ErrInvalidJSON
+	}
+	return resp, err
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -186,40 +201,40 @@ func (d *discovery) selfKey() string { return path.Join("/", d.token, strconv.Fo
 // the member registered before and lost its data dir.
 func (d *discovery) createSelf(ctx context.Context, config string) error {
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	resp, err := d.do(rctx, http.MethodPut, d.selfKey(), url.Values{"prevExist": {"false"}}, url.Values{"value": {config}})
+	resp, err := withNode(d.c.Create(rctx, d.selfKey(), config))
 	cancel()
 	if err != nil {
-		var kerr *keysError
-		if errors.As(err, &kerr) && kerr.Code == errorCodeNodeExist {
+		var kerr *v2client.Error
+		if errors.As(err, &kerr) && kerr.Code == v2client.ErrorCodeNodeExist {
 			return ErrDuplicateID
 		}
 		return err
 	}
 	// Wait until the registration is visible as an event, as etcd does.
-	_, err = d.do(ctx, http.MethodGet, d.selfKey(), url.Values{"wait": {"true"}, "waitIndex": {strconv.FormatUint(resp.Node.CreatedIndex, 10)}}, nil)
+	_, err = d.c.Watch(d.selfKey(), v2client.WatchOptions{AfterIndex: resp.Node.CreatedIndex - 1}).Next(ctx)
 	return err
 }
 
 // checkCluster reads the size and the registrations, sorted by creation.
 // With this member not among the first size, the cluster is full: it
 // returns those and ErrFullCluster. An unreachable service is retried.
-func (d *discovery) checkCluster(ctx context.Context) ([]*node, uint64, uint64, error) {
+func (d *discovery) checkCluster(ctx context.Context) ([]*v2client.Node, uint64, uint64, error) {
 	configKey := path.Join("/", d.token, "_config")
 	sizeKey := path.Join(configKey, "size")
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	resp, err := d.do(rctx, http.MethodGet, sizeKey, getQuery(), nil)
+	resp, err := withNode(d.c.Get(rctx, sizeKey, v2client.GetOptions{}))
 	cancel()
 	if err != nil {
 		// etcd 3.4 means to answer ErrSizeNotFound to a missing size key,
 		// but its type check never matches: the v2 error itself comes
 		// back, and so it does here.
-		if errors.Is(err, errInvalidJSON) {
+		if errors.Is(err, v2client.ErrInvalidJSON) {
 			return nil, 0, 0, ErrBadDiscoveryEndpoint
 		}
-		var cerr *clusterError
+		var cerr *v2client.ClusterError
 		if errors.As(err, &cerr) {
 			d.lg.Warn("failed to get from discovery server", zap.String("discovery-url", d.base.String()),
-				zap.String("path", sizeKey), zap.Error(err), zap.String("err-detail", cerr.detail()))
+				zap.String("path", sizeKey), zap.Error(err), zap.String("err-detail", cerr.Detail()))
 			return d.checkClusterRetry(ctx)
 		}
 		return nil, 0, 0, err
@@ -230,24 +245,24 @@ func (d *discovery) checkCluster(ctx context.Context) ([]*node, uint64, uint64, 
 	}
 
 	rctx, cancel = context.WithTimeout(ctx, requestTimeout)
-	resp, err = d.do(rctx, http.MethodGet, d.token, getQuery(), nil)
+	resp, err = withNode(d.c.Get(rctx, d.token, v2client.GetOptions{}))
 	cancel()
 	if err != nil {
-		var cerr *clusterError
+		var cerr *v2client.ClusterError
 		if errors.As(err, &cerr) {
 			d.lg.Warn("failed to get from discovery server", zap.String("discovery-url", d.base.String()),
-				zap.String("path", d.token), zap.Error(err), zap.String("err-detail", cerr.detail()))
+				zap.String("path", d.token), zap.Error(err), zap.String("err-detail", cerr.Detail()))
 			return d.checkClusterRetry(ctx)
 		}
 		return nil, 0, 0, err
 	}
-	var nodes []*node
+	var nodes []*v2client.Node
 	for _, n := range resp.Node.Nodes {
 		if path.Base(n.Key) != path.Base(configKey) {
 			nodes = append(nodes, n)
 		}
 	}
-	slices.SortStableFunc(nodes, func(a, b *node) int {
+	slices.SortStableFunc(nodes, func(a, b *v2client.Node) int {
 		switch {
 		case a.CreatedIndex < b.CreatedIndex:
 			return -1
@@ -279,14 +294,14 @@ func (d *discovery) backoff(ctx context.Context, step string) error {
 	return d.sleep(ctx, wait)
 }
 
-func (d *discovery) checkClusterRetry(ctx context.Context) ([]*node, uint64, uint64, error) {
+func (d *discovery) checkClusterRetry(ctx context.Context) ([]*v2client.Node, uint64, uint64, error) {
 	if err := d.backoff(ctx, "cluster status check"); err != nil {
 		return nil, 0, 0, err
 	}
 	return d.checkCluster(ctx)
 }
 
-func (d *discovery) waitNodesRetry(ctx context.Context) ([]*node, error) {
+func (d *discovery) waitNodesRetry(ctx context.Context) ([]*v2client.Node, error) {
 	if err := d.backoff(ctx, "waiting for other nodes"); err != nil {
 		return nil, err
 	}
@@ -299,7 +314,7 @@ func (d *discovery) waitNodesRetry(ctx context.Context) ([]*node, error) {
 
 // waitNodes watches the token directory from index on until size members
 // have registered.
-func (d *discovery) waitNodes(ctx context.Context, nodes []*node, size, index uint64) ([]*node, error) {
+func (d *discovery) waitNodes(ctx context.Context, nodes []*v2client.Node, size, index uint64) ([]*v2client.Node, error) {
 	if uint64(len(nodes)) > size {
 		nodes = nodes[:size]
 	}
@@ -312,22 +327,20 @@ func (d *discovery) waitNodes(ctx context.Context, nodes []*node, size, index ui
 			d.lg.Info("found peer from discovery server", zap.String("discovery-url", d.base.String()), zap.String("peer", path.Base(n.Key)))
 		}
 	}
-	after := index
+	w := d.c.Watch(d.token, v2client.WatchOptions{AfterIndex: index, Recursive: true})
 	for uint64(len(all)) < size {
 		d.lg.Info("found peers from discovery server; waiting for more", zap.String("discovery-url", d.base.String()),
 			zap.Int("found-peers", len(all)), zap.Int("needed-peers", int(size-uint64(len(all)))))
-		q := url.Values{"wait": {"true"}, "recursive": {"true"}, "waitIndex": {strconv.FormatUint(after+1, 10)}}
-		resp, err := d.do(ctx, http.MethodGet, d.token, q, nil)
+		resp, err := w.Next(ctx)
 		if err != nil {
-			var cerr *clusterError
+			var cerr *v2client.ClusterError
 			if errors.As(err, &cerr) {
 				d.lg.Warn("error while waiting for peers", zap.String("discovery-url", d.base.String()),
-					zap.Error(err), zap.String("err-detail", cerr.detail()))
+					zap.Error(err), zap.String("err-detail", cerr.Detail()))
 				return d.waitNodesRetry(ctx)
 			}
 			return nil, err
 		}
-		after = resp.Node.ModifiedIndex
 		d.lg.Info("found peer from discovery server", zap.String("discovery-url", d.base.String()), zap.String("peer", path.Base(resp.Node.Key)))
 		all = append(all, resp.Node)
 	}
@@ -337,7 +350,7 @@ func (d *discovery) waitNodes(ctx context.Context, nodes []*node, size, index ui
 
 // nodesToCluster joins the registrations into an initial cluster; two
 // registrations under one name are an error.
-func nodesToCluster(ns []*node, size uint64) (string, error) {
+func nodesToCluster(ns []*v2client.Node, size uint64) (string, error) {
 	s := make([]string, len(ns))
 	for i, n := range ns {
 		s[i] = n.Value
@@ -351,8 +364,4 @@ func nodesToCluster(ns []*node, size uint64) (string, error) {
 		return us, ErrDuplicateName
 	}
 	return us, nil
-}
-
-func getQuery() url.Values {
-	return url.Values{"quorum": {"false"}, "recursive": {"false"}, "sorted": {"false"}}
 }

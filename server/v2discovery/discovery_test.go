@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basaltkv/basalt/pkg/v2client"
 	"go.uber.org/zap"
 )
 
@@ -22,7 +23,7 @@ import (
 type fakeKeys struct {
 	mu       sync.Mutex
 	size     string
-	nodes    []*node
+	nodes    []*v2client.Node
 	index    uint64
 	failures int // answer 503 to this many requests first
 	changed  chan struct{}
@@ -36,9 +37,9 @@ func newFakeKeys(size string, regs ...string) *fakeKeys {
 	return f
 }
 
-func (f *fakeKeys) add(id, value string) *node {
+func (f *fakeKeys) add(id, value string) *v2client.Node {
 	f.index++
-	n := &node{Key: "/tok/" + id, Value: value, CreatedIndex: f.index, ModifiedIndex: f.index}
+	n := &v2client.Node{Key: "/tok/" + id, Value: value, CreatedIndex: f.index, ModifiedIndex: f.index}
 	f.nodes = append(f.nodes, n)
 	close(f.changed)
 	f.changed = make(chan struct{})
@@ -62,10 +63,10 @@ func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/tok/_config/size":
 		defer f.mu.Unlock()
 		if f.size == "" {
-			answer(http.StatusNotFound, keysError{Code: 100, Message: "Key not found", Cause: "/tok/_config", Index: f.index})
+			answer(http.StatusNotFound, v2client.Error{Code: 100, Message: "Key not found", Cause: "/tok/_config", Index: f.index})
 			return
 		}
-		answer(http.StatusOK, response{Action: "get", Node: &node{Key: r.URL.Path, Value: f.size}})
+		answer(http.StatusOK, v2client.Response{Action: "get", Node: &v2client.Node{Key: r.URL.Path, Value: f.size}})
 	case r.URL.Query().Get("wait") == "true":
 		// A wait on the directory (recursive) or on one key.
 		after, _ := strconv.ParseUint(r.URL.Query().Get("waitIndex"), 10, 64)
@@ -73,7 +74,7 @@ func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			for _, n := range f.nodes {
 				if n.CreatedIndex >= after && (r.URL.Path == "/tok" || n.Key == r.URL.Path) {
 					f.mu.Unlock()
-					answer(http.StatusOK, response{Action: "create", Node: n})
+					answer(http.StatusOK, v2client.Response{Action: "create", Node: n})
 					return
 				}
 			}
@@ -88,17 +89,17 @@ func (f *fakeKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case r.URL.Path == "/tok":
 		defer f.mu.Unlock()
-		answer(http.StatusOK, response{Action: "get", Node: &node{Key: "/tok", Dir: true, Nodes: slices.Clone(f.nodes)}})
+		answer(http.StatusOK, v2client.Response{Action: "get", Node: &v2client.Node{Key: "/tok", Dir: true, Nodes: slices.Clone(f.nodes)}})
 	case r.Method == http.MethodPut:
 		defer f.mu.Unlock()
 		id := strings.TrimPrefix(r.URL.Path, "/tok/")
 		for _, n := range f.nodes {
 			if n.Key == r.URL.Path {
-				answer(http.StatusPreconditionFailed, keysError{Code: errorCodeNodeExist, Message: "Key already exists", Cause: r.URL.Path, Index: f.index})
+				answer(http.StatusPreconditionFailed, v2client.Error{Code: v2client.ErrorCodeNodeExist, Message: "Key already exists", Cause: r.URL.Path, Index: f.index})
 				return
 			}
 		}
-		answer(http.StatusCreated, response{Action: "create", Node: f.add(id, r.FormValue("value"))})
+		answer(http.StatusCreated, v2client.Response{Action: "create", Node: f.add(id, r.FormValue("value"))})
 	default:
 		f.mu.Unlock()
 		http.NotFound(w, r)
@@ -214,5 +215,60 @@ func TestGetClusterOfFullCluster(t *testing.T) {
 	got, err := d.getCluster(context.Background())
 	if err != nil || got != "a=http://a:2380,b=http://b:2380" {
 		t.Fatalf("getCluster = %q, %v", got, err)
+	}
+}
+
+// TestNotAKeysAPI: a size read answered with anything but the keys API's
+// JSON, a node included, is etcd's "bad discovery endpoint".
+func TestNotAKeysAPI(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		code int
+		body string
+	}{
+		{"not json", http.StatusNotFound, "404 page not found\n"},
+		{"no node", http.StatusOK, `{"action":"get"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.code)
+				fmt.Fprint(w, tt.body)
+			}))
+			defer srv.Close()
+			d, err := newDiscovery(zap.NewNop(), srv.URL+"/version", "", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.joinCluster(context.Background(), "self=http://s:2380"); !errors.Is(err, ErrBadDiscoveryEndpoint) {
+				t.Fatalf("err = %v, want %v", err, ErrBadDiscoveryEndpoint)
+			}
+		})
+	}
+}
+
+// TestProxyFunc is --discovery-proxy as etcd reads it; without one no
+// proxy is used, whatever the environment says.
+func TestProxyFunc(t *testing.T) {
+	req := httptest.NewRequest(http.MethodGet, "http://discovery.example/tok", nil)
+	for _, tt := range []struct{ flag, want string }{
+		{"", ""},
+		{"127.0.0.1:3128", "http://127.0.0.1:3128"},
+		{"https://proxy.example:8443", "https://proxy.example:8443"},
+	} {
+		pf, err := proxyFunc(zap.NewNop(), tt.flag)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.flag, err)
+		}
+		u, err := pf(req)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.flag, err)
+		}
+		got := ""
+		if u != nil {
+			got = u.String()
+		}
+		if got != tt.want {
+			t.Fatalf("proxy for %q = %v, want %q", tt.flag, u, tt.want)
+		}
 	}
 }
