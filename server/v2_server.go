@@ -96,19 +96,20 @@ func (m *Member) DoV2(ctx context.Context, r *v2store.Request) (V2Response, erro
 // the consistent index is skipped then.
 func (a *applier) applyV2Entry(e *raftpb.Entry, v2 *v2store.Request) error {
 	start := time.Now()
-	ev, err := a.st.v2.Apply(v2)
-	res := &applyResult{v2: ev, err: err}
-	a.metrics.applySec.WithLabelValues("v2", v2.Method, fmt.Sprint(res.err == nil)).Observe(time.Since(start).Seconds())
-	if e.Index <= a.consistIndex {
-		return nil
-	}
-	if err := a.commitIndex(a.st.kv.Write(), e); err != nil {
-		return err
-	}
-	if errors.Is(err, v2store.ErrUnknownMethod) {
+	ev, applyErr := a.st.v2.Apply(v2)
+	a.metrics.applySec.WithLabelValues("v2", v2.Method, fmt.Sprint(applyErr == nil)).Observe(time.Since(start).Seconds())
+	if errors.Is(applyErr, v2store.ErrUnknownMethod) {
 		a.lg.Warn("failed to apply v2 request", zap.Uint64("index", e.Index), zap.String("method", v2.Method))
 	}
-	a.waiters.trigger(v2.ID, res)
+	if e.Index > a.consistIndex {
+		if err := a.commitIndex(a.st.kv.Write(), e); err != nil {
+			return err
+		}
+	}
+	// Also below the consistent index: a leader's snapshot may bring a
+	// backend past an entry this member proposed, which is still applied
+	// here one by one.
+	a.waiters.trigger(v2.ID, &applyResult{v2: ev, err: applyErr})
 	return nil
 }
 
