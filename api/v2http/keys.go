@@ -2,7 +2,6 @@ package v2http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -168,20 +167,32 @@ func formBool(form url.Values, key string) (bool, error) {
 func writeKeyEvent(w http.ResponseWriter, resp server.V2Response, noValueOnSuccess bool) error {
 	ev := resp.Event
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Etcd-Index", fmt.Sprint(ev.EtcdIndex))
-	w.Header().Set("X-Raft-Index", fmt.Sprint(resp.Index))
-	w.Header().Set("X-Raft-Term", fmt.Sprint(resp.Term))
+	w.Header().Set("X-Etcd-Index", strconv.FormatUint(ev.EtcdIndex, 10))
+	w.Header().Set("X-Raft-Index", strconv.FormatUint(resp.Index, 10))
+	w.Header().Set("X-Raft-Term", strconv.FormatUint(resp.Term, 10))
 	if ev.IsCreated() {
 		w.WriteHeader(http.StatusCreated)
 	}
-	ev = trimEventPrefix(ev)
+	out := *ev
+	out.Refresh = false
 	if noValueOnSuccess {
 		switch ev.Action {
 		case v2store.Set, v2store.CompareAndSwap, v2store.Create, v2store.Update:
-			ev.Node, ev.PrevNode = nil, nil
+			out.Node, out.PrevNode = nil, nil
 		}
 	}
-	return json.NewEncoder(w).Encode(ev)
+	return writeEventLine(w, &out)
+}
+
+// writeEventLine writes an event's JSON, its keys as clients name them,
+// and a newline (as json.Encoder would, which would scan it again).
+func writeEventLine(w http.ResponseWriter, ev *v2store.Event) error {
+	b, err := ev.AppendJSON(make([]byte, 0, 256), server.V2KeysPrefix)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 // writeKeyError answers with a v2 error; any other error is etcd's 300
@@ -204,8 +215,8 @@ func serveWatch(ctx context.Context, lg *zap.Logger, w http.ResponseWriter, resp
 	defer wa.Remove()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Etcd-Index", fmt.Sprint(wa.StartIndex()))
-	w.Header().Set("X-Raft-Index", fmt.Sprint(resp.Index))
-	w.Header().Set("X-Raft-Term", fmt.Sprint(resp.Term))
+	w.Header().Set("X-Raft-Index", strconv.FormatUint(resp.Index, 10))
+	w.Header().Set("X-Raft-Term", strconv.FormatUint(resp.Term, 10))
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	if flusher != nil {
@@ -220,7 +231,9 @@ func serveWatch(ctx context.Context, lg *zap.Logger, w http.ResponseWriter, resp
 			if !ok {
 				return
 			}
-			if err := json.NewEncoder(w).Encode(trimEventPrefix(ev)); err != nil {
+			out := *ev
+			out.Refresh = false
+			if err := writeEventLine(w, &out); err != nil {
 				lg.Warn("failed to encode event", zap.Error(err))
 				return
 			}
@@ -231,25 +244,6 @@ func serveWatch(ctx context.Context, lg *zap.Logger, w http.ResponseWriter, resp
 				flusher.Flush()
 			}
 		}
-	}
-}
-
-// trimEventPrefix is a copy of ev with its keys as clients name them
-// (and, as etcd's, without a refresh's mark).
-func trimEventPrefix(ev *v2store.Event) *v2store.Event {
-	e := ev.Clone()
-	trimNodePrefix(e.Node)
-	trimNodePrefix(e.PrevNode)
-	return e
-}
-
-func trimNodePrefix(n *v2store.NodeExtern) {
-	if n == nil {
-		return
-	}
-	n.Key = strings.TrimPrefix(n.Key, server.V2KeysPrefix)
-	for _, c := range n.Nodes {
-		trimNodePrefix(c)
 	}
 }
 
