@@ -205,7 +205,7 @@ func TestV2WaitsMatchEtcd34(t *testing.T) {
 			[]v2Step{{method: "PUT", path: "/v2/keys/ws/a", params: "value=1"}, {method: "PUT", path: "/v2/keys/ws/a", params: "value=2"}, {method: "DELETE", path: "/v2/keys/ws/a"}}},
 		{"directory deleted", v2Step{method: "GET", path: "/v2/keys/wd/x/y", params: "wait=true"}, 1,
 			[]v2Step{{method: "DELETE", path: "/v2/keys/wd", params: "recursive=true"}}},
-		{"expired", v2Step{method: "GET", path: "/v2/keys/exp", params: "wait=true"}, 1,
+		{"expired", v2Step{method: "GET", path: "/v2/keys/exp", params: "wait=true&stream=true"}, 2,
 			[]v2Step{{method: "PUT", path: "/v2/keys/exp", params: "value=1&ttl=1&prevExist=false", query: true}}},
 		{"from history", v2Step{method: "GET", path: "/v2/keys/w", params: "wait=true&waitIndex={{idx:1}}"}, 1, nil},
 	}
@@ -238,8 +238,14 @@ func TestV2WaitsMatchEtcd34(t *testing.T) {
 		var answers [2]v2Answer
 		for i, s := range servers {
 			// 1,000 more events push the first ones out of the history.
-			for j := range 1000 {
-				v2Do(t, s, v2Step{method: "PUT", path: "/v2/keys/many", params: "value=" + strconv.Itoa(j)})
+			// Writes are counted by the index they answer: one that timed
+			// out (a slow disk under load) may or may not have been
+			// applied, and both stores must end at the same index.
+			last := v2Do(t, s, v2Step{method: "GET", path: "/v2/keys/base"})
+			target := s.base + 1000 + v2IndexOf(t, last)
+			for idx := uint64(0); idx < target; {
+				a := v2Do(t, s, v2Step{method: "PUT", path: "/v2/keys/many", params: "value=v"})
+				idx = s.base + v2IndexOf(t, a)
 			}
 			answers[i] = v2Do(t, s, v2Step{method: "GET", path: "/v2/keys/many", params: "wait=true&waitIndex={{idx:1}}"})
 		}
@@ -270,6 +276,17 @@ func v2Bases(t *testing.T, servers []*v2Server) {
 		}
 		s.base = ev.Node.ModifiedIndex
 	}
+}
+
+// v2IndexOf is an answer's X-Etcd-Index, relative to the server's base.
+func v2IndexOf(t *testing.T, a v2Answer) uint64 {
+	t.Helper()
+	m := regexp.MustCompile(`X-Etcd-Index:\+(\d+)`).FindStringSubmatch(a.headers)
+	if m == nil {
+		t.Fatalf("no X-Etcd-Index in %s", a)
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
 }
 
 // v2Wait starts a wait, makes the writes once the server counts the
