@@ -2,7 +2,13 @@ package e2e
 
 import (
 	"encoding/base64"
+	"net/http"
+	"os"
 	"testing"
+	"time"
+
+	"github.com/basaltkv/basalt/pkg/tlsutil"
+	"github.com/basaltkv/basalt/pkg/tlsutil/tlstest"
 )
 
 // v2Basic is an Authorization header of basic auth.
@@ -191,4 +197,85 @@ func TestV2AuthMatchEtcd34(t *testing.T) {
 		{method: "PUT", path: "/v2/keys/last", params: "value=1"},
 	}
 	v2CompareSteps(t, servers, steps)
+}
+
+// TestV2AuthClientCertMatchEtcd34: with --client-cert-auth, a request
+// without an Authorization header is the user its certificate's common
+// name names, and one whose name is no user is the guest; basic auth
+// beats the certificate. Compared with Debian's etcd 3.4 over mutual TLS,
+// both trusting the same CA.
+func TestV2AuthClientCertMatchEtcd34(t *testing.T) {
+	if _, err := os.Stat(DebianEtcd); err != nil {
+		t.Skipf("%s is missing (install Debian's etcd-server): v2 auth by client certificate is compared with etcd 3.4's", DebianEtcd)
+	}
+	certs := NewCerts(t, t.TempDir())
+	opts := Options{ClientTLS: MutualTLS, Certs: certs, Args: []string{"--enable-v2"}}
+	etcdOpts := opts
+	etcdOpts.Binary = DebianEtcd
+	etcd := NewCluster(t, 1, &etcdOpts)
+	basalt := NewCluster(t, 1, &opts)
+	// identities[cn] are the two servers as a client with that
+	// certificate sees them.
+	identities := map[string][]*v2Server{}
+	for _, cn := range []string{"root", "alice", "nobody"} {
+		cert := certs.Client
+		if cn != "root" {
+			cert = certs.CA.Issue(t, cn, tlstest.Options{CommonName: cn, Client: true})
+		}
+		info := tlsutil.Info{TrustedCAFile: certs.CA.CertFile, ServerName: "127.0.0.1", CertFile: cert.CertFile, KeyFile: cert.KeyFile}
+		cfg, err := info.ClientConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		identities[cn] = []*v2Server{
+			{name: "etcd 3.4", url: etcd.Members[0].ClientURL(), client: client},
+			{name: "basalt", url: basalt.Members[0].ClientURL(), client: client},
+		}
+	}
+	v2Bases(t, identities["root"])
+	for _, servers := range identities {
+		for i, s := range servers {
+			s.base = identities["root"][i].base
+		}
+	}
+	steps := []struct {
+		cn string
+		v2Step
+	}{
+		{"nobody", v2Step{method: "PUT", path: "/v2/auth/users/root", json: `{"user":"root","password":"rootpw"}`}},
+		{"nobody", v2Step{method: "PUT", path: "/v2/auth/users/alice", json: `{"user":"alice","password":"alicepw","roles":["reader"]}`}},
+		{"nobody", v2Step{method: "PUT", path: "/v2/auth/roles/reader", json: `{"role":"reader","permissions":{"kv":{"read":["/pub/*"],"write":["/pub/*"]}}}`}},
+		{"alice", v2Step{method: "PUT", path: "/v2/auth/enable"}},
+		{"alice", v2Step{method: "GET", path: "/v2/auth/enable"}},
+		{"alice", v2Step{method: "GET", path: "/v2/auth/users"}},
+		{"nobody", v2Step{method: "GET", path: "/v2/auth/users"}},
+		{"root", v2Step{method: "GET", path: "/v2/auth/users"}},
+		{"alice", v2Step{method: "GET", path: "/v2/auth/users", auth: v2Basic("root", "rootpw")}},
+		{"root", v2Step{method: "GET", path: "/v2/auth/users", auth: v2Basic("alice", "alicepw")}},
+		{"root", v2Step{method: "GET", path: "/v2/auth/users", auth: v2Basic("root", "wrong")}},
+		{"alice", v2Step{method: "PUT", path: "/v2/keys/pub/a", params: "value=1"}},
+		{"alice", v2Step{method: "GET", path: "/v2/keys/pub/a"}},
+		{"alice", v2Step{method: "PUT", path: "/v2/keys/other", params: "value=1"}},
+		{"nobody", v2Step{method: "PUT", path: "/v2/keys/other", params: "value=guest"}},
+		{"root", v2Step{method: "PUT", path: "/v2/auth/roles/guest", json: `{"role":"guest","revoke":{"kv":{"write":["/*"]}}}`}},
+		{"nobody", v2Step{method: "PUT", path: "/v2/keys/other", params: "value=guest"}},
+		{"nobody", v2Step{method: "GET", path: "/v2/keys/other"}},
+		{"alice", v2Step{method: "PUT", path: "/v2/keys/other", params: "value=root", auth: v2Basic("root", "rootpw")}},
+		{"root", v2Step{method: "DELETE", path: "/v2/keys/other"}},
+		{"alice", v2Step{method: "POST", path: "/v2/members", json: `{"peerURLs":["http://127.0.0.1:1"]}`}},
+		{"root", v2Step{method: "DELETE", path: "/v2/members/1234"}},
+		{"alice", v2Step{method: "DELETE", path: "/v2/auth/enable"}},
+		{"root", v2Step{method: "DELETE", path: "/v2/auth/enable"}},
+		{"nobody", v2Step{method: "PUT", path: "/v2/keys/last", params: "value=1"}},
+	}
+	for i, step := range steps {
+		servers := identities[step.cn]
+		want := v2Do(t, servers[0], step.v2Step)
+		got := v2Do(t, servers[1], step.v2Step)
+		if want != got {
+			t.Errorf("step %d: as %s: %s %s %s %s (auth %q):\n%s:\n%s\n%s:\n%s", i, step.cn, step.method, step.path, step.params, step.json, step.auth,
+				servers[0].name, want, servers[1].name, got)
+		}
+	}
 }
