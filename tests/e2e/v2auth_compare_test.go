@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"os"
 	"testing"
@@ -42,6 +43,7 @@ func TestV2AuthMatchEtcd34(t *testing.T) {
 	c := NewCluster(t, 1, &Options{Args: []string{"--enable-v2"}})
 	servers := []*v2Server{{name: "etcd 3.4", url: etcd.ClientURL}, {name: "basalt", url: c.Members[0].ClientURL()}}
 	v2Bases(t, servers)
+	before := []map[string]int64{v2Stats(t, servers[0]), v2Stats(t, servers[1])}
 	root := v2Basic("root", "rootpw")
 	badRoot := v2Basic("root", "nope")
 	alice := v2Basic("alice", "alicepw")
@@ -197,6 +199,30 @@ func TestV2AuthMatchEtcd34(t *testing.T) {
 		{method: "PUT", path: "/v2/keys/last", params: "value=1"},
 	}
 	v2CompareSteps(t, servers, steps)
+	// The checks' reads of the auth state count in the store's
+	// statistics as etcd's do.
+	for name := range before[0] {
+		want := v2Stats(t, servers[0])[name] - before[0][name]
+		got := v2Stats(t, servers[1])[name] - before[1][name]
+		if want != got {
+			t.Errorf("/v2/stats/store %s moved by %d on %s, by %d on %s", name, want, servers[0].name, got, servers[1].name)
+		}
+	}
+}
+
+// v2Stats is the server's /v2/stats/store.
+func v2Stats(t *testing.T, s *v2Server) map[string]int64 {
+	t.Helper()
+	resp, err := http.Get(s.url + "/v2/stats/store")
+	if err != nil {
+		t.Fatalf("%s: stats: %v", s.name, err)
+	}
+	defer resp.Body.Close()
+	var st map[string]int64
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("%s: stats: %v", s.name, err)
+	}
+	return st
 }
 
 // TestV2AuthClientCertMatchEtcd34: with --client-cert-auth, a request
