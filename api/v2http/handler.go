@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/basaltkv/basalt/api/v2auth"
 	"github.com/basaltkv/basalt/server"
 	"github.com/basaltkv/basalt/storage/v2store"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -27,15 +28,19 @@ type Member interface {
 }
 
 // Handlers are the v2 API's handlers by path pattern, for the client
-// port's mux; timeout bounds a request (etcd's request timeout).
-func Handlers(lg *zap.Logger, m Member, timeout time.Duration) map[string]http.Handler {
+// port's mux; timeout bounds a request (etcd's request timeout);
+// clientCertAuth (--client-cert-auth) lets a verified certificate's
+// common name name the user when v2 auth is on.
+func Handlers(lg *zap.Logger, m Member, timeout time.Duration, clientCertAuth bool) map[string]http.Handler {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	kh := &keysHandler{lg: lg, m: m, timeout: timeout}
-	mh := &membersHandler{lg: lg, m: m, timeout: timeout}
+	access := v2auth.NewAccess(lg, v2auth.NewStore(lg, m, timeout), clientCertAuth)
+	kh := &keysHandler{lg: lg, m: m, timeout: timeout, access: access}
+	mh := &membersHandler{lg: lg, m: m, timeout: timeout, access: access}
 	sh := &statsHandler{m: m}
-	return map[string]http.Handler{
+	ah := &authHandler{lg: lg, m: m, access: access}
+	hs := map[string]http.Handler{
 		keysPrefix:          kh,
 		keysPrefix + "/":    kh,
 		membersPrefix:       mh,
@@ -45,6 +50,10 @@ func Handlers(lg *zap.Logger, m Member, timeout time.Duration) map[string]http.H
 		"/v2/stats/self":    http.HandlerFunc(sh.serveSelf),
 		"/v2/stats/leader":  http.HandlerFunc(sh.serveLeader),
 	}
+	for pattern, h := range ah.handlers() {
+		hs[pattern] = h
+	}
+	return hs
 }
 
 type statsHandler struct{ m Member }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basaltkv/basalt/api/v2auth"
 	"github.com/basaltkv/basalt/server"
 	"github.com/basaltkv/basalt/storage/v2store"
 	"go.uber.org/zap"
@@ -27,6 +28,8 @@ type keysHandler struct {
 	lg      *zap.Logger
 	m       Member
 	timeout time.Duration
+	// access judges the request by v2 auth; nil lets everything through.
+	access *v2auth.Access
 }
 
 func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +43,11 @@ func (h *keysHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, noValueOnSuccess, err := parseKeyRequest(r, time.Now())
 	if err != nil {
 		writeKeyError(h.lg, w, err)
+		return
+	}
+	// The key as the client wrote it, uncleaned, is what roles match.
+	if h.access != nil && !h.access.Key(r, r.URL.Path[len(keysPrefix):], req.Recursive) {
+		writeKeyNoAuth(h.lg, w)
 		return
 	}
 	if !req.Wait {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basaltkv/basalt/api/v2auth"
 	"github.com/basaltkv/basalt/server/membership"
 	"github.com/basaltkv/basalt/server/serverr"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -77,10 +78,17 @@ type membersHandler struct {
 	lg      *zap.Logger
 	m       Member
 	timeout time.Duration
+	// access lets only root change members while v2 auth is on; nil
+	// lets everything through.
+	access *v2auth.Access
 }
 
 func (h *membersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r.Method, "GET", "POST", "DELETE", "PUT") {
+		return
+	}
+	if h.access != nil && !h.access.RootOrRead(r) {
+		writeNoAuth(w)
 		return
 	}
 	w.Header().Set("X-Etcd-Cluster-ID", fmt.Sprintf("%x", h.m.ClusterID()))

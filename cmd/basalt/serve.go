@@ -224,7 +224,7 @@ func (n *node) clientHandler() (http.Handler, error) {
 		hc.Extra["/debug/pprof/trace"] = http.HandlerFunc(pprof.Trace)
 	}
 	if n.cfg.EnableV2 {
-		for pattern, h := range v2http.Handlers(n.lg, n.member, hc.RequestTimeout) {
+		for pattern, h := range v2http.Handlers(n.lg, n.member, hc.RequestTimeout, n.cfg.ClientTLSInfo.ClientCertAuth) {
 			hc.Extra[pattern] = h
 		}
 	}

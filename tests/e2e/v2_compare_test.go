@@ -31,6 +31,10 @@ type v2Step struct {
 	unordered bool
 	// body, if set, is sent as is with contentType.
 	body, contentType string
+	// json, if set, is the body, sent as application/json.
+	json string
+	// auth, if set, is the Authorization header (see v2Basic).
+	auth string
 }
 
 // v2Server is a server under comparison and the index its script
@@ -38,6 +42,8 @@ type v2Step struct {
 type v2Server struct {
 	name, url string
 	base      uint64
+	// client sends the requests (default: one with a 30s timeout).
+	client *http.Client
 }
 
 // v2Answer is a response reduced to what must match.
@@ -264,7 +270,11 @@ func v2Bases(t *testing.T, servers []*v2Server) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		client := s.client
+		if client == nil {
+			client = http.DefaultClient
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("%s: base write: %v", s.name, err)
 		}
@@ -366,6 +376,11 @@ func v2Do(t *testing.T, s *v2Server, step v2Step) v2Answer {
 	switch {
 	case step.body != "":
 		body, contentType = strings.NewReader(step.body), step.contentType
+	case step.json != "":
+		if params != "" {
+			target += "?" + params
+		}
+		body, contentType = strings.NewReader(step.json), "application/json"
 	case inQuery && params != "":
 		target += "?" + params
 	case !inQuery:
@@ -378,7 +393,13 @@ func v2Do(t *testing.T, s *v2Server, step v2Step) v2Answer {
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	if step.auth != "" {
+		req.Header.Set("Authorization", step.auth)
+	}
+	client := s.client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s: %s %s: %v", s.name, step.method, target, err)
@@ -389,7 +410,7 @@ func v2Do(t *testing.T, s *v2Server, step v2Step) v2Answer {
 		t.Fatalf("%s: %s %s: %v", s.name, step.method, target, err)
 	}
 	var hs []string
-	for _, h := range []string{"Content-Type", "Allow", "X-Etcd-Index"} {
+	for _, h := range []string{"Content-Type", "Allow", "X-Etcd-Index", "Www-Authenticate"} {
 		if v := resp.Header.Get(h); v != "" {
 			if h == "X-Etcd-Index" {
 				v = v2RelIndex(v, s)
