@@ -21,7 +21,7 @@ import (
 // Doer serves v2 requests (server.Member): writes and quorum reads
 // through raft, plain reads from the member's store.
 type Doer interface {
-	DoV2(ctx context.Context, r *server.V2Request) (server.V2Response, error)
+	DoV2(ctx context.Context, r *v2store.Request) (server.V2Response, error)
 }
 
 // Store reads and changes the auth state in the v2 store.
@@ -290,7 +290,7 @@ func (s *Store) Disable() error {
 }
 
 // do sends one v2 request to the member with the store's timeout.
-func (s *Store) do(r *server.V2Request) (*v2store.Event, error) {
+func (s *Store) do(r *v2store.Request) (*v2store.Event, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	resp, err := s.d.DoV2(ctx, r)
@@ -304,7 +304,7 @@ func (s *Store) do(r *server.V2Request) (*v2store.Event, error) {
 }
 
 func (s *Store) get(res string, quorum bool) (*v2store.Event, error) {
-	r := &server.V2Request{Method: "GET", Path: path.Join(StorePrefix, res), Quorum: quorum}
+	r := &v2store.Request{Method: "GET", Path: path.Join(StorePrefix, res), Quorum: quorum}
 	return s.do(r)
 }
 
@@ -349,7 +349,7 @@ func (s *Store) put(res string, v any, prevExist bool) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", res, err)
 	}
-	_, err = s.do(&server.V2Request{Method: "PUT", Path: path.Join(StorePrefix, res), Val: string(b), PrevExist: &prevExist})
+	_, err = s.do(&v2store.Request{Method: "PUT", Path: path.Join(StorePrefix, res), Val: string(b), PrevExist: &prevExist})
 	return err
 }
 
@@ -358,7 +358,7 @@ func (s *Store) delete(res string) error {
 		return err
 	}
 	prevExist := true
-	_, err := s.do(&server.V2Request{Method: "DELETE", Path: path.Join(StorePrefix, res), PrevExist: &prevExist})
+	_, err := s.do(&v2store.Request{Method: "DELETE", Path: path.Join(StorePrefix, res), PrevExist: &prevExist})
 	return err
 }
 
@@ -371,13 +371,13 @@ func (s *Store) makeDirs() error {
 	}
 	notExist := false
 	for _, dir := range []string{StorePrefix, StorePrefix + "/users/", StorePrefix + "/roles/"} {
-		_, err := s.do(&server.V2Request{Method: "PUT", Path: dir, Dir: true, PrevExist: &notExist})
+		_, err := s.do(&v2store.Request{Method: "PUT", Path: dir, Dir: true, PrevExist: &notExist})
 		if err != nil && !isCode(err, v2store.EcodeNodeExist) {
 			s.lg.Warn("failed to create auth directories", zap.Error(err))
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
-	_, err := s.do(&server.V2Request{Method: "PUT", Path: StorePrefix + "/enabled", Val: "false", PrevExist: &notExist})
+	_, err := s.do(&v2store.Request{Method: "PUT", Path: StorePrefix + "/enabled", Val: "false", PrevExist: &notExist})
 	if err != nil && !isCode(err, v2store.EcodeNodeExist) {
 		return fmt.Errorf("create %s/enabled: %w", StorePrefix, err)
 	}

@@ -30,7 +30,7 @@ type fakeMember struct {
 
 func newFakeMember() *fakeMember { return &fakeMember{st: v2store.New("/0", "/1")} }
 
-func (f *fakeMember) DoV2(_ context.Context, r *server.V2Request) (server.V2Response, error) {
+func (f *fakeMember) DoV2(_ context.Context, r *v2store.Request) (server.V2Response, error) {
 	var ev *v2store.Event
 	var err error
 	switch {

@@ -180,7 +180,8 @@ func v2CompareSteps(t *testing.T, servers []*v2Server, steps []v2Step) {
 		want := v2Do(t, servers[0], step)
 		got := v2Do(t, servers[1], step)
 		if want != got {
-			t.Errorf("step %d: %s %s %s%s:\n%s:\n%s\n%s:\n%s", i, step.method, step.path, step.params, step.body, servers[0].name, want, servers[1].name, got)
+			t.Errorf("step %d: %s %s %s %s%s (auth %q):\n%s:\n%s\n%s:\n%s", i, step.method, step.path, step.params, step.body, step.json, step.auth,
+				servers[0].name, want, servers[1].name, got)
 		}
 	}
 }

@@ -17,20 +17,6 @@ func v2Basic(user, password string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
 }
 
-// v2CompareSteps sends each step to both servers in turn and reports
-// every difference.
-func v2CompareSteps(t *testing.T, servers []*v2Server, steps []v2Step) {
-	t.Helper()
-	for i, step := range steps {
-		want := v2Do(t, servers[0], step)
-		got := v2Do(t, servers[1], step)
-		if want != got {
-			t.Errorf("step %d: %s %s %s %s (auth %q):\n%s:\n%s\n%s:\n%s", i, step.method, step.path, step.params, step.json, step.auth,
-				servers[0].name, want, servers[1].name, got)
-		}
-	}
-}
-
 // TestV2AuthMatchEtcd34 sends the same /v2/auth, /v2/keys and /v2/members
 // requests to Debian's etcd 3.4 (--enable-v2) and to basalt --enable-v2
 // and compares status, headers and bodies: users and roles created,
